@@ -1,0 +1,118 @@
+"""Who is asking: password hashing, access tokens, and the current-user dependency."""
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, NamedTuple
+
+import anyio
+import jwt
+from fastapi import Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordBearer
+from pwdlib import PasswordHash
+
+from config import settings
+from database import SessionDep
+from models import MAX_ID, User
+
+password_hasher = PasswordHash.recommended()
+# Argon2 is slow and memory-hungry on purpose (~0.2 s, 64 MiB): it runs in worker
+# threads, never on the event loop, and at most this many at once, so a burst of
+# logins queues cheaply on the loop instead of starving other requests or the RAM.
+_hashing_slots = anyio.CapacityLimiter(settings.max_concurrent_hashes)
+# Verified when the email is unknown, so that path costs the same as a wrong password.
+_DUMMY_HASH = password_hasher.hash("dummy password that matches no account")
+# Decoding tolerates this much clock difference between servers.
+TOKEN_LEEWAY = timedelta(seconds=10)
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/users/token", auto_error=False)
+
+
+async def hash_password(password: str) -> str:
+    return await anyio.to_thread.run_sync(password_hasher.hash, password, limiter=_hashing_slots)
+
+
+async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
+    """Check `password`; also return a fresh hash when the stored one uses old parameters.
+
+    With no stored hash (unknown account) a dummy hash is verified anyway and the
+    answer is always False, so callers cannot be timed into revealing who exists.
+    """
+    stored = password_hash or _DUMMY_HASH
+    valid, new_hash = await anyio.to_thread.run_sync(
+        password_hasher.verify_and_update, password, stored, limiter=_hashing_slots
+    )
+    if password_hash is None:
+        return False, None
+    return valid, new_hash
+
+
+class AccessClaims(NamedTuple):
+    user_id: int
+    token_version: int
+
+
+def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = None) -> str:
+    """Sign `data` (which carries `sub`, the user id as a string) with `iat` and `exp`."""
+    now = datetime.now(UTC)
+    lifetime = expires_delta or timedelta(minutes=settings.access_token_expire_minutes)
+    payload = {**data, "iat": now, "exp": now + lifetime}
+    return jwt.encode(payload, settings.secret_key.get_secret_value(), settings.algorithm)
+
+
+def token_for(user: User) -> str:
+    return create_access_token({"sub": str(user.id), "ver": user.token_version})
+
+
+def verify_access_token(token: str) -> AccessClaims | None:
+    """The claims of a genuine, unexpired token, or None.
+
+    The algorithm list is pinned, so `alg: none` or a swapped algorithm is refused.
+    """
+    try:
+        payload = jwt.decode(
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[settings.algorithm],
+            options={"require": ["exp", "iat", "sub"]},
+            leeway=TOKEN_LEEWAY,
+        )
+    except jwt.InvalidTokenError:
+        return None
+    sub, version = payload["sub"], payload.get("ver", 0)
+    if not (sub.isascii() and sub.isdigit() and len(sub) <= len(str(MAX_ID))):
+        return None
+    if not 1 <= int(sub) <= MAX_ID or type(version) is not int:
+        return None
+    return AccessClaims(int(sub), version)
+
+
+def _unauthorized() -> HTTPException:
+    return HTTPException(
+        status_code=status.HTTP_401_UNAUTHORIZED,
+        detail="Could not validate credentials",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def get_optional_user(
+    session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> User | None:
+    """The user a valid bearer token names, or None: for routes that only personalise."""
+    claims = verify_access_token(token) if token else None
+    if claims is None:
+        return None
+    user = await session.get(User, claims.user_id)
+    # A password change bumps the version, which retires every older token.
+    if user is None or user.token_version != claims.token_version:
+        return None
+    return user
+
+
+async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
+    """The signed-in user, or 401 with `WWW-Authenticate: Bearer`."""
+    if user is None:
+        raise _unauthorized()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]

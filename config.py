@@ -1,0 +1,70 @@
+"""Settings, read once from `.env` and the environment (names are case-insensitive)."""
+
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+logger = logging.getLogger("inkwell")
+
+BASE_DIR = Path(__file__).resolve().parent
+SECRET_KEY_FILE = BASE_DIR / ".secret_key"
+MIN_SECRET_BYTES = 32
+
+
+def load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> SecretStr:
+    """Return the key kept in `path`, creating it on first use.
+
+    A fresh checkout must start with no manual step, yet a key must never be
+    hard-coded: so the first start generates one and later starts reuse it, which
+    keeps tokens valid across restarts. The file is git-ignored and owner-only.
+    """
+    try:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(64)
+    # O_EXCL: if two workers race at first start, one creates and the other reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(key)
+    logger.warning("No SECRET_KEY configured: generated one and saved it to %s (mode 600).", path)
+    return SecretStr(key)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=BASE_DIR / ".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+    )
+
+    secret_key: SecretStr = Field(default_factory=load_or_create_secret_key)
+    algorithm: str = "HS256"
+    access_token_expire_minutes: int = Field(default=30, gt=0)
+    database_url: str = "sqlite:///./blog.db"
+
+    # At most this many Argon2 operations run at once; the rest wait their turn.
+    max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
+    # Requests with a larger body are refused with 413 before they are parsed.
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret_key_is_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(
+                f"SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
+            )
+        return value
+
+
+settings = Settings()

@@ -1,0 +1,132 @@
+"""Inkwell: the application, its start-up, and how errors are answered."""
+
+import base64
+import hashlib
+import logging
+import os
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from os import PathLike
+
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
+
+from config import settings
+from database import create_engine, create_sessionmaker
+from middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from models import Base
+from routers import pages, posts, users
+from routers.pages import STATIC_DIR, static_url, templates
+from throttle import MemoryThrottle
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    engine = create_engine(settings.database_url)
+    async with engine.begin() as connection:
+        await connection.run_sync(Base.metadata.create_all)
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.login_throttle = MemoryThrottle()
+    yield
+    await engine.dispose()
+
+
+app = FastAPI(
+    title="Inkwell",
+    summary="A small blog with registration, login and JWTs done right.",
+    lifespan=lifespan,
+    docs_url=None,  # served below from local files: no CDN, works offline
+    redoc_url=None,
+    swagger_ui_oauth2_redirect_url=None,  # the password flow never redirects
+)
+app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+app.add_middleware(SecurityHeadersMiddleware)
+
+
+class VersionedStaticFiles(StaticFiles):
+    """Files asked for with `?v=<hash>` (see `static_url`) never change: cache them
+    for a year. Others are revalidated with their ETag each time."""
+
+    def file_response(
+        self,
+        full_path: PathLike[str] | str,
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        versioned = b"v=" in scope.get("query_string", b"")
+        response.headers["Cache-Control"] = (
+            "public, max-age=31536000, immutable" if versioned else "no-cache"
+        )
+        return response
+
+
+app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
+app.include_router(users.router)
+app.include_router(posts.router)
+app.include_router(pages.router)
+
+
+def is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+@app.exception_handler(StarletteHTTPException)
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """JSON `{"detail": ...}` for the API; a friendly HTML page for everything else."""
+    if is_api(request) or not exc.status_code >= 400:
+        return await http_exception_handler(request, exc)
+    context = {"title": "Page not found" if exc.status_code == 404 else "Something went wrong"}
+    context |= {"status_code": exc.status_code, "message": exc.detail}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=exc.status_code, headers=exc.headers
+    )
+
+
+@app.exception_handler(RequestValidationError)
+async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+    """The API keeps FastAPI's 422; a page address that does not parse names no page."""
+    if is_api(request):
+        return await request_validation_exception_handler(request, exc)
+    return await http_error(request, StarletteHTTPException(404, detail="Page not found"))
+
+
+@cache
+def swagger_page() -> tuple[bytes, str]:
+    """The docs page and a CSP that allows exactly its one inline script."""
+    html = get_swagger_ui_html(
+        openapi_url=app.openapi_url or "/openapi.json",
+        title="Inkwell API",
+        swagger_js_url=static_url("swagger/swagger-ui-bundle.js"),
+        swagger_css_url=static_url("swagger/swagger-ui.css"),
+        swagger_favicon_url=static_url("img/favicon.svg"),
+    ).body
+    scripts = re.findall(rb"<script>(.*?)</script>", html, flags=re.DOTALL)
+    hashes = " ".join(
+        f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in scripts
+    )
+    csp = (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    )
+    return bytes(html), csp
+
+
+@app.get("/docs", include_in_schema=False)
+async def swagger_ui() -> HTMLResponse:
+    html, csp = swagger_page()
+    return HTMLResponse(html, headers={"Content-Security-Policy": csp})

@@ -1,0 +1,103 @@
+"""Database tables as typed SQLAlchemy models."""
+
+import unicodedata
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+
+USERNAME_MAX = 50
+EMAIL_MAX = 120
+TITLE_MAX = 100
+CONTENT_MAX = 20_000
+# Case folding can lengthen a string up to threefold ("ß" -> "ss"), so keys get room.
+KEY_MAX = 3 * EMAIL_MAX
+DEFAULT_IMAGE = "default.svg"
+# Ids fit a 32-bit INTEGER on every database; larger ones are refused as input.
+MAX_ID = 2**31 - 1
+
+
+def fold(value: str) -> str:
+    """The key two names collide on: Unicode NFKC plus full case folding.
+
+    Done in Python so SQLite and PostgreSQL agree: SQLite's lower() and NOCASE
+    only fold ASCII.
+    """
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every database (SQLite keeps no time zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(USERNAME_MAX))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX))
+    # Plain UNIQUE columns on the folded forms make the database itself refuse
+    # "Alice" beside "alice", identically on SQLite and PostgreSQL.
+    username_key: Mapped[str] = mapped_column(String(KEY_MAX), unique=True)
+    email_key: Mapped[str] = mapped_column(String(KEY_MAX), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    image_file: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Bumped on a password change: tokens carrying an older version stop working.
+    token_version: Mapped[int] = mapped_column(default=0)
+
+    posts: Mapped[list["Post"]] = relationship(
+        back_populates="author", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @validates("username")
+    def _keep_username_key(self, _key: str, username: str) -> str:
+        self.username_key = fold(username)
+        return username
+
+    @validates("email")
+    def _lowercase_email(self, _key: str, email: str) -> str:
+        email = email.lower()
+        self.email_key = fold(email)
+        return email
+
+    @property
+    def image_path(self) -> str:
+        return f"/static/img/{self.image_file or DEFAULT_IMAGE}"
+
+
+class Post(Base):
+    __tablename__ = "posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    content: Mapped[str] = mapped_column(Text)
+    date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+    author: Mapped[User] = relationship(back_populates="posts")

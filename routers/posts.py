@@ -1,0 +1,94 @@
+"""/api/posts: anyone may read; only signed-in authors write, and only their own posts."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from auth import CurrentUser
+from database import SessionDep
+from models import Post, User
+from schemas import PathId, PostCreate, PostResponse, PostUpdate
+
+router = APIRouter(prefix="/api/posts", tags=["posts"])
+
+PAGE_MAX = 100
+
+
+def newest_posts() -> Select[Post]:
+    """All posts, newest first, each with its author loaded in the same query."""
+    return (
+        select(Post)
+        .options(joinedload(Post.author))
+        .order_by(Post.date_posted.desc(), Post.id.desc())
+    )
+
+
+async def get_post_or_404(session: AsyncSession, post_id: int) -> Post:
+    post = await session.get(Post, post_id, options=[joinedload(Post.author)])
+    if post is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Post not found")
+    return post
+
+
+async def get_own_post(session: AsyncSession, post_id: int, user: User, action: str) -> Post:
+    """The post, if it exists (404) and `user` wrote it (403)."""
+    post = await get_post_or_404(session, post_id)
+    if post.user_id != user.id:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, detail=f"Not authorized to {action} this post"
+        )
+    return post
+
+
+@router.get("", response_model=list[PostResponse])
+async def read_posts(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_MAX,
+) -> list[Post]:
+    return list(await session.scalars(newest_posts().offset(offset).limit(limit)))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostResponse)
+async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
+    """The author is whoever the token names; the body cannot choose one."""
+    post = Post(title=post_in.title, content=post_in.content, author=current_user)
+    session.add(post)
+    await session.commit()
+    return post
+
+
+@router.get("/{post_id}", response_model=PostResponse)
+async def read_post(post_id: PathId, session: SessionDep) -> Post:
+    return await get_post_or_404(session, post_id)
+
+
+@router.put("/{post_id}", response_model=PostResponse)
+async def replace_post(
+    post_id: PathId, post_in: PostCreate, current_user: CurrentUser, session: SessionDep
+) -> Post:
+    post = await get_own_post(session, post_id, current_user, "update")
+    post.title, post.content = post_in.title, post_in.content
+    await session.commit()
+    return post
+
+
+@router.patch("/{post_id}", response_model=PostResponse)
+async def update_post(
+    post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
+) -> Post:
+    post = await get_own_post(session, post_id, current_user, "update")
+    for field, value in post_in.model_dump(exclude_unset=True).items():
+        setattr(post, field, value)
+    await session.commit()
+    return post
+
+
+@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_post(post_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
+    post = await get_own_post(session, post_id, current_user, "delete")
+    await session.delete(post)
+    await session.commit()

@@ -1,0 +1,195 @@
+"""/api/users: sign-up, login, and each user's own account."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from auth import CurrentUser, hash_password, token_for, verify_password
+from database import SessionDep
+from models import EMAIL_MAX, Post, User, fold
+from routers.posts import newest_posts
+from schemas import (
+    PASSWORD_MAX,
+    PasswordChange,
+    PathId,
+    PostResponse,
+    Token,
+    UserCreate,
+    UserPrivate,
+    UserPublic,
+    UserUpdate,
+    password_problem,
+)
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+LOGIN_FAILED = "Incorrect email or password"
+
+
+async def reject_repeated_form_fields(request: Request) -> None:
+    """`username=a&username=b` is ambiguous: refuse it rather than pick one."""
+    names = [name for name, _ in (await request.form()).multi_items()]
+    if len(names) != len(set(names)):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="Repeated form field")
+
+
+async def ensure_available(
+    session: AsyncSession, *, username: str | None, email: str | None, exclude_id: int | None = None
+) -> None:
+    """409 if another account already has this username or email, whatever its case."""
+    username_key = fold(username) if username else None
+    email_key = fold(email) if email else None
+    conditions = [
+        column == key
+        for column, key in ((User.username_key, username_key), (User.email_key, email_key))
+        if key
+    ]
+    if not conditions:
+        return
+    query = select(User.username_key, User.email_key).where(or_(*conditions))
+    if exclude_id is not None:
+        query = query.where(User.id != exclude_id)
+    taken = (await session.execute(query)).all()
+    if any(row.username_key == username_key for row in taken):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="Username already exists")
+    if taken:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="Email already registered")
+
+
+async def commit_unique(
+    session: AsyncSession, *, username: str | None, email: str | None, exclude_id: int | None = None
+) -> None:
+    """Commit; if a concurrent request took the name or email first, answer as the
+    pre-check would have, so the database constraint is the final word."""
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        await ensure_available(session, username=username, email=email, exclude_id=exclude_id)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="Username or email already taken"
+        ) from None
+
+
+async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
+    return user
+
+
+def ensure_self(current_user: User, user: User) -> None:
+    if user.id != current_user.id:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Not authorized to change this user")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPrivate)
+async def create_user(user_in: UserCreate, session: SessionDep) -> User:
+    await ensure_available(session, username=user_in.username, email=user_in.email)
+    # End the read before the slow hash, so no connection or lock is held meanwhile.
+    await session.commit()
+    password_hash = await hash_password(user_in.password)
+    user = User(username=user_in.username, email=user_in.email, password_hash=password_hash)
+    session.add(user)
+    await commit_unique(session, username=user_in.username, email=user_in.email)
+    return user
+
+
+@router.post(
+    "/token",
+    response_model=Token,
+    dependencies=[Depends(reject_repeated_form_fields)],
+    responses={401: {"description": LOGIN_FAILED}, 429: {"description": "Too many failed logins"}},
+)
+async def login_for_access_token(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    username: Annotated[str, Form(max_length=4 * EMAIL_MAX, description="Your email address")],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX)],
+) -> Token:
+    """OAuth2 password flow; the form's `username` field carries the email."""
+    email_key = fold(username.strip())
+    client = request.client.host if request.client else ""
+    throttle = request.app.state.login_throttle
+    await throttle.check(email_key, client)
+    user = await session.scalar(select(User).where(User.email_key == email_key))
+    await session.commit()  # release the connection while Argon2 runs
+    valid, new_hash = await verify_password(password, user.password_hash if user else None)
+    if user is None or not valid:
+        await throttle.record_failure(email_key, client)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail=LOGIN_FAILED,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if new_hash:  # hashing parameters were raised since this hash was made
+        user.password_hash = new_hash
+        await session.commit()
+    await throttle.reset(email_key)
+    response.headers["Cache-Control"] = "no-store"
+    return Token(access_token=token_for(user))
+
+
+@router.get("/me", response_model=UserPrivate)
+async def read_current_user(current_user: CurrentUser) -> User:
+    return current_user
+
+
+@router.post("/me/password", response_model=Token)
+async def change_password(
+    body: PasswordChange, response: Response, current_user: CurrentUser, session: SessionDep
+) -> Token:
+    """Re-hash under a new password and retire every token issued before; the answer
+    carries a fresh token so this browser stays signed in."""
+    valid, _ = await verify_password(body.current_password, current_user.password_hash)
+    if not valid:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect")
+    problem = password_problem(
+        body.new_password, username=current_user.username, email=current_user.email
+    )
+    if problem:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+    current_user.password_hash = await hash_password(body.new_password)
+    current_user.token_version += 1
+    await session.commit()
+    response.headers["Cache-Control"] = "no-store"
+    return Token(access_token=token_for(current_user))
+
+
+@router.get("/{user_id}", response_model=UserPublic)
+async def read_user(user_id: PathId, session: SessionDep) -> User:
+    return await get_user_or_404(session, user_id)
+
+
+@router.get("/{user_id}/posts", response_model=list[PostResponse])
+async def read_user_posts(user_id: PathId, session: SessionDep) -> list[Post]:
+    await get_user_or_404(session, user_id)
+    return list(await session.scalars(newest_posts().where(Post.user_id == user_id)))
+
+
+@router.patch("/{user_id}", response_model=UserPrivate)
+async def update_user(
+    user_id: PathId, user_in: UserUpdate, current_user: CurrentUser, session: SessionDep
+) -> User:
+    user = await get_user_or_404(session, user_id)
+    ensure_self(current_user, user)
+    await ensure_available(
+        session, username=user_in.username, email=user_in.email, exclude_id=user.id
+    )
+    for field, value in user_in.model_dump(exclude_unset=True).items():
+        setattr(user, field, value)
+    await commit_unique(session, username=user_in.username, email=user_in.email, exclude_id=user.id)
+    return user
+
+
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_user(user_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
+    """Deletes the account and, through the foreign key's cascade, all its posts."""
+    user = await get_user_or_404(session, user_id)
+    ensure_self(current_user, user)
+    await session.delete(user)
+    await session.commit()

@@ -1,0 +1,192 @@
+"""Request and response bodies: everything that enters or leaves the API is checked here."""
+
+import unicodedata
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Self
+
+from fastapi import Path as PathParam
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+from models import CONTENT_MAX, EMAIL_MAX, MAX_ID, TITLE_MAX, USERNAME_MAX, fold
+
+PASSWORD_MIN = 8
+PASSWORD_MAX = 128
+COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common_passwords.txt"
+TEXT_WHITESPACE = "\n\r\t"
+# Containment checks skip shorter names: every password "contains" the username "a".
+MIN_GUESSABLE_PART = 3
+
+
+def _no_unencodable(value: str) -> str:
+    """Lone surrogates cannot be stored or hashed: refuse them up front."""
+    if any(unicodedata.category(char) == "Cs" for char in value):
+        raise ValueError("must be valid Unicode text")
+    return value
+
+
+def _single_line_name(value: str) -> str:
+    """NFKC so look-alike forms (fullwidth, ligatures) become one name; no invisible
+    or control characters, which would let two names look the same."""
+    value = unicodedata.normalize("NFKC", _no_unencodable(value)).strip()
+    if any(unicodedata.category(char).startswith("C") for char in value):
+        raise ValueError("must not contain control or invisible characters")
+    if not 1 <= len(value) <= USERNAME_MAX:
+        raise ValueError(f"must be 1 to {USERNAME_MAX} characters")
+    return value
+
+
+def _plain_text(value: str) -> str:
+    """Text as people type it: any character but controls, bar newlines and tabs."""
+    _no_unencodable(value)
+    if any(unicodedata.category(c) == "Cc" and c not in TEXT_WHITESPACE for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _email_rules(value: str) -> str:
+    if len(value) > EMAIL_MAX:
+        raise ValueError(f"must be at most {EMAIL_MAX} characters")
+    return value.lower()
+
+
+def _password_text(value: str) -> str:
+    """Any Unicode, spaces included; only what cannot be hashed faithfully is refused."""
+    _no_unencodable(value)
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
+Username = Annotated[str, Field(max_length=4 * USERNAME_MAX), AfterValidator(_single_line_name)]
+Email = Annotated[
+    EmailStr, Field(max_length=4 * EMAIL_MAX), BeforeValidator(_strip), AfterValidator(_email_rules)
+]
+Password = Annotated[
+    str,
+    Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
+    AfterValidator(_password_text),
+]
+Title = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
+    AfterValidator(_plain_text),
+]
+Content = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=CONTENT_MAX),
+    AfterValidator(_plain_text),
+]
+
+
+@cache
+def common_passwords() -> frozenset[str]:
+    lines = COMMON_PASSWORDS_FILE.read_text(encoding="utf-8").splitlines()
+    return frozenset(fold(line) for line in lines if line and not line.startswith("#"))
+
+
+def password_problem(password: str, *, username: str, email: str) -> str | None:
+    """Why this password is too easy to guess for this account, or None if it is fine."""
+    folded = fold(password)
+    name = fold(username)
+    local_part = fold(email.partition("@")[0])
+    if len(name) >= MIN_GUESSABLE_PART and name in folded:
+        return "Password must not contain the username"
+    if len(local_part) >= MIN_GUESSABLE_PART and local_part in folded:
+        return "Password must not contain the email address"
+    if folded in common_passwords():
+        return "Password is too common; choose one that is harder to guess"
+    return None
+
+
+class InputModel(BaseModel):
+    """Unknown fields are refused, so a client can never set what it was not offered."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class PartialUpdate(InputModel):
+    """A PATCH body: fields may be left out, but a field that is sent must not be null."""
+
+    @model_validator(mode="after")
+    def _no_nulls(self) -> Self:
+        for name in self.model_fields_set:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} may be omitted but not null")
+        return self
+
+
+class UserCreate(InputModel):
+    username: Username
+    email: Email
+    password: Password
+
+    @model_validator(mode="after")
+    def _password_is_strong_enough(self) -> Self:
+        if problem := password_problem(self.password, username=self.username, email=self.email):
+            raise ValueError(problem)
+        return self
+
+
+class UserUpdate(PartialUpdate):
+    username: Username | None = None
+    email: Email | None = None
+
+
+class PasswordChange(InputModel):
+    current_password: Annotated[str, Field(max_length=PASSWORD_MAX)]
+    new_password: Password
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    image_file: str | None
+    image_path: str
+
+
+class UserPrivate(UserPublic):
+    email: str
+
+
+class Token(BaseModel):
+    access_token: str
+    token_type: str = "bearer"  # noqa: S105 (a token type, not a secret)
+
+
+class PostCreate(InputModel):
+    title: Title
+    content: Content
+
+
+class PostUpdate(PartialUpdate):
+    title: Title | None = None
+    content: Content | None = None
+
+
+class PostResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    content: str
+    date_posted: datetime
+    user_id: int
+    author: UserPublic

@@ -1,0 +1,75 @@
+"""Shared fixtures: a fresh database per test, and quick ways to make accounts."""
+
+import os
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+# Before the app is imported: tests never read or create the developer's key file.
+os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
+
+import pytest
+from fastapi.testclient import TestClient
+
+from config import settings
+from main import app
+
+STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
+
+
+@dataclass
+class Account:
+    id: int
+    username: str
+    email: str
+    password: str
+    token: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch) -> Iterator[TestClient]:
+    """A client for an app on its own empty SQLite file."""
+    monkeypatch.setattr(settings, "database_url", f"sqlite:///{tmp_path / 'test.db'}")
+    with TestClient(app) as test_client:
+        yield test_client
+
+
+def register(client: TestClient, username: str, email: str, password: str = STRONG_PASSWORD):
+    return client.post(
+        "/api/users", json={"username": username, "email": email, "password": password}
+    )
+
+
+def login(client: TestClient, email: str, password: str = STRONG_PASSWORD):
+    return client.post("/api/users/token", data={"username": email, "password": password})
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def make_account(client: TestClient, username: str, email: str | None = None) -> Account:
+    email = email or f"{username.lower()}@example.com"
+    created = register(client, username, email)
+    assert created.status_code == 201, created.text
+    token = login(client, email).json()["access_token"]
+    return Account(created.json()["id"], username, email, STRONG_PASSWORD, token, bearer(token))
+
+
+@pytest.fixture
+def alice(client: TestClient) -> Account:
+    return make_account(client, "Alice")
+
+
+@pytest.fixture
+def bob(client: TestClient) -> Account:
+    return make_account(client, "Bob")
+
+
+def create_post(client: TestClient, account: Account, title: str = "Hello", content: str = "World"):
+    response = client.post(
+        "/api/posts", json={"title": title, "content": content}, headers=account.headers
+    )
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,131 @@
+"""Who may write what: 401 without a token, 403 for someone else's things, 404 for nothing."""
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from auth import OptionalUser
+from tests.conftest import STRONG_PASSWORD, bearer, create_post, login
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [("put", {"title": "t", "content": "c"}), ("patch", {"title": "t"}), ("delete", None)],
+)
+def test_post_writes_401_403_404(client, alice, bob, method, body):
+    post = create_post(client, alice)
+    url = f"/api/posts/{post['id']}"
+    kwargs = {"json": body} if body else {}
+    assert client.request(method, url, **kwargs).status_code == 401
+    forbidden = client.request(method, url, headers=bob.headers, **kwargs)
+    assert forbidden.status_code == 403
+    assert forbidden.json()["detail"].startswith("Not authorized to")
+    assert client.request(method, "/api/posts/999", headers=bob.headers, **kwargs).status_code == 404
+    assert client.get(url).json() == post  # nothing changed
+    assert client.request(method, url, headers=alice.headers, **kwargs).status_code in (200, 204)
+
+
+def test_creating_a_post_needs_a_token_and_the_author_comes_from_it(client, alice, bob):
+    body = {"title": "t", "content": "c"}
+    assert client.post("/api/posts", json=body).status_code == 401
+    forged = client.post("/api/posts", json=body | {"user_id": alice.id}, headers=bob.headers)
+    assert forged.status_code == 422
+    made = client.post("/api/posts", json=body, headers=bob.headers).json()
+    assert made["user_id"] == bob.id
+
+
+@pytest.mark.parametrize(("method", "body"), [("patch", {"username": "Mallory"}), ("delete", None)])
+def test_users_change_only_themselves(client, alice, bob, method, body):
+    url = f"/api/users/{alice.id}"
+    kwargs = {"json": body} if body else {}
+    assert client.request(method, url, **kwargs).status_code == 401
+    assert client.request(method, url, headers=bob.headers, **kwargs).status_code == 403
+    assert client.request(method, "/api/users/999", headers=bob.headers, **kwargs).status_code == 404
+    assert client.get(url).json()["username"] == "Alice"
+
+
+def test_update_own_account_with_case_insensitive_conflicts(client, alice, bob):
+    url = f"/api/users/{alice.id}"
+    taken_name = client.patch(url, json={"username": "BOB"}, headers=alice.headers)
+    assert taken_name.status_code == 409
+    assert taken_name.json() == {"detail": "Username already exists"}
+    taken_email = client.patch(url, json={"email": "Bob@Example.com"}, headers=alice.headers)
+    assert taken_email.json() == {"detail": "Email already registered"}
+    # Changing only the casing of one's own name is fine.
+    renamed = client.patch(url, json={"username": "ALICE", "email": "New@Example.com"},
+                           headers=alice.headers)  # fmt: skip
+    assert renamed.status_code == 200
+    assert (renamed.json()["username"], renamed.json()["email"]) == ("ALICE", "new@example.com")
+    assert login(client, "new@example.com").status_code == 200
+    assert client.patch(url, json={"email": None}, headers=alice.headers).status_code == 422
+
+
+def test_deleting_an_account_deletes_its_posts(client, alice, bob):
+    mine = create_post(client, alice)
+    theirs = create_post(client, bob)
+    assert client.delete(f"/api/users/{alice.id}", headers=alice.headers).status_code == 204
+    assert client.get(f"/api/posts/{mine['id']}").status_code == 404
+    assert [p["id"] for p in client.get("/api/posts").json()] == [theirs["id"]]
+
+
+def test_password_change_rehashes_and_retires_old_tokens(client, alice):
+    new_password = "a-completely-different-phrase-42"
+    change = {"current_password": STRONG_PASSWORD, "new_password": new_password}
+    response = client.post("/api/users/me/password", json=change, headers=alice.headers)
+    assert response.status_code == 200
+    fresh = response.json()["access_token"]
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 401
+    assert client.get("/api/users/me", headers=bearer(fresh)).status_code == 200
+    assert login(client, alice.email).status_code == 401
+    assert login(client, alice.email, new_password).status_code == 200
+
+
+def test_password_change_needs_the_current_password_and_a_strong_new_one(client, alice):
+    url = "/api/users/me/password"
+    wrong = client.post(url, json={"current_password": "nope-nope-nope", "new_password": "x" * 20},
+                        headers=alice.headers)  # fmt: skip
+    assert wrong.status_code == 400
+    assert wrong.json() == {"detail": "Current password is incorrect"}
+    weak = {"current_password": STRONG_PASSWORD, "new_password": "password123"}
+    assert client.post(url, json=weak, headers=alice.headers).status_code == 422
+    named = {"current_password": STRONG_PASSWORD, "new_password": "alice-is-my-name"}
+    assert client.post(url, json=named, headers=alice.headers).status_code == 422
+    assert client.post(url, json={"current_password": STRONG_PASSWORD, "new_password": "a"*20}
+                       ).status_code == 401  # fmt: skip
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 200
+
+
+def test_optional_user_personalises_without_refusing(alice, client):
+    probe = FastAPI()
+
+    @probe.get("/hello")
+    async def hello(user: OptionalUser) -> dict[str, str]:
+        return {"hello": user.username if user else "stranger"}
+
+    probe.state.sessionmaker = client.app.state.sessionmaker
+    with TestClient(probe) as probe_client:
+        assert probe_client.get("/hello").json() == {"hello": "stranger"}
+        assert probe_client.get("/hello", headers=bearer("junk")).json() == {"hello": "stranger"}
+        assert probe_client.get("/hello", headers=alice.headers).json() == {"hello": "Alice"}
+
+
+def test_openapi_locks_exactly_the_protected_operations(client):
+    schema = client.get("/openapi.json").json()
+    locked = {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if operation.get("security")
+    }
+    assert locked == {
+        ("GET", "/api/users/me"),
+        ("POST", "/api/users/me/password"),
+        ("PATCH", "/api/users/{user_id}"),
+        ("DELETE", "/api/users/{user_id}"),
+        ("POST", "/api/posts"),
+        ("PUT", "/api/posts/{post_id}"),
+        ("PATCH", "/api/posts/{post_id}"),
+        ("DELETE", "/api/posts/{post_id}"),
+    }
+    flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
+    assert flows["password"]["tokenUrl"] == "api/users/token"
