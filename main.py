@@ -11,13 +11,11 @@ from functools import cache
 from os import PathLike
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import (
-    http_exception_handler,
-    request_validation_exception_handler,
-)
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
@@ -97,12 +95,24 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     )
 
 
+def _printable(part: object) -> object:
+    """A JSON key can hold a lone surrogate, which no UTF-8 response can carry."""
+    return part.encode("utf-8", "backslashreplace").decode() if isinstance(part, str) else part
+
+
 @app.exception_handler(RequestValidationError)
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
-    """The API keeps FastAPI's 422; a page address that does not parse names no page."""
-    if is_api(request):
-        return await request_validation_exception_handler(request, exc)
-    return await http_error(request, StarletteHTTPException(404, detail="Page not found"))
+    """FastAPI's 422 for the API, minus the echoed `input`: it would send passwords
+    back, and may hold text no response can encode. A page address that does not
+    parse names no page: 404."""
+    if not is_api(request):
+        return await http_error(request, StarletteHTTPException(404, detail="Page not found"))
+    errors = [
+        {key: value for key, value in error.items() if key != "input"}
+        | {"loc": [_printable(part) for part in error["loc"]]}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 @cache

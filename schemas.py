@@ -72,6 +72,9 @@ def _password_text(value: str) -> str:
     return value
 
 
+# For parameters declared on routes rather than in a model.
+TextField = AfterValidator(_plain_text)
+PasswordField = AfterValidator(_password_text)
 PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
 Username = Annotated[str, Field(max_length=4 * USERNAME_MAX), AfterValidator(_single_line_name)]
 Email = Annotated[

@@ -14,8 +14,10 @@ from routers.posts import newest_posts
 from schemas import (
     PASSWORD_MAX,
     PasswordChange,
+    PasswordField,
     PathId,
     PostResponse,
+    TextField,
     Token,
     UserCreate,
     UserPrivate,
@@ -108,8 +110,10 @@ async def login_for_access_token(
     request: Request,
     response: Response,
     session: SessionDep,
-    username: Annotated[str, Form(max_length=4 * EMAIL_MAX, description="Your email address")],
-    password: Annotated[str, Form(max_length=PASSWORD_MAX)],
+    username: Annotated[
+        str, Form(max_length=4 * EMAIL_MAX, description="Your email address"), TextField
+    ],
+    password: Annotated[str, Form(max_length=PASSWORD_MAX), PasswordField],
 ) -> Token:
     """OAuth2 password flow; the form's `username` field carries the email."""
     email_key = fold(username.strip())

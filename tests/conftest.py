@@ -10,7 +10,10 @@ os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
 
 import pytest
 from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
+import auth
 from config import settings
 from main import app
 
@@ -25,6 +28,19 @@ class Account:
     password: str
     token: str
     headers: dict[str, str] = field(default_factory=dict)
+
+
+FAST_HASHER = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+FAST_DUMMY_HASH = FAST_HASHER.hash("dummy")
+
+
+@pytest.fixture(autouse=True)
+def fast_argon2(request, monkeypatch) -> None:
+    """Argon2 at its cheapest, so hundreds of sign-ups stay fast: same code, lighter
+    parameters. Tests about hashing cost itself are marked `real_hashing`."""
+    if request.node.get_closest_marker("real_hashing") is None:
+        monkeypatch.setattr(auth, "password_hasher", FAST_HASHER)
+        monkeypatch.setattr(auth, "_DUMMY_HASH", FAST_DUMMY_HASH)
 
 
 @pytest.fixture

@@ -20,7 +20,9 @@ def test_post_writes_401_403_404(client, alice, bob, method, body):
     forbidden = client.request(method, url, headers=bob.headers, **kwargs)
     assert forbidden.status_code == 403
     assert forbidden.json()["detail"].startswith("Not authorized to")
-    assert client.request(method, "/api/posts/999", headers=bob.headers, **kwargs).status_code == 404
+    assert (
+        client.request(method, "/api/posts/999", headers=bob.headers, **kwargs).status_code == 404
+    )
     assert client.get(url).json() == post  # nothing changed
     assert client.request(method, url, headers=alice.headers, **kwargs).status_code in (200, 204)
 
@@ -40,7 +42,9 @@ def test_users_change_only_themselves(client, alice, bob, method, body):
     kwargs = {"json": body} if body else {}
     assert client.request(method, url, **kwargs).status_code == 401
     assert client.request(method, url, headers=bob.headers, **kwargs).status_code == 403
-    assert client.request(method, "/api/users/999", headers=bob.headers, **kwargs).status_code == 404
+    assert (
+        client.request(method, "/api/users/999", headers=bob.headers, **kwargs).status_code == 404
+    )
     assert client.get(url).json()["username"] == "Alice"
 
 
@@ -52,8 +56,8 @@ def test_update_own_account_with_case_insensitive_conflicts(client, alice, bob):
     taken_email = client.patch(url, json={"email": "Bob@Example.com"}, headers=alice.headers)
     assert taken_email.json() == {"detail": "Email already registered"}
     # Changing only the casing of one's own name is fine.
-    renamed = client.patch(url, json={"username": "ALICE", "email": "New@Example.com"},
-                           headers=alice.headers)  # fmt: skip
+    change = {"username": "ALICE", "email": "New@Example.com"}
+    renamed = client.patch(url, json=change, headers=alice.headers)
     assert renamed.status_code == 200
     assert (renamed.json()["username"], renamed.json()["email"]) == ("ALICE", "new@example.com")
     assert login(client, "new@example.com").status_code == 200
@@ -82,16 +86,16 @@ def test_password_change_rehashes_and_retires_old_tokens(client, alice):
 
 def test_password_change_needs_the_current_password_and_a_strong_new_one(client, alice):
     url = "/api/users/me/password"
-    wrong = client.post(url, json={"current_password": "nope-nope-nope", "new_password": "x" * 20},
-                        headers=alice.headers)  # fmt: skip
+    mistaken = {"current_password": "nope-nope-nope", "new_password": "x" * 20}
+    wrong = client.post(url, json=mistaken, headers=alice.headers)
     assert wrong.status_code == 400
     assert wrong.json() == {"detail": "Current password is incorrect"}
     weak = {"current_password": STRONG_PASSWORD, "new_password": "password123"}
     assert client.post(url, json=weak, headers=alice.headers).status_code == 422
     named = {"current_password": STRONG_PASSWORD, "new_password": "alice-is-my-name"}
     assert client.post(url, json=named, headers=alice.headers).status_code == 422
-    assert client.post(url, json={"current_password": STRONG_PASSWORD, "new_password": "a"*20}
-                       ).status_code == 401  # fmt: skip
+    fine = {"current_password": STRONG_PASSWORD, "new_password": "a" * 20}
+    assert client.post(url, json=fine).status_code == 401
     assert client.get("/api/users/me", headers=alice.headers).status_code == 200
 
 

@@ -1,0 +1,385 @@
+"""Hostile input, guessing, timing and headers: each attack and its answer."""
+
+import statistics
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import anyio
+import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from pydantic import ValidationError
+from sqlalchemy import select
+
+import auth
+from config import Settings, load_or_create_secret_key
+from models import User
+from tests.conftest import STRONG_PASSWORD, login, register
+from throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, WINDOW_SECONDS, MemoryThrottle
+
+JSON = {"Content-Type": "application/json"}
+
+
+# --- Login: timing, bounded hashing, hash upgrades -------------------------------------
+
+
+@pytest.mark.real_hashing
+def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice):
+    def median_seconds(email_for_try) -> float:
+        durations = []
+        for attempt in range(5):
+            started = time.perf_counter()
+            assert login(client, email_for_try(attempt), "wrong password!").status_code == 401
+            durations.append(time.perf_counter() - started)
+        return statistics.median(durations)
+
+    # Distinct unknown emails, and few enough tries to stay under the throttle.
+    unknown = median_seconds(lambda attempt: f"ghost{attempt}@example.com")
+    client.app.state.login_throttle = MemoryThrottle()
+    known = median_seconds(lambda _attempt: alice.email)
+    # Without the dummy verification the unknown path would be ~100x faster.
+    assert 0.5 < unknown / known < 2.0
+
+
+def test_at_most_n_hashes_run_at_once(client, monkeypatch):
+    running, peak, lock = 0, 0, threading.Lock()
+    real = auth.password_hasher
+
+    class CountingHasher:
+        def hash(self, password: str) -> str:
+            nonlocal running, peak
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            try:
+                time.sleep(0.05)  # long enough for the others to pile up
+                return real.hash(password)
+            finally:
+                with lock:
+                    running -= 1
+
+    monkeypatch.setattr(auth, "password_hasher", CountingHasher())
+    monkeypatch.setattr(auth, "_hashing_slots", anyio.CapacityLimiter(2))
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        statuses = list(
+            pool.map(lambda n: register(client, f"u{n}", f"u{n}@example.com"), range(6))
+        )
+    assert [s.status_code for s in statuses] == [201] * 6
+    assert peak == 2
+
+
+@pytest.mark.real_hashing
+def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
+    """Logins queue for one hashing slot; a read sent meanwhile is answered first."""
+    monkeypatch.setattr(auth, "_hashing_slots", anyio.CapacityLimiter(1))
+    finished: dict[str, float] = {}
+
+    def timed(name: str, call) -> None:
+        call()
+        finished[name] = time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=5) as pool:
+        for n in range(4):
+            pool.submit(timed, f"login{n}", lambda: login(client, alice.email))
+        time.sleep(0.05)
+        pool.submit(timed, "read", lambda: client.get("/api/posts"))
+    last_login = max(t for name, t in finished.items() if name.startswith("login"))
+    assert finished["read"] < last_login
+
+
+@pytest.mark.real_hashing
+def test_login_upgrades_a_hash_made_with_weaker_parameters(client, alice):
+    weak = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8 * 1024, parallelism=1),))
+    old_hash = weak.hash(STRONG_PASSWORD)
+
+    async def stored_hash(new: str | None = None) -> str:
+        async with client.app.state.sessionmaker() as session:
+            user = await session.scalar(select(User).where(User.id == alice.id))
+            if new:
+                user.password_hash = new
+                await session.commit()
+            return user.password_hash
+
+    client.portal.call(stored_hash, old_hash)
+    assert login(client, alice.email).status_code == 200
+    upgraded = client.portal.call(stored_hash)
+    assert upgraded != old_hash
+    assert upgraded.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+    assert login(client, alice.email).status_code == 200
+
+
+# --- Passwords ----------------------------------------------------------------------
+
+
+def _refuse_hashing(monkeypatch):
+    def fail(*_args):
+        raise AssertionError("hashed a password that should have been refused first")
+
+    monkeypatch.setattr(auth.password_hasher, "hash", fail)
+
+
+@pytest.mark.parametrize("size", [129, 10_000, 1_000_000])
+def test_over_long_passwords_are_refused_before_hashing(client, monkeypatch, size):
+    _refuse_hashing(monkeypatch)
+    response = register(client, "Alice", "alice@example.com", "p" * size)
+    assert response.status_code == 422
+    assert "p" * 129 not in response.text  # the password is not echoed back
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "eight ch",
+        "pass phrase with spaces",
+        "日本語のパスワードです",
+        "🔑🔑🔑🔑🔑🔑🔑🔑",
+        "x" * 128,
+    ],
+)
+def test_any_unicode_and_spaces_are_allowed(client, password):
+    assert register(client, "Alice", "alice@example.com", password).status_code == 201
+    assert login(client, "alice@example.com", password).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("Alice-rocks-2024", "must not contain the username"),
+        ("xALICEx-9911", "must not contain the username"),
+        ("wonderland99", "must not contain the email"),
+        ("password1", "too common"),
+        ("Password1", "too common"),
+        ("iloveyou", "too common"),
+        ("ｐａｓｓｗｏｒｄ１", "too common"),
+    ],
+)
+def test_guessable_passwords_are_refused_with_a_reason(client, monkeypatch, password, reason):
+    _refuse_hashing(monkeypatch)
+    response = register(client, "Alice", "wonderland@example.com", password)
+    assert response.status_code == 422
+    assert reason in response.json()["detail"][0]["msg"]
+
+
+# --- Throttling ---------------------------------------------------------------------
+
+
+def test_five_failures_for_one_email_lock_it_until_the_window_passes(client, alice):
+    for _ in range(MAX_FAILURES_PER_EMAIL):
+        assert login(client, alice.email, "wrong password!").status_code == 401
+    locked = login(client, alice.email.upper())  # even the right password waits
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["retry-after"]) <= WINDOW_SECONDS
+    assert login(client, "someone.else@example.com", "whatever1").status_code == 401
+
+
+def test_a_successful_login_clears_the_email_count(client, alice):
+    for _ in range(MAX_FAILURES_PER_EMAIL - 1):
+        login(client, alice.email, "wrong password!")
+    assert login(client, alice.email).status_code == 200
+    for _ in range(MAX_FAILURES_PER_EMAIL - 1):
+        assert login(client, alice.email, "wrong password!").status_code == 401
+
+
+def test_one_client_guessing_many_emails_is_stopped(client):
+    for n in range(MAX_FAILURES_PER_CLIENT):
+        assert login(client, f"victim{n}@example.com", "guess-guess").status_code == 401
+    assert login(client, "fresh@example.com", "guess-guess").status_code == 429
+
+
+async def _locked(throttle: MemoryThrottle, email: str, client: str) -> bool:
+    try:
+        await throttle.check(email, client)
+    except Exception as error:  # HTTPException 429
+        return getattr(error, "status_code", None) == 429
+    return False
+
+
+def test_the_lock_ends_when_the_window_passes(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr("throttle.time.monotonic", lambda: clock[0])
+    throttle = MemoryThrottle(window=60)
+
+    async def scenario() -> list[bool]:
+        for _ in range(MAX_FAILURES_PER_EMAIL):
+            await throttle.record_failure("a@example.com", "1.2.3.4")
+        seen = [await _locked(throttle, "a@example.com", "5.6.7.8")]
+        clock[0] += 59
+        seen.append(await _locked(throttle, "a@example.com", "5.6.7.8"))
+        clock[0] += 2
+        seen.append(await _locked(throttle, "a@example.com", "5.6.7.8"))
+        return seen
+
+    assert anyio.run(scenario) == [True, True, False]
+
+
+# --- Tokens and the secret ----------------------------------------------------------
+
+
+def test_a_short_secret_refuses_to_start():
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        Settings(secret_key="too-short")
+
+
+def test_the_generated_secret_is_kept_private_and_reused(tmp_path, caplog):
+    path = tmp_path / ".secret_key"
+    first = load_or_create_secret_key(path)
+    assert len(first.get_secret_value()) >= 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert load_or_create_secret_key(path).get_secret_value() == first.get_secret_value()
+    assert "generated" in caplog.text
+    assert first.get_secret_value() not in caplog.text
+    assert first.get_secret_value() not in repr(Settings(secret_key=first))
+
+
+# --- Malformed input ----------------------------------------------------------------
+
+
+USER_FIELDS = {"username": "Zed", "email": "zed@example.com", "password": STRONG_PASSWORD}
+
+
+@pytest.mark.parametrize("field", ["username", "email", "password"])
+@pytest.mark.parametrize("bad", ["\\ud800", "\\udfff", "a\\u0000b"])
+def test_surrogates_and_nul_in_any_user_field_are_422(client, field, bad):
+    fields = {name: value.replace('"', '\\"') for name, value in USER_FIELDS.items()}
+    fields[field] = f"x{bad}{fields[field]}"
+    body = "{" + ",".join(f'"{name}": "{value}"' for name, value in fields.items()) + "}"
+    response = client.post("/api/users", content=body.encode(), headers=JSON)
+    assert response.status_code == 422
+    assert client.get("/api/users/1").status_code == 404
+
+
+@pytest.mark.parametrize("bad", ["\\ud800", "\\u0000", "\\u001b[31m"])
+def test_post_text_refuses_surrogates_and_control_characters(client, alice, bad):
+    body = f'{{"title": "t{bad}", "content": "c{bad}"}}'.encode()
+    response = client.post("/api/posts", content=body, headers=JSON | alice.headers)
+    assert response.status_code == 422
+
+
+def test_post_content_keeps_newlines_and_tabs(client, alice):
+    body = {"title": "t", "content": "line\n\tindented\r\nend"}
+    assert client.post("/api/posts", json=body, headers=alice.headers).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "content_type"),
+    [
+        ("not utf-8 json", b'{"username": "\xff\xfe"}', "application/json"),
+        ("deeply nested", b"[" * 100_000 + b"]" * 100_000, "application/json"),
+        ("nested objects", b'{"a":' * 5000 + b"1" + b"}" * 5000, "application/json"),
+        ("a json list", b"[1, 2, 3]", "application/json"),
+        ("a bare string", b'"hello"', "application/json"),
+        ("empty", b"", "application/json"),
+        ("wrong type", b"username=a", "text/plain"),
+    ],
+)
+def test_malformed_json_bodies_are_4xx(client, name, body, content_type):
+    response = client.post("/api/users", content=body, headers={"Content-Type": content_type})
+    assert 400 <= response.status_code < 500, name
+    assert "detail" in response.json()
+
+
+def test_bodies_over_the_limit_are_413(client):
+    big = b'"' + b"a" * (1024 * 1024 + 10) + b'"'
+    assert client.post("/api/users", content=big, headers=JSON).status_code == 413
+    chunks = iter([b'"' + b"a" * 700_000, b"a" * 700_000 + b'"'])  # no Content-Length
+    assert client.post("/api/users", content=chunks, headers=JSON).status_code == 413
+    form = {"username": "a@example.com", "password": "p" * (1024 * 1024 + 10)}
+    assert client.post("/api/users/token", data=form).status_code == 413
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"username=a%40example.com&username=b%40example.com&password=abcdefgh",
+        b"username=a%40example.com&password=abcdefgh&password=ijklmnop",
+    ],
+)
+def test_repeated_form_fields_are_refused(client, body):
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = client.post("/api/users/token", content=body, headers=headers)
+    assert response.status_code == 422
+    assert response.json() == {"detail": "Repeated form field"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"username=\xff\xfe%FF&password=abcdefgh",
+        b"username=%ED%A0%80&password=%ED%A0%80abcdefgh",
+        b"username=a%40example.com&password=ab%00cdefgh",
+    ],
+)
+def test_undecodable_login_forms_are_4xx(client, body):
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert client.post("/api/users/token", content=body, headers=headers).status_code in (401, 422)
+
+
+def test_usernames_are_nfkc_normalised_and_refuse_invisible_characters(client):
+    assert register(client, "ﬁnn", "finn@example.com").json()["username"] == "finn"
+    for sneaky in ("fi\u200bnn", "line\nbreak", "tab\there", "rtl\u202eevil"):
+        assert register(client, sneaky, "x@example.com").status_code == 422
+
+
+# --- SQLite under concurrent writes -------------------------------------------------
+
+
+def test_fifty_simultaneous_sign_ups_all_succeed(client):
+    def sign_up(n: int) -> int:
+        return register(client, f"user{n}", f"user{n}@example.com").status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(sign_up, range(50)))
+    assert statuses == [201] * 50
+
+
+def test_fifty_simultaneous_sign_ups_of_one_email_make_one_user(client):
+    cases = ["mixed@example.com", "MIXED@EXAMPLE.COM", "Mixed@Example.com", "mIxEd@example.COM"]
+
+    def sign_up(n: int) -> int:
+        return register(client, f"racer{n}", cases[n % len(cases)]).status_code
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        statuses = list(pool.map(sign_up, range(50)))
+    assert statuses.count(201) == 1
+    assert statuses.count(409) == 49
+
+    async def count() -> int:
+        async with client.app.state.sessionmaker() as session:
+            return len((await session.scalars(select(User))).all())
+
+    assert client.portal.call(count) == 1
+
+
+# --- Headers ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/", "/login", "/api/posts", "/api/nope", "/nope", "/docs"])
+def test_every_response_carries_the_security_headers(client, path):
+    response = client.get(path)
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "same-origin"
+    csp = response.headers["content-security-policy"]
+    required = (
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+    )
+    for directive in required:
+        assert directive in csp
+    if path != "/docs":
+        assert "unsafe-inline" not in csp
+
+
+def test_the_docs_page_allows_only_its_own_inline_script(client):
+    csp = client.get("/docs").headers["content-security-policy"]
+    script_src = next(d for d in csp.split(";") if d.strip().startswith("script-src"))
+    assert "'sha256-" in script_src
+    assert "unsafe-inline" not in script_src
+
+
+def test_413_answers_carry_the_headers_too(client):
+    response = client.post("/api/users", content=b"x" * (2 * 1024 * 1024), headers=JSON)
+    assert response.status_code == 413
+    assert response.headers["x-content-type-options"] == "nosniff"
