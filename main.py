@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from os import PathLike
+from typing import TypedDict
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -17,7 +18,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import Scope
 
 from config import settings
@@ -26,19 +29,24 @@ from middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from models import Base
 from routers import pages, posts, users
 from routers.pages import STATIC_DIR, static_url, templates
-from throttle import MemoryThrottle
+from throttle import LoginThrottle, MemoryThrottle
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
 
+class AppState(TypedDict):
+    """What start-up makes; every request sees it as `request.state`."""
+
+    sessionmaker: async_sessionmaker[AsyncSession]
+    login_throttle: LoginThrottle
+
+
 @asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
     engine = create_engine(settings.database_url)
     async with engine.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
-    app.state.sessionmaker = create_sessionmaker(engine)
-    app.state.login_throttle = MemoryThrottle()
-    yield
+    yield {"sessionmaker": create_sessionmaker(engine), "login_throttle": MemoryThrottle()}
     await engine.dispose()
 
 
@@ -83,9 +91,22 @@ def is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/") or request.url.path == "/api"
 
 
+def allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's own 405 names only
+    the first route's, though one path is often served by several routes."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
+
+
 @app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """JSON `{"detail": ...}` for the API; a friendly HTML page for everything else."""
+    if exc.status_code == 405:
+        exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
     if is_api(request) or not exc.status_code >= 400:
         return await http_exception_handler(request, exc)
     context = {"title": "Page not found" if exc.status_code == 404 else "Something went wrong"}

@@ -4,7 +4,7 @@ import unicodedata
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from fastapi import Path as PathParam
 from pydantic import (
@@ -76,7 +76,11 @@ def _password_text(value: str) -> str:
 TextField = AfterValidator(_plain_text)
 PasswordField = AfterValidator(_password_text)
 PathId = Annotated[int, PathParam(ge=1, le=MAX_ID)]
-Username = Annotated[str, Field(max_length=4 * USERNAME_MAX), AfterValidator(_single_line_name)]
+Username = Annotated[
+    str,
+    Field(min_length=1, max_length=4 * USERNAME_MAX, pattern=r"\S"),
+    AfterValidator(_single_line_name),
+]
 Email = Annotated[
     EmailStr, Field(max_length=4 * EMAIL_MAX), BeforeValidator(_strip), AfterValidator(_email_rules)
 ]
@@ -167,6 +171,28 @@ class UserPublic(BaseModel):
 
 class UserPrivate(UserPublic):
     email: str
+
+
+class ErrorMessage(BaseModel):
+    detail: str
+
+
+ERROR_DESCRIPTIONS = {
+    400: "The body could not be parsed, or the request cannot be carried out as asked",
+    401: "Missing, invalid, expired or revoked credentials",
+    403: "Signed in, but not allowed to do this",
+    404: "No such resource",
+    409: "The username or email is taken",
+    413: "Request body too large",
+    429: "Too many failed logins; see Retry-After",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation for the error answers a route can give."""
+    return {
+        code: {"model": ErrorMessage, "description": ERROR_DESCRIPTIONS[code]} for code in codes
+    }
 
 
 class Token(BaseModel):

@@ -42,13 +42,13 @@ async def home(request: Request, session: SessionDep) -> HTMLResponse:
     return render(request, "home.html", "Home", posts=posts)
 
 
-@router.get("/posts/{post_id}")
+@router.get("/posts/{post_id:int}")
 async def post_page(request: Request, post_id: PathId, session: SessionDep) -> HTMLResponse:
     post = await get_post_or_404(session, post_id)
     return render(request, "post.html", post.title, post=post)
 
 
-@router.get("/users/{user_id}/posts")
+@router.get("/users/{user_id:int}/posts")
 async def user_posts_page(request: Request, user_id: PathId, session: SessionDep) -> HTMLResponse:
     user = await get_user_or_404(session, user_id)
     posts = (await session.scalars(newest_posts().where(Post.user_id == user_id))).all()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import joinedload
 from auth import CurrentUser
 from database import SessionDep
 from models import Post, User
-from schemas import PathId, PostCreate, PostResponse, PostUpdate
+from schemas import PathId, PostCreate, PostResponse, PostUpdate, error_responses
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 
@@ -52,7 +52,12 @@ async def read_posts(
     return list(await session.scalars(newest_posts().offset(offset).limit(limit)))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PostResponse)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PostResponse,
+    responses=error_responses(400, 401, 413),
+)
 async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
     """The author is whoever the token names; the body cannot choose one."""
     post = Post(title=post_in.title, content=post_in.content, author=current_user)
@@ -61,12 +66,16 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
     return post
 
 
-@router.get("/{post_id}", response_model=PostResponse)
+@router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))
 async def read_post(post_id: PathId, session: SessionDep) -> Post:
     return await get_post_or_404(session, post_id)
 
 
-@router.put("/{post_id}", response_model=PostResponse)
+@router.put(
+    "/{post_id:int}",
+    response_model=PostResponse,
+    responses=error_responses(400, 401, 403, 404, 413),
+)
 async def replace_post(
     post_id: PathId, post_in: PostCreate, current_user: CurrentUser, session: SessionDep
 ) -> Post:
@@ -76,7 +85,11 @@ async def replace_post(
     return post
 
 
-@router.patch("/{post_id}", response_model=PostResponse)
+@router.patch(
+    "/{post_id:int}",
+    response_model=PostResponse,
+    responses=error_responses(400, 401, 403, 404, 413),
+)
 async def update_post(
     post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
 ) -> Post:
@@ -87,7 +100,11 @@ async def update_post(
     return post
 
 
-@router.delete("/{post_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{post_id:int}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404),
+)
 async def delete_post(post_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
     post = await get_own_post(session, post_id, current_user, "delete")
     await session.delete(post)

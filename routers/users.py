@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +24,7 @@ from schemas import (
     UserPrivate,
     UserPublic,
     UserUpdate,
+    error_responses,
     password_problem,
 )
 
@@ -34,8 +36,18 @@ LOGIN_FAILED = "Incorrect email or password"
 async def reject_repeated_form_fields(request: Request) -> None:
     """`username=a&username=b` is ambiguous: refuse it rather than pick one."""
     names = [name for name, _ in (await request.form()).multi_items()]
-    if len(names) != len(set(names)):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail="Repeated form field")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "repeated_field",
+                    "loc": ("body", name),
+                    "msg": "Field given more than once",
+                }
+                for name in repeated
+            ]
+        )
 
 
 async def ensure_available(
@@ -88,7 +100,12 @@ def ensure_self(current_user: User, user: User) -> None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Not authorized to change this user")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserPrivate)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserPrivate,
+    responses=error_responses(400, 409, 413),
+)
 async def create_user(user_in: UserCreate, session: SessionDep) -> User:
     await ensure_available(session, username=user_in.username, email=user_in.email)
     # End the read before the slow hash, so no connection or lock is held meanwhile.
@@ -104,7 +121,7 @@ async def create_user(user_in: UserCreate, session: SessionDep) -> User:
     "/token",
     response_model=Token,
     dependencies=[Depends(reject_repeated_form_fields)],
-    responses={401: {"description": LOGIN_FAILED}, 429: {"description": "Too many failed logins"}},
+    responses=error_responses(400, 401, 413, 429),
 )
 async def login_for_access_token(
     request: Request,
@@ -118,7 +135,7 @@ async def login_for_access_token(
     """OAuth2 password flow; the form's `username` field carries the email."""
     email_key = fold(username.strip())
     client = request.client.host if request.client else ""
-    throttle = request.app.state.login_throttle
+    throttle = request.state.login_throttle
     await throttle.check(email_key, client)
     user = await session.scalar(select(User).where(User.email_key == email_key))
     await session.commit()  # release the connection while Argon2 runs
@@ -138,12 +155,12 @@ async def login_for_access_token(
     return Token(access_token=token_for(user))
 
 
-@router.get("/me", response_model=UserPrivate)
+@router.get("/me", response_model=UserPrivate, responses=error_responses(401))
 async def read_current_user(current_user: CurrentUser) -> User:
     return current_user
 
 
-@router.post("/me/password", response_model=Token)
+@router.post("/me/password", response_model=Token, responses=error_responses(400, 401, 413))
 async def change_password(
     body: PasswordChange, response: Response, current_user: CurrentUser, session: SessionDep
 ) -> Token:
@@ -164,18 +181,24 @@ async def change_password(
     return Token(access_token=token_for(current_user))
 
 
-@router.get("/{user_id}", response_model=UserPublic)
+@router.get("/{user_id:int}", response_model=UserPublic, responses=error_responses(404))
 async def read_user(user_id: PathId, session: SessionDep) -> User:
     return await get_user_or_404(session, user_id)
 
 
-@router.get("/{user_id}/posts", response_model=list[PostResponse])
+@router.get(
+    "/{user_id:int}/posts", response_model=list[PostResponse], responses=error_responses(404)
+)
 async def read_user_posts(user_id: PathId, session: SessionDep) -> list[Post]:
     await get_user_or_404(session, user_id)
     return list(await session.scalars(newest_posts().where(Post.user_id == user_id)))
 
 
-@router.patch("/{user_id}", response_model=UserPrivate)
+@router.patch(
+    "/{user_id:int}",
+    response_model=UserPrivate,
+    responses=error_responses(400, 401, 403, 404, 409, 413),
+)
 async def update_user(
     user_id: PathId, user_in: UserUpdate, current_user: CurrentUser, session: SessionDep
 ) -> User:
@@ -190,7 +213,11 @@ async def update_user(
     return user
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete(
+    "/{user_id:int}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404),
+)
 async def delete_user(user_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
     """Deletes the account and, through the foreign key's cascade, all its posts."""
     user = await get_user_or_404(session, user_id)

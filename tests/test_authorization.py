@@ -1,5 +1,8 @@
 """Who may write what: 401 without a token, 403 for someone else's things, 404 for nothing."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -100,13 +103,16 @@ def test_password_change_needs_the_current_password_and_a_strong_new_one(client,
 
 
 def test_optional_user_personalises_without_refusing(alice, client):
-    probe = FastAPI()
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, object]]:
+        yield {"sessionmaker": client.app_state["sessionmaker"]}
+
+    probe = FastAPI(lifespan=lifespan)
 
     @probe.get("/hello")
     async def hello(user: OptionalUser) -> dict[str, str]:
         return {"hello": user.username if user else "stranger"}
 
-    probe.state.sessionmaker = client.app.state.sessionmaker
     with TestClient(probe) as probe_client:
         assert probe_client.get("/hello").json() == {"hello": "stranger"}
         assert probe_client.get("/hello", headers=bearer("junk")).json() == {"hello": "stranger"}
