@@ -46,10 +46,18 @@ class Settings(BaseSettings):
         extra="ignore",
     )
 
-    secret_key: SecretStr = Field(default_factory=load_or_create_secret_key)
+    # Where a generated key is kept when SECRET_KEY is not set.
+    secret_key_file: Path = SECRET_KEY_FILE
+    secret_key: SecretStr = Field(
+        default_factory=lambda data: load_or_create_secret_key(data["secret_key_file"]),
+        validate_default=True,
+    )
     algorithm: str = "HS256"
     access_token_expire_minutes: int = Field(default=30, gt=0)
     database_url: str = "sqlite:///./blog.db"
+    # Apply migrations at start-up. Unset: yes for SQLite (nothing to set up by hand),
+    # no for other databases, where `uv run alembic upgrade head` is a deploy step.
+    auto_migrate: bool | None = None
 
     # At most this many Argon2 operations run at once; the rest wait their turn.
     max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)

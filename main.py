@@ -24,12 +24,11 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from config import settings
-from database import create_engine, create_sessionmaker
+from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
-from models import Base
 from routers import pages, posts, users
 from routers.pages import STATIC_DIR, static_url, templates
-from throttle import LoginThrottle, MemoryThrottle
+from throttle import DatabaseThrottle, LoginThrottle
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 
@@ -44,9 +43,15 @@ class AppState(TypedDict):
 @asynccontextmanager
 async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
     engine = create_engine(settings.database_url)
-    async with engine.begin() as connection:
-        await connection.run_sync(Base.metadata.create_all)
-    yield {"sessionmaker": create_sessionmaker(engine), "login_throttle": MemoryThrottle()}
+    auto_migrate = settings.auto_migrate
+    if auto_migrate is None:
+        auto_migrate = engine.url.get_backend_name() == "sqlite"
+    if auto_migrate:
+        await migrate(engine)
+    else:
+        await ensure_schema_is_current(engine)
+    sessionmaker = create_sessionmaker(engine)
+    yield {"sessionmaker": sessionmaker, "login_throttle": DatabaseThrottle(sessionmaker)}
     await engine.dispose()
 
 

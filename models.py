@@ -3,7 +3,7 @@
 import unicodedata
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, Text, TypeDecorator
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -101,3 +101,17 @@ class Post(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
     author: Mapped[User] = relationship(back_populates="posts")
+
+
+class LoginFailure(Base):
+    """One failed login, kept for the throttle window: a table, so every worker and
+    every machine behind the same database counts the same failures."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "email:<folded email>" or "client:<address>"
+    key: Mapped[str] = mapped_column(String(KEY_MAX + 10))
+    failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)

@@ -7,11 +7,15 @@ purpose: someone who fails on purpose against your email can delay you by at mos
 WINDOW, never lock you out for good, and a successful login clears the count.
 """
 
-import time
-from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from fastapi import HTTPException, status
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from models import LoginFailure, utcnow
 
 WINDOW_SECONDS = 15 * 60
 MAX_FAILURES_PER_EMAIL = 5
@@ -19,7 +23,8 @@ MAX_FAILURES_PER_CLIENT = 20
 
 
 class LoginThrottle(Protocol):
-    """What the login route needs; a store shared by several workers can implement it."""
+    """What the login route needs. DatabaseThrottle implements it on the app's own
+    database; a Redis or memcached store would implement these three methods."""
 
     async def check(self, email_key: str, client: str) -> None:
         """Raise 429 while either the email or the client is over its limit."""
@@ -37,46 +42,59 @@ def too_many_attempts(retry_after: float) -> HTTPException:
     )
 
 
-class MemoryThrottle:
-    """Failures kept in this process: right for one worker, the tests and the default
-    SQLite set-up. Timestamps are monotonic, so clock changes cannot unlock anyone."""
+class DatabaseThrottle:
+    """Failures kept in the `login_failures` table, so all workers and all machines
+    on one database share them. Each call is one short transaction of its own."""
 
-    MAX_KEYS = 100_000  # a spray of random emails must not grow memory without bound
-
-    def __init__(self, window: float = WINDOW_SECONDS) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        window: timedelta = timedelta(seconds=WINDOW_SECONDS),
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.sessionmaker = sessionmaker
         self.window = window
-        self._failures: dict[str, deque[float]] = {}
+        self.clock = clock
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        failures = self._failures.get(key, deque())
-        while failures and failures[0] <= now - self.window:
-            failures.popleft()
-        if not failures:
-            self._failures.pop(key, None)
-        return failures
-
-    def _retry_after(self, key: str, limit: int, now: float) -> float | None:
-        failures = self._recent(key, now)
-        if len(failures) >= limit:
-            return failures[-limit] + self.window - now
-        return None
+    async def _retry_after(self, session: AsyncSession, key: str, limit: int) -> float | None:
+        """Seconds until the `limit`-th newest failure in the window expires, if any."""
+        now = self.clock()
+        limiting = await session.scalar(
+            select(LoginFailure.failed_at)
+            .where(LoginFailure.key == key, LoginFailure.failed_at > now - self.window)
+            .order_by(LoginFailure.failed_at.desc())
+            .offset(limit - 1)
+            .limit(1)
+        )
+        return None if limiting is None else (limiting + self.window - now).total_seconds()
 
     async def check(self, email_key: str, client: str) -> None:
-        now = time.monotonic()
-        waits = [
-            self._retry_after(f"email:{email_key}", MAX_FAILURES_PER_EMAIL, now),
-            self._retry_after(f"client:{client}", MAX_FAILURES_PER_CLIENT, now),
-        ]
+        async with self.sessionmaker() as session:
+            waits = [
+                await self._retry_after(session, f"email:{email_key}", MAX_FAILURES_PER_EMAIL),
+                await self._retry_after(session, f"client:{client}", MAX_FAILURES_PER_CLIENT),
+            ]
         if any(wait is not None for wait in waits):
             raise too_many_attempts(max(wait for wait in waits if wait is not None))
 
     async def record_failure(self, email_key: str, client: str) -> None:
-        now = time.monotonic()
-        if len(self._failures) >= self.MAX_KEYS:
-            for key in list(self._failures):
-                self._recent(key, now)
-        for key in (f"email:{email_key}", f"client:{client}"):
-            self._failures.setdefault(key, self._recent(key, now)).append(now)
+        now = self.clock()
+        async with self.sessionmaker() as session:
+            # Expired rows go as new ones come, so the table stays the size of a window.
+            await session.execute(
+                delete(LoginFailure).where(LoginFailure.failed_at <= now - self.window)
+            )
+            session.add_all(
+                [
+                    LoginFailure(key=f"email:{email_key}", failed_at=now),
+                    LoginFailure(key=f"client:{client}", failed_at=now),
+                ]
+            )
+            await session.commit()
 
     async def reset(self, email_key: str) -> None:
-        self._failures.pop(f"email:{email_key}", None)
+        async with self.sessionmaker() as session:
+            await session.execute(
+                delete(LoginFailure).where(LoginFailure.key == f"email:{email_key}")
+            )
+            await session.commit()

@@ -4,9 +4,11 @@ import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 
 import anyio
 import pytest
+from fastapi import HTTPException
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import ValidationError
@@ -16,7 +18,12 @@ import auth
 from config import Settings, load_or_create_secret_key
 from models import User
 from tests.conftest import STRONG_PASSWORD, login, register
-from throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, WINDOW_SECONDS, MemoryThrottle
+from throttle import (
+    MAX_FAILURES_PER_CLIENT,
+    MAX_FAILURES_PER_EMAIL,
+    WINDOW_SECONDS,
+    DatabaseThrottle,
+)
 
 JSON = {"Content-Type": "application/json"}
 
@@ -36,7 +43,6 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice):
 
     # Distinct unknown emails, and few enough tries to stay under the throttle.
     unknown = median_seconds(lambda attempt: f"ghost{attempt}@example.com")
-    client.app_state["login_throttle"] = MemoryThrottle()
     known = median_seconds(lambda _attempt: alice.email)
     # Without the dummy verification the unknown path would be ~100x faster.
     assert 0.5 < unknown / known < 2.0
@@ -187,30 +193,30 @@ def test_one_client_guessing_many_emails_is_stopped(client):
     assert login(client, "fresh@example.com", "guess-guess").status_code == 429
 
 
-async def _locked(throttle: MemoryThrottle, email: str, client: str) -> bool:
-    try:
-        await throttle.check(email, client)
-    except Exception as error:  # HTTPException 429
-        return getattr(error, "status_code", None) == 429
-    return False
+def test_the_lock_ends_when_the_window_passes(client):
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    throttle = DatabaseThrottle(
+        client.app_state["sessionmaker"], window=timedelta(seconds=60), clock=lambda: now[0]
+    )
 
-
-def test_the_lock_ends_when_the_window_passes(monkeypatch):
-    clock = [1000.0]
-    monkeypatch.setattr("throttle.time.monotonic", lambda: clock[0])
-    throttle = MemoryThrottle(window=60)
+    async def locked() -> bool:
+        try:
+            await throttle.check("a@example.com", "5.6.7.8")
+        except HTTPException as error:
+            return error.status_code == 429
+        return False
 
     async def scenario() -> list[bool]:
         for _ in range(MAX_FAILURES_PER_EMAIL):
             await throttle.record_failure("a@example.com", "1.2.3.4")
-        seen = [await _locked(throttle, "a@example.com", "5.6.7.8")]
-        clock[0] += 59
-        seen.append(await _locked(throttle, "a@example.com", "5.6.7.8"))
-        clock[0] += 2
-        seen.append(await _locked(throttle, "a@example.com", "5.6.7.8"))
+        seen = [await locked()]
+        now[0] += timedelta(seconds=59)
+        seen.append(await locked())
+        now[0] += timedelta(seconds=2)
+        seen.append(await locked())
         return seen
 
-    assert anyio.run(scenario) == [True, True, False]
+    assert client.portal.call(scenario) == [True, True, False]
 
 
 # --- Tokens and the secret ----------------------------------------------------------

@@ -1,0 +1,480 @@
+"""Inkwell's benchmark: one command, run by hand (not in CI).
+
+    uv run python bench/run.py [--quick | --duration S] [--json] [--database-url URL]
+
+Starts Inkwell and a do-nothing FastAPI app (`bench/baseline.py`) side by side, each
+under one uvicorn worker, seeds data through the HTTP API, drives load with `wrk`,
+and prints one table. Throughput is reported as a ratio to the baseline measured in
+the same run, so figures from different machines can be compared roughly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from pwdlib import PasswordHash
+
+ROOT = Path(__file__).resolve().parents[1]
+USERS, POSTS = 20, 100
+LOGIN_SAMPLES = 10
+LOAD_LOGINS = 8  # concurrent login loops while /me is measured
+BURST_LOGINS = 32
+MIB = 1024 * 1024
+STARTUP_TIMEOUT_S = 30.0
+UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class Account:
+    username: str
+    email: str
+    password: str
+    token: str = ""
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    requests: int
+    latency_ms: dict[str, float]  # percentile ("50", "75", "90", "99") -> ms
+    non_2xx: int
+    socket_errors: str
+
+
+@dataclass
+class Row:
+    label: str
+    value: str
+    ratio: float | None = None
+    target: str = ""
+    met: bool | None = None
+    data: dict[str, object] = field(default_factory=dict)
+
+
+# --- processes -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(name: str, app: str, env: dict[str, str], probe: str, logs: Path) -> Iterator[Server]:
+    """Run `app` under one uvicorn worker until the block ends, however it ends."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
+    if name == "baseline":
+        command += ["--app-dir", str(ROOT / "bench")]
+    log = logs / f"{name}.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=log_file)
+    server = Server(name, f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_until_up(server, probe)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def wait_until_up(server: Server, probe: str) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{server.name} exited at start-up:\n{tail}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(server.url + probe, timeout=2).status_code < 500:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{server.name} did not answer {probe} within {STARTUP_TIMEOUT_S:.0f} s")
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """VmRSS of `pid` plus all its descendants (0 for processes that are gone)."""
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{current}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+            for children in Path(f"/proc/{current}/task").glob("*/children"):
+                pending += [int(child) for child in children.read_text().split()]
+    return total
+
+
+# --- wrk -------------------------------------------------------------------------
+
+
+def run_wrk(
+    url: str, seconds: float, tmp: Path, *, token: str = "", threads: int = 2, connections: int = 32
+) -> WrkResult:
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
+    if token:
+        script = tmp / "auth.lua"
+        script.write_text(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        command += ["-s", str(script)]
+    output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output)
+
+
+def parse_wrk(output: str) -> WrkResult:
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    count = re.search(r"(\d+) requests in", output)
+    if rate is None or count is None:
+        raise RuntimeError(f"could not parse wrk output:\n{output}")
+    latency = {
+        pct: float(number) * UNITS_MS[unit]
+        for pct, number, unit in re.findall(r"^\s+(\d+)%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+    }
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: (.*)", output)
+    return WrkResult(
+        requests_per_s=float(rate[1]),
+        requests=int(count[1]),
+        latency_ms=latency,
+        non_2xx=int(non_2xx[1]) if non_2xx else 0,
+        socket_errors=errors[1].strip() if errors else "",
+    )
+
+
+def measure(url: str, seconds: float, tmp: Path, token: str = "") -> WrkResult:
+    """A 1 s warm-up, then the measurement; warns about errors wrk counted."""
+    run_wrk(url, 1, tmp, token=token)
+    result = run_wrk(url, seconds, tmp, token=token)
+    if result.non_2xx or result.socket_errors:
+        print(f"  warning: {url}: {result.non_2xx} non-2xx, socket errors: {result.socket_errors}")
+    return result
+
+
+# --- the app's API ---------------------------------------------------------------
+
+
+def login(client: httpx.Client, account: Account) -> str:
+    form = {"username": account.email, "password": account.password}
+    response = client.post("/api/users/token", data=form)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def timed_login(client: httpx.Client, account: Account) -> float:
+    start = time.perf_counter()
+    login(client, account)
+    return time.perf_counter() - start
+
+
+def seed(base_url: str) -> list[Account]:
+    """USERS accounts, each signed in, and POSTS posts spread over them."""
+    tag = secrets.token_hex(3)  # fresh names, so a reused PostgreSQL database works too
+    accounts = [
+        Account(
+            f"bench_{tag}_{n:02d}", f"bench_{tag}_{n:02d}@example.com", f"bench-Password-{n}-xyz!"
+        )
+        for n in range(USERS)
+    ]
+
+    def register(account: Account) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            body = {"username": account.username, "email": account.email}
+            response = client.post("/api/users", json=body | {"password": account.password})
+            if response.status_code != 201:
+                raise RuntimeError(f"sign-up failed: {response.status_code} {response.text}")
+            account.token = login(client, account)
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(register, accounts))
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for n in range(POSTS):
+            author = accounts[n % USERS]
+            body = {"title": f"Bench post {n}", "content": f"Paragraph {n}. " + "Lorem ipsum " * 40}
+            headers = {"Authorization": f"Bearer {author.token}"}
+            client.post("/api/posts", json=body, headers=headers).raise_for_status()
+    return accounts
+
+
+# --- measurements ----------------------------------------------------------------
+
+
+def throughput_row(label: str, result: WrkResult, ceiling: float, target: float | None) -> Row:
+    ratio = result.requests_per_s / ceiling
+    p = result.latency_ms
+    return Row(
+        label=label,
+        value=f"{result.requests_per_s:,.0f} req/s, p50 {p.get('50', 0):.1f} ms, "
+        f"p99 {p.get('99', 0):.1f} ms",
+        ratio=ratio,
+        target=f">= {target:.2f}x" if target is not None else "",
+        met=ratio >= target if target is not None else None,
+        data=asdict(result),
+    )
+
+
+def login_vs_argon2(base_url: str, account: Account) -> Row:
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        login(client, account)  # warm the connection and the route
+        logins = [timed_login(client, account) for _ in range(LOGIN_SAMPLES)]
+    hasher = PasswordHash.recommended()
+    password = "x" * 20
+    stored = hasher.hash(password)
+    verifies = []
+    for _ in range(LOGIN_SAMPLES):
+        start = time.perf_counter()
+        hasher.verify(password, stored)
+        verifies.append(time.perf_counter() - start)
+    login_s, verify_s = statistics.median(logins), statistics.median(verifies)
+    ratio = login_s / verify_s
+    return Row(
+        label="POST /api/users/token / one Argon2 verify (ratio)",
+        value=f"login {login_s * 1000:.0f} ms, verify {verify_s * 1000:.0f} ms (medians)",
+        ratio=ratio,
+        target="<= 1.10x",
+        met=ratio <= 1.1,
+        data={"login_ms": [x * 1000 for x in logins], "verify_ms": [x * 1000 for x in verifies]},
+    )
+
+
+def me_during_logins(base_url: str, accounts: list[Account], seconds: float, tmp: Path) -> Row:
+    stop = threading.Event()
+    login_times: list[float] = []
+    failures: list[str] = []
+
+    def loop(account: Account) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            while not stop.is_set():
+                try:
+                    login_times.append(timed_login(client, account))
+                except httpx.HTTPError as error:
+                    failures.append(repr(error))
+
+    workers = [
+        threading.Thread(target=loop, args=(account,), daemon=True)
+        for account in accounts[:LOAD_LOGINS]
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        time.sleep(1)  # let the login loops reach a steady state
+        result = run_wrk(
+            base_url + "/api/users/me",
+            seconds,
+            tmp,
+            token=accounts[0].token,
+            threads=1,
+            connections=8,
+        )
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    p50, p99 = result.latency_ms.get("50", 0.0), result.latency_ms.get("99", 0.0)
+    logins_per_s = len(login_times) / (seconds + 1)
+    return Row(
+        label=f"GET /api/users/me while {LOAD_LOGINS} logins loop (wrk -t1 -c8)",
+        value=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {result.requests_per_s:,.0f} req/s; "
+        f"{logins_per_s:.1f} logins/s",
+        target="p99 < 50 ms",
+        met=p99 < 50 and not failures and not result.non_2xx,
+        data=asdict(result)
+        | {
+            "logins_per_s": logins_per_s,
+            "login_failures": failures[:5],
+            "login_count": len(login_times),
+        },
+    )
+
+
+def rss_during_burst(server: Server, accounts: list[Account]) -> Row:
+    samples: list[int] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(tree_rss_bytes(server.process.pid))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    time.sleep(0.3)
+    before = samples[-1]
+    barrier = threading.Barrier(BURST_LOGINS)
+
+    def one_login(n: int) -> float:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            barrier.wait()
+            return timed_login(client, accounts[n % len(accounts)])
+
+    try:
+        started = time.perf_counter()
+        with ThreadPoolExecutor(BURST_LOGINS) as pool:
+            times = list(pool.map(one_login, range(BURST_LOGINS)))
+        wall = time.perf_counter() - started
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        sampler.join()
+    growth = max(samples) - before
+    return Row(
+        label=f"Server RSS during {BURST_LOGINS} concurrent logins",
+        value=f"{before / MIB:.0f} -> peak {max(samples) / MIB:.0f} MiB (+{growth / MIB:.0f}); "
+        f"burst {wall:.1f} s, slowest login {max(times):.1f} s",
+        target="<= +512 MiB",
+        met=growth <= 512 * MIB,
+        data={"before_bytes": before, "peak_bytes": max(samples), "burst_s": wall},
+    )
+
+
+def static_caching(base_url: str) -> Row:
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        html = client.get("/").text
+        urls = sorted(set(re.findall(r'(/static/[^"\']+\.(?:css|js)\?v=[^"\']+)', html)))
+        controls = {url: client.get(url).headers.get("cache-control", "") for url in urls}
+    ok = bool(urls) and all("max-age=31536000" in c and "immutable" in c for c in controls.values())
+    return Row(
+        label="Versioned CSS/JS: Cache-Control max-age=31536000, immutable",
+        value=f"{len(urls)} assets checked" if urls else "no versioned CSS/JS found on /",
+        target="all pass",
+        met=ok,
+        data={"cache_control": controls},
+    )
+
+
+# --- report ----------------------------------------------------------------------
+
+
+def machine_facts() -> dict[str, str]:
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "nproc": str(len(os.sched_getaffinity(0))),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
+    }
+
+
+def print_table(rows: list[Row]) -> None:
+    header = ["#", "Measurement", "Result", "Ratio", "Target", "Status"]
+    cells = [
+        [
+            str(n),
+            row.label,
+            row.value,
+            f"{row.ratio:.2f}x" if row.ratio is not None else "",
+            row.target,
+            "" if row.met is None else ("met" if row.met else "NOT MET"),
+        ]
+        for n, row in enumerate(rows, 1)
+    ]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(len(header))]
+    for line in [header, ["-" * w for w in widths], *cells]:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per wrk run")
+    parser.add_argument("--quick", action="store_true", help="3 s per wrk run")
+    parser.add_argument("--json", action="store_true", help="also print the results as JSON")
+    parser.add_argument("--database-url", help="e.g. a PostgreSQL URL (default: temp SQLite)")
+    args = parser.parse_args()
+    seconds = 3.0 if args.quick else args.duration
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install wrk", file=sys.stderr)
+        return 2
+
+    facts = machine_facts()
+    print("Inkwell benchmark  " + "  ".join(f"{k}: {v}" for k, v in facts.items()))
+    print(
+        f"One run on a possibly noisy machine; throughput is a ratio to a bare FastAPI app "
+        f"measured in the same run. wrk -t2 -c32, {seconds:g} s per measurement.\n"
+    )
+    with contextlib.ExitStack() as stack:
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="inkwell-bench-")))
+        env = os.environ | {"SECRET_KEY": secrets.token_urlsafe(48)}
+        env["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
+        baseline = stack.enter_context(serve("baseline", "baseline:app", env, "/ping", tmp))
+        app = stack.enter_context(serve("inkwell", "main:app", env, "/api/posts", tmp))
+
+        print("Seeding users and posts ...", flush=True)
+        accounts = seed(app.url)
+        token = accounts[0].token
+
+        print("Measuring throughput ...", flush=True)
+        ping_start = measure(baseline.url + "/ping", seconds, tmp)
+        me = measure(app.url + "/api/users/me", seconds, tmp, token=token)
+        home = measure(app.url + "/", seconds, tmp)
+        posts = measure(app.url + "/api/posts", seconds, tmp)
+        ping_end = measure(baseline.url + "/ping", seconds, tmp)
+        ceiling = (ping_start.requests_per_s + ping_end.requests_per_s) / 2
+
+        print("Measuring logins ...", flush=True)
+        rows = [
+            Row(
+                label="Baseline GET /ping (bare FastAPI)",
+                value=f"{ceiling:,.0f} req/s (start {ping_start.requests_per_s:,.0f}, "
+                f"end {ping_end.requests_per_s:,.0f})",
+                ratio=1.0,
+                data={"start": asdict(ping_start), "end": asdict(ping_end)},
+            ),
+            throughput_row("GET /api/users/me (bearer token)", me, ceiling, 0.35),
+            throughput_row(f"GET / ({POSTS} posts by {USERS} users)", home, ceiling, 0.20),
+            throughput_row(f"GET /api/posts ({POSTS} posts)", posts, ceiling, None),
+            login_vs_argon2(app.url, accounts[0]),
+            me_during_logins(app.url, accounts, seconds, tmp),
+            rss_during_burst(app, accounts),
+            static_caching(app.url),
+        ]
+    print()
+    print_table(rows)
+    if args.json:
+        print(json.dumps({"machine": facts, "seconds": seconds, "rows": [asdict(r) for r in rows]}))
+    return 0 if all(row.met is not False for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Alembic's entry point, shared by `uv run alembic ...` and Inkwell's own start-up."""
+
+from alembic import context
+from sqlalchemy import create_engine, text
+
+from config import settings
+from database import sync_url
+from models import Base
+
+# Any constant will do: concurrent upgrades on PostgreSQL (several workers or
+# machines starting at once) wait for each other on this advisory lock.
+MIGRATION_LOCK_ID = 7_140_513
+
+target_metadata = Base.metadata
+
+
+def run_migrations(connection) -> None:
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    # Start-up passes its own connection; the command line makes one from settings.
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    engine = create_engine(sync_url(settings.database_url))
+    with engine.connect() as connection:
+        run_migrations(connection)
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    context.configure(url=sync_url(settings.database_url), target_metadata=target_metadata)
+    with context.begin_transaction():
+        context.run_migrations()
+else:
+    run_migrations_online()

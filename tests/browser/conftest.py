@@ -1,0 +1,238 @@
+"""Browser tests: a live Inkwell in a subprocess, driven by Debian's Chromium."""
+
+import itertools
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
+
+PROJECT_ROOT = Path(__file__).parents[2]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
+SERVER_START_TIMEOUT = 20.0
+
+_counter = itertools.count(1)
+
+
+def unique(prefix: str) -> str:
+    """A name no other test in this run uses (the database lives for a module)."""
+    return f"{prefix}{next(_counter)}{secrets.token_hex(2)}"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`uvicorn main:app` in a subprocess, on its own port, database and secret key."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "server.log"
+        env = os.environ | {
+            "DATABASE_URL": f"sqlite:///{tmp / 'browser.db'}",
+            "SECRET_KEY": secrets.token_hex(32),
+        }
+        command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--no-access-log"]
+        with self.log.open("wb") as stderr:
+            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and app)
+                command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        self.deadline = time.monotonic() + SERVER_START_TIMEOUT
+
+    def wait_until_ready(self) -> str:
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited early:\n{self.log.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{self.base_url}/api/posts", timeout=1).status_code == 200:
+                    return self.base_url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > self.deadline:
+                self.stop()
+                pytest.fail(f"server did not start:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture(scope="session")
+def server_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[[], LiveServer]]:
+    """Hands out fresh servers; while one module runs, the next one's server starts
+    (importing the app takes seconds), but only as many as the session will use."""
+    modules = {item.module for item in request.session.items if "live_server" in item.fixturenames}
+    remaining = len(modules)
+    spare: list[LiveServer] = []
+
+    def start() -> LiveServer:
+        return LiveServer(tmp_path_factory.mktemp("browser"))
+
+    def take() -> LiveServer:
+        nonlocal remaining
+        server = spare.pop() if spare else start()
+        remaining -= 1
+        if remaining > 0:
+            spare.append(start())
+        return server
+
+    yield take
+    for server in spare:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def live_server(server_pool: Callable[[], LiveServer]) -> Iterator[str]:
+    """A live Inkwell with a fresh database for each test module."""
+    server = server_pool()
+    try:
+        yield server.wait_until_ready()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class ConsoleWatch:
+    """Console errors and uncaught page errors, minus the ones a test expects."""
+
+    errors: list[str] = field(default_factory=list)
+    allowed: list[re.Pattern[str]] = field(default_factory=list)
+
+    def allow(self, pattern: str) -> None:
+        self.allowed.append(re.compile(pattern))
+
+    def on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text} @ {message.location.get('url')}")
+
+    def on_page_error(self, error: Exception) -> None:
+        self.errors.append(f"pageerror: {error}")
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def console() -> ConsoleWatch:
+    return ConsoleWatch()
+
+
+@pytest.fixture
+def new_page(
+    browser: Browser, live_server: str, console: ConsoleWatch
+) -> Iterator[Callable[[], Page]]:
+    """Open pages, each in its own context (its own localStorage: a separate person)."""
+    contexts: list[BrowserContext] = []
+
+    def open_page() -> Page:
+        context = browser.new_context(base_url=live_server)
+        context.set_default_timeout(5_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", console.on_console)
+        page.on("pageerror", console.on_page_error)
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert console.unexpected() == []
+
+
+@pytest.fixture
+def page(new_page: Callable[[], Page]) -> Page:
+    return new_page()
+
+
+@dataclass
+class User:
+    id: int
+    username: str
+    email: str
+    password: str = STRONG_PASSWORD
+
+
+@pytest.fixture
+def api(live_server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server, timeout=10) as client:
+        yield client
+
+
+def register(api: httpx.Client, username: str | None = None, email: str | None = None) -> User:
+    username = username or unique("writer")
+    email = email or f"{unique('mail')}@example.com"
+    response = api.post(
+        "/api/users", json={"username": username, "email": email, "password": STRONG_PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    return User(response.json()["id"], username, email)
+
+
+def token_for(api: httpx.Client, user: User) -> str:
+    response = api.post(
+        "/api/users/token", data={"username": user.email, "password": user.password}
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["access_token"]
+
+
+def sign_in(page: Page, api: httpx.Client, user: User) -> None:
+    """Log in without the form: put a real token where auth.js keeps it."""
+    token = token_for(api, user)
+    page.goto("/login")
+    page.evaluate("token => localStorage.setItem('access_token', token)", token)
+
+
+def create_post(api: httpx.Client, token: str, title: str, content: str) -> dict:
+    response = api.post(
+        "/api/posts",
+        json={"title": title, "content": content},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def login_through_form(page: Page, email: str, password: str) -> None:
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()

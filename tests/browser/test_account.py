@@ -1,0 +1,57 @@
+"""The account page: change email and password, then delete the account."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import create_post, login_through_form, register, sign_in, token_for
+
+pytestmark = pytest.mark.browser
+
+NEW_PASSWORD = "Correct-Staple-7-quartz!"
+
+
+def test_change_email_password_then_delete_account(page: Page, api) -> None:
+    user = register(api)
+    post = create_post(api, token_for(api, user), "Soon to vanish", "Gone with the account")
+    sign_in(page, api, user)
+    page.goto("/account")
+    expect(page.locator("#account-username")).to_have_text(user.username)
+    expect(page.locator("#account-email")).to_have_text(user.email)
+
+    new_email = f"renamed.{user.email}"
+    page.locator("#profile-email").fill(new_email)
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#profile-success")).to_have_text("Profile saved.")
+    expect(page.locator("#account-email")).to_have_text(new_email)
+    expect(page.locator("#nav-email")).to_have_text(new_email)
+
+    page.get_by_label("Current password").fill(user.password)
+    page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD + "?")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#confirm-new-password:invalid")).to_have_count(1)
+    page.get_by_label("Confirm new password").fill(NEW_PASSWORD)
+    old_token = page.evaluate("localStorage.getItem('access_token')")
+    page.get_by_role("button", name="Change password").click()
+    expect(page.locator("#password-success")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('access_token')") != old_token
+    page.reload()
+    expect(page.locator("#nav-email")).to_have_text(new_email)  # the new token works
+
+    page.get_by_role("button", name="Logout").click()
+    expect(page.locator("#nav-guest")).to_be_visible()
+    page.goto("/login?next=/account")
+    login_through_form(page, new_email, NEW_PASSWORD)
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+    page.get_by_role("button", name="Delete account").click()
+    dialog = page.get_by_role("dialog", name="Delete your account?")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Delete my account").click()
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator("#nav-guest")).to_be_visible()
+    assert page.evaluate("localStorage.getItem('access_token')") is None
+    expect(page.locator(f'article[data-post-id="{post["id"]}"]')).to_have_count(0)
+    expect(page.get_by_text("Soon to vanish")).to_have_count(0)

@@ -1,0 +1,30 @@
+"""The self-hosted Swagger UI: authorize with the password flow, then call /me."""
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import register
+
+pytestmark = pytest.mark.browser
+
+
+def test_swagger_authorize_and_read_me(page: Page, api) -> None:
+    user = register(api)
+    page.goto("/docs")
+    page.get_by_role("button", name="Authorize").first.click()
+    modal = page.locator(".modal-ux")
+    expect(modal).to_be_visible()
+    modal.locator("#oauth_username").fill(user.email)
+    modal.locator("#oauth_password").fill(user.password)
+    modal.locator(".auth-btn-wrapper .authorize").click()
+    expect(modal.get_by_role("button", name="Remove authorization")).to_be_visible()
+    modal.locator(".auth-btn-wrapper .btn-done").click()
+    expect(modal).to_be_hidden()
+
+    operation = page.locator("#operations-users-read_current_user_api_users_me_get")
+    operation.locator(".opblock-summary").click()
+    operation.get_by_role("button", name="Try it out").click()
+    operation.get_by_role("button", name="Execute").click()
+    live = operation.locator(".live-responses-table")
+    expect(live.locator("tbody .response-col_status")).to_have_text("200")
+    expect(live.locator("tbody .response-col_description")).to_contain_text(user.email)
