@@ -27,13 +27,18 @@ def load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> SecretStr:
     except FileNotFoundError:
         pass
     key = secrets.token_urlsafe(64)
-    # O_EXCL: if two workers race at first start, one creates and the other reads.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return SecretStr(path.read_text(encoding="utf-8").strip())
+    # Written aside, then linked into place: if several workers start at once, one
+    # link wins and the others read a complete key, never a half-written file.
+    draft = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as file:
         file.write(key)
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        return SecretStr(path.read_text(encoding="utf-8").strip())
+    finally:
+        draft.unlink()
     logger.warning("No SECRET_KEY configured: generated one and saved it to %s (mode 600).", path)
     return SecretStr(key)
 

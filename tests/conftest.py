@@ -16,6 +16,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 import auth
 from config import settings
 from main import app
+from tests.databases import fresh_database
 
 STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
 
@@ -45,10 +46,12 @@ def fast_argon2(request, monkeypatch) -> None:
 
 @pytest.fixture
 def client(tmp_path, monkeypatch) -> Iterator[TestClient]:
-    """A client for an app on its own empty SQLite file."""
-    monkeypatch.setattr(settings, "database_url", f"sqlite:///{tmp_path / 'test.db'}")
-    with TestClient(app) as test_client:
-        yield test_client
+    """A client for an app on its own empty database, migrated at start-up."""
+    with fresh_database(tmp_path) as database_url:
+        monkeypatch.setattr(settings, "database_url", database_url)
+        monkeypatch.setattr(settings, "auto_migrate", True)
+        with TestClient(app) as test_client:
+            yield test_client
 
 
 def register(client: TestClient, username: str, email: str, password: str = STRONG_PASSWORD):

@@ -4,6 +4,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from models import Base
+from tests.databases import TEST_DATABASE_URL
 
 
 def test_migrations_match_the_models(client):
@@ -18,3 +19,11 @@ def test_migrations_match_the_models(client):
             return await connection.run_sync(differences)
 
     assert client.portal.call(compare) == []
+
+
+def test_the_suite_runs_on_the_database_it_was_asked_for(client):
+    async def backend() -> str:
+        async with client.app_state["sessionmaker"]() as session:
+            return (await session.connection()).dialect.name
+
+    assert client.portal.call(backend) == ("postgresql" if TEST_DATABASE_URL else "sqlite")

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 from config import settings as app_settings
 from main import app
 from tests.conftest import STRONG_PASSWORD, bearer, login, register
+from tests.databases import fresh_database
 
 EXAMPLES_PER_OPERATION = 30
 # Every check runs but one: "a schema-valid request must be accepted". Some rules
@@ -27,9 +28,12 @@ bounded = settings(
 @pytest.fixture(scope="module", autouse=True)
 def fuzz_database(tmp_path_factory):
     """One database for the module, already holding the account the fuzzer signs in as."""
-    with pytest.MonkeyPatch.context() as patch:
-        database = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-        patch.setattr(app_settings, "database_url", f"sqlite:///{database}")
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        fresh_database(tmp_path_factory.mktemp("fuzz")) as database_url,
+    ):
+        patch.setattr(app_settings, "database_url", database_url)
+        patch.setattr(app_settings, "auto_migrate", True)
         with TestClient(app) as client:
             register(client, "Fuzzer", "fuzzer@example.com")
         yield

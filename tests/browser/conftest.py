@@ -1,22 +1,17 @@
 """Browser tests: a live Inkwell in a subprocess, driven by Debian's Chromium."""
 
 import itertools
-import os
 import re
 import secrets
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
-PROJECT_ROOT = Path(__file__).parents[2]
+from tests.live_server import LiveServer
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -28,7 +23,6 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
-SERVER_START_TIMEOUT = 20.0
 
 _counter = itertools.count(1)
 
@@ -36,54 +30,6 @@ _counter = itertools.count(1)
 def unique(prefix: str) -> str:
     """A name no other test in this run uses (the database lives for a module)."""
     return f"{prefix}{next(_counter)}{secrets.token_hex(2)}"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class LiveServer:
-    """`uvicorn main:app` in a subprocess, on its own port, database and secret key."""
-
-    def __init__(self, tmp: Path) -> None:
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "server.log"
-        env = os.environ | {
-            "DATABASE_URL": f"sqlite:///{tmp / 'browser.db'}",
-            "SECRET_KEY": secrets.token_hex(32),
-        }
-        command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--no-access-log"]
-        with self.log.open("wb") as stderr:
-            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and app)
-                command, cwd=PROJECT_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=stderr
-            )
-        self.deadline = time.monotonic() + SERVER_START_TIMEOUT
-
-    def wait_until_ready(self) -> str:
-        while True:
-            if self.process.poll() is not None:
-                pytest.fail(f"server exited early:\n{self.log.read_text(errors='replace')}")
-            try:
-                if httpx.get(f"{self.base_url}/api/posts", timeout=1).status_code == 200:
-                    return self.base_url
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > self.deadline:
-                self.stop()
-                pytest.fail(f"server did not start:\n{self.log.read_text(errors='replace')}")
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture(scope="session")

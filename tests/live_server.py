@@ -1,0 +1,83 @@
+"""A live Inkwell in a subprocess, on its own port, database and secret key."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.databases import fresh_database
+
+PROJECT_ROOT = Path(__file__).parents[1]
+SERVER_START_TIMEOUT = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`uvicorn main:app` in a subprocess, on its own port, database and secret key."""
+
+    def __init__(
+        self,
+        tmp: Path,
+        *,
+        workers: int = 1,
+        env: dict[str, str | None] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.log = tmp / "server.log"
+        self.cleanup = ExitStack()
+        # `env` adds to or overrides these; a None value removes the variable.
+        wanted = {
+            "DATABASE_URL": self.cleanup.enter_context(fresh_database(tmp)),
+            "AUTO_MIGRATE": "true",
+            "SECRET_KEY": secrets.token_hex(32),
+        } | (env or {})
+        environment = {
+            name: value for name, value in (os.environ | wanted).items() if value is not None
+        }
+        command = [sys.executable, "-m", "uvicorn", "main:app", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--workers", str(workers), *args]
+        if "--log-config" not in args:
+            command.append("--no-access-log")
+        with self.log.open("wb") as stderr:
+            self.process = subprocess.Popen(  # noqa: S603 (our own interpreter and app)
+                command, cwd=PROJECT_ROOT, env=environment, stdout=subprocess.DEVNULL, stderr=stderr
+            )
+        self.deadline = time.monotonic() + SERVER_START_TIMEOUT
+
+    def wait_until_ready(self) -> str:
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited early:\n{self.log.read_text(errors='replace')}")
+            try:
+                if httpx.get(f"{self.base_url}/api/posts", timeout=1).status_code == 200:
+                    return self.base_url
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > self.deadline:
+                self.stop()
+                pytest.fail(f"server did not start:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.cleanup.close()

@@ -1,0 +1,101 @@
+"""`uvicorn --workers 2` behaves as one process: a token from one worker works on the
+other, and failed logins counted by either lock the account for both."""
+
+import json
+import re
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from tests.conftest import STRONG_PASSWORD
+from tests.live_server import LiveServer
+from throttle import MAX_FAILURES_PER_EMAIL
+
+ACCESS_LINE = re.compile(
+    r'^(?P<pid>\d+) .*"(?P<method>\w+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d+)'
+)
+
+
+def _log_config(path, access_log) -> str:
+    """Uvicorn's access log, each line prefixed with the worker's process id."""
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"pid": {"format": "%(process)d %(message)s"}},
+        "handlers": {
+            "access": {
+                "class": "logging.FileHandler",
+                "filename": str(access_log),
+                "formatter": "pid",
+            },
+        },
+        "loggers": {
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}
+        },
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
+
+
+def _workers_that_answered(access_log, method: str, path: str, status: int) -> set[str]:
+    lines = access_log.read_text().splitlines()
+    return {
+        match["pid"]
+        for match in map(ACCESS_LINE.match, lines)
+        if match
+        and (match["method"], match["path"], match["status"]) == (method, path, str(status))
+    }
+
+
+def _burst(call, times: int) -> list[httpx.Response]:
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return list(pool.map(lambda _: call(), range(times)))
+
+
+def test_two_workers_share_the_key_the_tokens_and_the_throttle(tmp_path):
+    access_log = tmp_path / "access.log"
+    server = LiveServer(
+        tmp_path,
+        workers=2,
+        # No SECRET_KEY: both workers must agree on one generated key.
+        env={"SECRET_KEY": None, "SECRET_KEY_FILE": str(tmp_path / "secret_key")},
+        args=["--log-config", _log_config(tmp_path / "log.json", access_log)],
+    )
+    try:
+        base = server.wait_until_ready()
+        # A new connection per request, so the kernel may hand each to either worker.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        with httpx.Client(base_url=base, limits=fresh, timeout=30) as http:
+            user = {
+                "username": "Worker",
+                "email": "worker@example.com",
+                "password": STRONG_PASSWORD,
+            }
+            assert http.post("/api/users", json=user).status_code == 201
+            form = {"username": user["email"], "password": STRONG_PASSWORD}
+            token = http.post("/api/users/token", data=form).json()["access_token"]
+            me = {"Authorization": f"Bearer {token}"}
+
+            seen: set[str] = set()
+            for _ in range(10):  # until both workers have answered with this token
+                answers = _burst(lambda: http.get("/api/users/me", headers=me), 16)
+                assert {r.status_code for r in answers} == {200}
+                seen = _workers_that_answered(access_log, "GET", "/api/users/me", 200)
+                if len(seen) == 2:
+                    break
+            assert len(seen) == 2, "the kernel never spread connections over both workers"
+
+            wrong = {"username": user["email"], "password": "not-the-password"}
+            failures = _burst(
+                lambda: http.post("/api/users/token", data=wrong), MAX_FAILURES_PER_EMAIL
+            )
+            assert [r.status_code for r in failures] == [401] * MAX_FAILURES_PER_EMAIL
+            for _ in range(10):  # every worker refuses now, even the right password
+                locked = _burst(lambda: http.post("/api/users/token", data=form), 16)
+                assert {r.status_code for r in locked} == {429}
+                if len(_workers_that_answered(access_log, "POST", "/api/users/token", 429)) == 2:
+                    break
+            assert len(_workers_that_answered(access_log, "POST", "/api/users/token", 429)) == 2
+        assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    finally:
+        server.stop()
