@@ -1,9 +1,14 @@
 """Who is asking: password hashing, access tokens, and the current-user dependency."""
 
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, NamedTuple, TypeVar
 
-import anyio
 import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
@@ -14,10 +19,33 @@ from database import SessionDep
 from models import MAX_ID, User
 
 password_hasher = PasswordHash.recommended()
-# Argon2 is slow and memory-hungry on purpose (~0.2 s, 64 MiB): it runs in worker
+T = TypeVar("T")
+# How much lower than the event loop the hashing threads run (Unix nice levels).
+HASHING_NICENESS = 10
+
+
+def _yield_to_the_event_loop() -> None:
+    """Hashing threads (and the lane threads Argon2 starts from them) take the CPU
+    only when the event loop does not need it, so a burst of logins cannot slow
+    other requests, while idle cores still go to hashing."""
+    with contextlib.suppress(AttributeError, OSError):  # per-thread nice is Linux's
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+# Argon2 is slow and memory-hungry on purpose (~0.2 s, 64 MiB): it runs in these
 # threads, never on the event loop, and at most this many at once, so a burst of
-# logins queues cheaply on the loop instead of starving other requests or the RAM.
-_hashing_slots = anyio.CapacityLimiter(settings.max_concurrent_hashes)
+# logins queues cheaply instead of starving other requests or the memory.
+_hashing_pool = ThreadPoolExecutor(
+    max_workers=settings.max_concurrent_hashes,
+    thread_name_prefix="argon2",
+    initializer=_yield_to_the_event_loop,
+)
+
+
+async def _hash_work(function: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_hashing_pool, function, *args)
+
+
 # Verified when the email is unknown, so that path costs the same as a wrong password.
 _DUMMY_HASH = password_hasher.hash("dummy password that matches no account")
 # Decoding tolerates this much clock difference between servers.
@@ -27,7 +55,7 @@ oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/users/token", auto_error=Fals
 
 
 async def hash_password(password: str) -> str:
-    return await anyio.to_thread.run_sync(password_hasher.hash, password, limiter=_hashing_slots)
+    return await _hash_work(password_hasher.hash, password)
 
 
 async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -37,9 +65,7 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
     answer is always False, so callers cannot be timed into revealing who exists.
     """
     stored = password_hash or _DUMMY_HASH
-    valid, new_hash = await anyio.to_thread.run_sync(
-        password_hasher.verify_and_update, password, stored, limiter=_hashing_slots
-    )
+    valid, new_hash = await _hash_work(password_hasher.verify_and_update, password, stored)
     if password_hash is None:
         return False, None
     return valid, new_hash

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from fastapi import HTTPException, status
-from sqlalchemy import delete, select
+from sqlalchemy import delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import LoginFailure, utcnow
@@ -93,8 +93,9 @@ class DatabaseThrottle:
             await session.commit()
 
     async def reset(self, email_key: str) -> None:
+        key = f"email:{email_key}"
         async with self.sessionmaker() as session:
-            await session.execute(
-                delete(LoginFailure).where(LoginFailure.key == f"email:{email_key}")
-            )
-            await session.commit()
+            # Nearly every login has nothing to clear: then no write transaction at all.
+            if await session.scalar(select(exists().where(LoginFailure.key == key))):
+                await session.execute(delete(LoginFailure).where(LoginFailure.key == key))
+                await session.commit()

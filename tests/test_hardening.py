@@ -1,12 +1,12 @@
 """Hostile input, guessing, timing and headers: each attack and its answer."""
 
+import os
 import statistics
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
-import anyio
 import pytest
 from fastapi import HTTPException
 from pwdlib import PasswordHash
@@ -66,7 +66,7 @@ def test_at_most_n_hashes_run_at_once(client, monkeypatch):
                     running -= 1
 
     monkeypatch.setattr(auth, "password_hasher", CountingHasher())
-    monkeypatch.setattr(auth, "_hashing_slots", anyio.CapacityLimiter(2))
+    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=2))
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(
             pool.map(lambda n: register(client, f"u{n}", f"u{n}@example.com"), range(6))
@@ -75,10 +75,18 @@ def test_at_most_n_hashes_run_at_once(client, monkeypatch):
     assert peak == 2
 
 
+def test_hashing_threads_yield_the_cpu_to_the_event_loop():
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    in_pool = auth._hashing_pool.submit(niceness).result()
+    assert in_pool == niceness() + auth.HASHING_NICENESS
+
+
 @pytest.mark.real_hashing
 def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
     """Logins queue for one hashing slot; a read sent meanwhile is answered first."""
-    monkeypatch.setattr(auth, "_hashing_slots", anyio.CapacityLimiter(1))
+    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=1))
     finished: dict[str, float] = {}
 
     def timed(name: str, call) -> None:
