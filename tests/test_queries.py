@@ -1,0 +1,53 @@
+"""No N+1: listing pages cost the same number of SQL statements however many posts
+and authors there are."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from tests.conftest import create_post, make_account
+
+
+@contextmanager
+def counting_statements(client) -> Iterator[list[str]]:
+    engine = client.app_state["sessionmaker"].kw["bind"].sync_engine
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _statements_for(client, path: str) -> int:
+    with counting_statements(client) as statements:
+        assert client.get(path).status_code == 200
+    return len(statements)
+
+
+@pytest.mark.parametrize("path", ["/", "/api/posts", "/users/1/posts", "/api/users/1/posts"])
+def test_listing_costs_the_same_for_one_post_or_thirty(client, path):
+    first = make_account(client, "Author0")
+    create_post(client, first)
+    with_one_post = _statements_for(client, path)
+
+    authors = [first] + [make_account(client, f"Author{n}") for n in range(1, 10)]
+    for n in range(29):
+        create_post(client, authors[n % len(authors)], title=f"Post {n}")
+    with_thirty_posts = _statements_for(client, path)
+
+    assert with_thirty_posts == with_one_post
+    assert with_one_post <= 2
+
+
+def test_me_is_one_statement(client):
+    alice = make_account(client, "Alice")
+    with counting_statements(client) as statements:
+        assert client.get("/api/users/me", headers=alice.headers).status_code == 200
+    assert len(statements) == 1
