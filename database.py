@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+import inline_sqlite
 from config import BASE_DIR
 
 # How long a SQLite writer waits for another one to finish before giving up.
@@ -50,9 +51,11 @@ def sync_url(database_url: str) -> URL:
 
 def create_engine(database_url: str) -> AsyncEngine:
     url = async_url(database_url)
-    engine = create_async_engine(url)
-    if url.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _configure_sqlite)
+    if url.get_backend_name() != "sqlite":
+        return create_async_engine(url)
+    path = url.database or ":memory:"
+    engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path))
+    event.listen(engine.sync_engine, "connect", _configure_sqlite)
     return engine
 
 
