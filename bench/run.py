@@ -18,6 +18,7 @@ import platform
 import re
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -273,6 +274,21 @@ def login_vs_argon2(base_url: str, account: Account) -> Row:
     )
 
 
+def me_without_logins(base_url: str, token: str, seconds: float, tmp: Path) -> Row:
+    """The control for the next row: the same /me load with no logins running, so the
+    difference is what the logins cost (wrk keeps 8 connections busy, so part of any
+    latency is /me queueing behind itself)."""
+    result = run_wrk(
+        base_url + "/api/users/me", seconds, tmp, token=token, threads=1, connections=8
+    )
+    p50, p99 = result.latency_ms.get("50", 0.0), result.latency_ms.get("99", 0.0)
+    return Row(
+        label="GET /api/users/me, same load, no logins (wrk -t1 -c8)",
+        value=f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, {result.requests_per_s:,.0f} req/s",
+        data=asdict(result),
+    )
+
+
 def me_during_logins(base_url: str, accounts: list[Account], seconds: float, tmp: Path) -> Row:
     stop = threading.Event()
     login_times: list[float] = []
@@ -430,6 +446,8 @@ def main() -> int:
         "AUTO_MIGRATE=1 set; default: a fresh SQLite file in a temporary directory",
     )
     args = parser.parse_args()
+    # `kill` as well as Ctrl-C unwinds the stack, so the servers are always stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     seconds = 3.0 if args.quick else args.duration
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install wrk", file=sys.stderr)
@@ -473,6 +491,7 @@ def main() -> int:
             throughput_row(f"GET / ({POSTS} posts by {USERS} users)", home, ceiling, 0.20),
             throughput_row(f"GET /api/posts ({POSTS} posts)", posts, ceiling, None),
             login_vs_argon2(app.url, accounts[0]),
+            me_without_logins(app.url, accounts[0].token, seconds, tmp),
             me_during_logins(app.url, accounts, seconds, tmp),
             rss_during_burst(app, accounts),
             static_caching(app.url),
@@ -487,4 +506,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("\nInterrupted; both servers were stopped.", file=sys.stderr)
+        sys.exit(130)
