@@ -1,0 +1,60 @@
+"""The HTML pages, their errors, and how they stay out of the API's schema."""
+
+import pytest
+
+from tests.conftest import create_post
+
+PAGES = ["/", "/register", "/login", "/account"]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_html(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<title>" in response.text
+
+
+def test_post_and_user_pages(client, alice):
+    post = create_post(client, alice, "A <b>bold</b> title", "Some content")
+    page = client.get(f"/posts/{post['id']}")
+    assert page.status_code == 200
+    assert "A &lt;b&gt;bold&lt;/b&gt; title" in page.text  # escaped, never markup
+    assert "<b>bold</b>" not in page.text
+    user_page = client.get(f"/users/{alice.id}/posts")
+    assert user_page.status_code == 200
+    assert "Alice" in user_page.text
+
+
+@pytest.mark.parametrize("path", ["/posts/999", "/users/999/posts", "/posts/abc", "/nope"])
+def test_missing_pages_get_an_html_404(client, path):
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+
+
+def test_unknown_api_paths_answer_json(client):
+    response = client.get("/api/nope")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not Found"}
+
+
+def test_405_names_every_method_the_path_serves(client):
+    response = client.put("/api/posts")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, POST"
+    assert client.patch("/api/users/me").headers["allow"] == "GET"
+
+
+def test_pages_are_absent_from_the_api_schema(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert paths
+    assert all(path.startswith("/api/") for path in paths)
+
+
+def test_versioned_assets_are_cached_for_a_year(client):
+    page = client.get("/").text
+    css = page.split('href="/static/css/main.css?v=')[1].split('"')[0]
+    versioned = client.get(f"/static/css/main.css?v={css}")
+    assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert client.get("/static/css/main.css").headers["cache-control"] == "no-cache"
