@@ -1,5 +1,6 @@
 """/api/users: sign-up, login, and each user's own account."""
 
+from collections import Counter
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
@@ -36,7 +37,7 @@ LOGIN_FAILED = "Incorrect email or password"
 async def reject_repeated_form_fields(request: Request) -> None:
     """`username=a&username=b` is ambiguous: refuse it rather than pick one."""
     names = [name for name, _ in (await request.form()).multi_items()]
-    repeated = sorted({name for name in names if names.count(name) > 1})
+    repeated = sorted(name for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise RequestValidationError(
             [
@@ -166,6 +167,7 @@ async def change_password(
 ) -> Token:
     """Re-hash under a new password and retire every token issued before; the answer
     carries a fresh token so this browser stays signed in."""
+    await session.commit()  # release the connection while Argon2 runs
     valid, _ = await verify_password(body.current_password, current_user.password_hash)
     if not valid:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect")
