@@ -3,7 +3,7 @@
 // browser keeps ONE instance of it per page (and so one cached current user).
 
 const TOKEN_KEY = "access_token";
-const WRITE_METHODS_EXCLUDED = new Set(["GET", "HEAD"]);
+const READ_METHODS = new Set(["GET", "HEAD"]);
 const GENERIC_ERROR = "Something went wrong. Please try again.";
 
 let userPromise = null;
@@ -82,7 +82,7 @@ export async function apiFetch(path, options = {}) {
   });
   if (response.status === 401 && headers.has("Authorization")) {
     clearToken();
-    if (WRITE_METHODS_EXCLUDED.has(method) === false) {
+    if (!READ_METHODS.has(method)) {
       location.assign(loginUrl());
     }
   }

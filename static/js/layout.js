@@ -1,5 +1,6 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
-import { apiFetch, errorMessage, getCurrentUser, logout, NETWORK_ERROR, showError } from "./auth.js";
+import { apiFetch, errorMessage, getCurrentUser, logout } from "./auth.js";
+import { LEAVING, onSubmit, setUpDialog } from "./forms.js";
 
 const root = document.documentElement;
 
@@ -67,39 +68,20 @@ window.addEventListener("inkwell:user", (event) => showUser(event.detail));
 document.getElementById("logout-button").addEventListener("click", logout);
 
 // --- New Post dialog ----------------------------------------------------------
-const dialog = document.getElementById("new-post-dialog");
-const form = document.getElementById("new-post-form");
-const error = document.getElementById("new-post-error");
-const submit = document.getElementById("new-post-submit");
-
-document.getElementById("new-post-button").addEventListener("click", () => {
-  showError(error, "");
-  dialog.showModal();
-  form.elements.title.focus();
+const { form, error, submit } = setUpDialog("new-post", {
+  after: () => form.elements.title.focus(),
 });
-document.getElementById("new-post-cancel").addEventListener("click", () => dialog.close());
 
-form.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  if (!form.reportValidity()) return;
-  showError(error, "");
-  submit.disabled = true;
-  try {
-    const response = await apiFetch("/api/posts", {
-      method: "POST",
-      json: { title: form.elements.title.value, content: form.elements.content.value },
-    });
-    if (response.ok) {
-      const post = await response.json();
-      form.reset();
-      location.assign(`/posts/${encodeURIComponent(post.id)}`);
-      return;
-    }
-    showError(error, await errorMessage(response));
-  } catch {
-    showError(error, NETWORK_ERROR);
-  }
-  submit.disabled = false;
+onSubmit(form, { error, submit }, async () => {
+  const response = await apiFetch("/api/posts", {
+    method: "POST",
+    json: { title: form.elements.title.value, content: form.elements.content.value },
+  });
+  if (!response.ok) return errorMessage(response);
+  const post = await response.json();
+  form.reset();
+  location.assign(`/posts/${encodeURIComponent(post.id)}`);
+  return LEAVING;
 });
 
 // --- Dates in the reader's own time zone and language ---------------------------
