@@ -43,6 +43,17 @@ async def get_own_post(session: AsyncSession, post_id: int, user: User, action: 
     return post
 
 
+async def save_changes(
+    session: AsyncSession, post_id: int, user: User, changes: dict[str, str]
+) -> Post:
+    """PUT sends every field and PATCH only some; both land here."""
+    post = await get_own_post(session, post_id, user, "update")
+    for field, value in changes.items():
+        setattr(post, field, value)
+    await session.commit()
+    return post
+
+
 @router.get("", response_model=list[PostResponse])
 async def read_posts(
     session: SessionDep,
@@ -79,10 +90,7 @@ async def read_post(post_id: PathId, session: SessionDep) -> Post:
 async def replace_post(
     post_id: PathId, post_in: PostCreate, current_user: CurrentUser, session: SessionDep
 ) -> Post:
-    post = await get_own_post(session, post_id, current_user, "update")
-    post.title, post.content = post_in.title, post_in.content
-    await session.commit()
-    return post
+    return await save_changes(session, post_id, current_user, post_in.model_dump())
 
 
 @router.patch(
@@ -93,11 +101,9 @@ async def replace_post(
 async def update_post(
     post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
 ) -> Post:
-    post = await get_own_post(session, post_id, current_user, "update")
-    for field, value in post_in.model_dump(exclude_unset=True).items():
-        setattr(post, field, value)
-    await session.commit()
-    return post
+    return await save_changes(
+        session, post_id, current_user, post_in.model_dump(exclude_unset=True)
+    )
 
 
 @router.delete(
