@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
+from tests.conftest import STRONG_PASSWORD
 from tests.live_server import LiveServer
 
 CHROMIUM = "/usr/bin/chromium"
@@ -24,7 +25,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
 
 _counter = itertools.count(1)
 
