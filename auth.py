@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import hmac
 import os
 import threading
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from pwdlib import PasswordHash
 
 from config import settings
 from database import SessionDep
-from models import MAX_ID, User
+from models import ACCOUNT_KEY_MAX, MAX_ID, User
 
 password_hasher = PasswordHash.recommended()
 T = TypeVar("T")
@@ -74,6 +75,7 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
 class AccessClaims(NamedTuple):
     user_id: int
     token_version: int
+    account_key: str
 
 
 def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = None) -> str:
@@ -85,7 +87,8 @@ def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = 
 
 
 def token_for(user: User) -> str:
-    return create_access_token({"sub": str(user.id), "ver": user.token_version})
+    claims = {"sub": str(user.id), "ver": user.token_version, "acct": user.account_key}
+    return create_access_token(claims)
 
 
 def verify_access_token(token: str) -> AccessClaims | None:
@@ -98,17 +101,21 @@ def verify_access_token(token: str) -> AccessClaims | None:
             token,
             settings.secret_key.get_secret_value(),
             algorithms=[settings.algorithm],
-            options={"require": ["exp", "iat", "sub"]},
+            options={"require": ["exp", "iat", "sub", "acct"]},
             leeway=TOKEN_LEEWAY,
         )
     except jwt.InvalidTokenError:
         return None
-    sub, version = payload["sub"], payload.get("ver", 0)
+    sub, version, account_key = payload["sub"], payload.get("ver", 0), payload["acct"]
     if not (sub.isascii() and sub.isdigit() and len(sub) <= len(str(MAX_ID))):
         return None
     if not 1 <= int(sub) <= MAX_ID or type(version) is not int:
         return None
-    return AccessClaims(int(sub), version)
+    if not (type(account_key) is str and account_key.isascii()):
+        return None
+    if len(account_key) > ACCOUNT_KEY_MAX:
+        return None
+    return AccessClaims(int(sub), version, account_key)
 
 
 def _unauthorized() -> HTTPException:
@@ -127,8 +134,10 @@ async def get_optional_user(
     if claims is None:
         return None
     user = await session.get(User, claims.user_id)
+    if user is None or not hmac.compare_digest(user.account_key, claims.account_key):
+        return None
     # A password change bumps the version, which retires every older token.
-    if user is None or user.token_version != claims.token_version:
+    if user.token_version != claims.token_version:
         return None
     return user
 

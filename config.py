@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Apply migrations at start-up. Unset: yes for SQLite (nothing to set up by hand),
     # no for other databases, where `uv run alembic upgrade head` is a deploy step.
     auto_migrate: bool | None = None
+    # Connections each worker keeps open, and how many more it may open under load.
+    database_pool_size: int = Field(default=10, gt=0)
+    database_max_overflow: int = Field(default=10, ge=0)
+    # A request that waits this long for a free connection answers 503 + Retry-After:
+    # a database that saturated is said so quickly rather than left to hang.
+    database_pool_timeout: float = Field(default=2.0, gt=0)
 
     # At most this many Argon2 operations run at once; the rest wait their turn.
     max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 import inline_sqlite
-from config import BASE_DIR
+from config import BASE_DIR, settings
 
 # How long a SQLite writer waits for another one to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -50,11 +50,21 @@ def sync_url(database_url: str) -> URL:
 
 
 def create_engine(database_url: str) -> AsyncEngine:
+    """An engine whose pool never makes a request wait long: connections go back as
+    soon as a route is done (see `get_session`), and a request that still finds none
+    free within `database_pool_timeout` gets a quick 503 (see main.py)."""
     url = async_url(database_url)
+    pool = {
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout,
+    }
     if url.get_backend_name() != "sqlite":
-        return create_async_engine(url)
+        # A server restart leaves every pooled connection dead: test each one as it is
+        # taken (a round trip, only at checkout) rather than fail one request per connection.
+        return create_async_engine(url, pool_pre_ping=True, **pool)
     path = url.database or ":memory:"
-    engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path))
+    engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path), **pool)
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     return engine
 
@@ -75,10 +85,28 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     cursor.close()
 
 
+class Session(AsyncSession):
+    """An AsyncSession that ends an open transaction in place when its block ends.
+
+    SQLAlchemy closes a session leaving `async with` in a task of its own, so that
+    a cancelled request cannot abandon the close half-way; waiting for that task
+    yields to the event loop while the transaction is still open. On SQLite a write
+    transaction would keep the database's write lock meanwhile, and a request of
+    this process that then waits for the lock blocks the very loop the close needs
+    (see inline_sqlite.py): ten seconds, then "database is locked". So the rollback
+    happens here first, in place, and the shielded close follows.
+    """
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.in_transaction():
+            await self.rollback()
+        await super().__aexit__(type_, value, traceback)
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     # expire_on_commit=False: returning an object after commit must not trigger
     # a lazy reload, which async sessions cannot do implicitly.
-    return async_sessionmaker(engine, expire_on_commit=False)
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -86,7 +114,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# scope="function": the session closes, and its connection goes back to the pool, as
+# soon as the route returns, before the response is sent. With the default scope it
+# would stay checked out while the response travels, so a few dozen slow readers
+# could hold every connection and starve everyone else.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 @cache
@@ -121,6 +153,9 @@ async def migrate(engine: AsyncEngine) -> None:
     with _migration_lock(engine.url):
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade)
+    # On SQLite the migrating connection ran with foreign keys off, a setting that
+    # only changes between transactions: close it rather than let it serve requests.
+    await engine.dispose()
 
 
 async def ensure_schema_is_current(engine: AsyncEngine) -> None:

@@ -11,6 +11,7 @@ from functools import cache
 from os import PathLike
 from typing import TypedDict
 
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
@@ -25,12 +26,13 @@ from starlette.types import Scope
 
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
-from middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
 from routers import pages, posts, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+logger = logging.getLogger("inkwell")
 
 
 class AppState(TypedDict):
@@ -63,6 +65,7 @@ app = FastAPI(
     redoc_url=None,
     swagger_ui_oauth2_redirect_url=None,  # the password flow never redirects
 )
+app.add_middleware(HeadAsGetMiddleware)
 app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 app.add_middleware(SecurityHeadersMiddleware)
 
@@ -101,14 +104,17 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 def allowed_methods(request: Request) -> str:
     """Every method some route serves at this path: Starlette's own 405 names only
-    the first route's, though one path is often served by several routes."""
-    return ", ".join(
-        method
-        for method in HTTP_METHODS
-        if any(
+    the first route's, though one path is often served by several routes. HEAD goes
+    with GET (see HeadAsGetMiddleware)."""
+
+    def served(method: str) -> bool:
+        return any(
             route.matches({**request.scope, "method": method})[0] is Match.FULL
             for route in request.app.router.routes
         )
+
+    return ", ".join(
+        method for method in HTTP_METHODS if served(method) or (method == "HEAD" and served("GET"))
     )
 
 
@@ -124,6 +130,30 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     return templates.TemplateResponse(
         request, "error.html", context, status_code=exc.status_code, headers=exc.headers
     )
+
+
+# Seconds a client is asked to wait when the database is saturated or unreachable.
+DATABASE_RETRY_AFTER = 2
+
+
+@app.exception_handler(sqlalchemy.exc.TimeoutError)
+@app.exception_handler(sqlalchemy.exc.DBAPIError)
+async def database_unavailable(request: Request, exc: Exception) -> Response:
+    """No free connection within the pool timeout, a server that went away, or a lock
+    that did not come: 503 with `Retry-After`, quickly, instead of a 500 or a hang.
+    Any other database error is a bug and stays a 500."""
+    transient = isinstance(exc, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.OperationalError)
+    if not (transient or getattr(exc, "connection_invalidated", False)):
+        raise exc
+    # The class names only: a driver's message can quote SQL parameters.
+    cause = type(getattr(exc, "orig", None) or exc).__name__
+    logger.warning("Database unavailable (%s): answering 503", cause)
+    unavailable = StarletteHTTPException(
+        503,
+        detail="The service is busy; please try again shortly",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+    return await http_error(request, unavailable)
 
 
 def _printable(part: object) -> object:

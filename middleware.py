@@ -1,4 +1,4 @@
-"""Two small ASGI middlewares that every response passes through.
+"""Small ASGI middlewares that every request and response passes through.
 
 Written as plain ASGI rather than BaseHTTPMiddleware: they add no task or
 buffering per request, which keeps the hot paths fast.
@@ -81,3 +81,27 @@ class BodySizeLimitMiddleware:
 
     def _too_large(self) -> JSONResponse:
         return JSONResponse({"detail": self._detail}, status_code=413)
+
+
+class HeadAsGetMiddleware:
+    """HEAD answered as GET without the body (RFC 9110, 9.3.2), for every route that
+    serves GET: monitors and link checkers use it. FastAPI's routes answer only the
+    methods they declare, and declaring HEAD on each would also list it in OpenAPI."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b""}
+            await send(message)
+
+        # The headers, Content-Length included, stay those GET would send.
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)

@@ -1,5 +1,6 @@
 """Database tables as typed SQLAlchemy models."""
 
+import secrets
 import unicodedata
 from datetime import UTC, datetime
 
@@ -16,6 +17,12 @@ KEY_MAX = 3 * EMAIL_MAX
 DEFAULT_IMAGE = "default.svg"
 # Ids fit a 32-bit INTEGER on every database; larger ones are refused as input.
 MAX_ID = 2**31 - 1
+ACCOUNT_KEY_BYTES = 16  # random bytes, 22 characters once encoded
+ACCOUNT_KEY_MAX = 32
+# Ids that appear in tokens and links are never handed out twice: PostgreSQL's
+# sequences never go back, and on SQLite AUTOINCREMENT keeps the highest id ever used
+# (without it, a deleted account's id goes to the next sign-up).
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
 
 
 def fold(value: str) -> str:
@@ -29,6 +36,10 @@ def fold(value: str) -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def new_account_key() -> str:
+    return secrets.token_urlsafe(ACCOUNT_KEY_BYTES)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -58,6 +69,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(USERNAME_MAX))
@@ -70,6 +82,9 @@ class User(Base):
     image_file: Mapped[str | None] = mapped_column(String(200), default=None)
     # Bumped on a password change: tokens carrying an older version stop working.
     token_version: Mapped[int] = mapped_column(default=0)
+    # Random, made with the account and carried by its tokens: a token names this
+    # account and no other, even one that somehow came to have the same id.
+    account_key: Mapped[str] = mapped_column(String(ACCOUNT_KEY_MAX), default=new_account_key)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -93,6 +108,7 @@ class User(Base):
 
 class Post(Base):
     __tablename__ = "posts"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))

@@ -17,8 +17,10 @@ from pydantic import (
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import SkipJsonSchema
 
 from models import CONTENT_MAX, EMAIL_MAX, MAX_ID, TITLE_MAX, USERNAME_MAX, fold
+from usernames import clean_username
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
@@ -36,14 +38,9 @@ def _no_unencodable(value: str) -> str:
 
 
 def _single_line_name(value: str) -> str:
-    """NFKC so look-alike forms (fullwidth, ligatures) become one name; no invisible
-    or control characters, which would let two names look the same."""
-    value = unicodedata.normalize("NFKC", _no_unencodable(value)).strip()
-    if any(unicodedata.category(char).startswith("C") for char in value):
-        raise ValueError("must not contain control or invisible characters")
-    if not 1 <= len(value) <= USERNAME_MAX:
-        raise ValueError(f"must be 1 to {USERNAME_MAX} characters")
-    return value
+    """One visible name per person: NFKC, no invisible characters, no mixed scripts
+    (Unicode TR #39); usernames.py holds the rule and says why."""
+    return clean_username(_no_unencodable(value))
 
 
 def _plain_text(value: str) -> str:
@@ -89,6 +86,8 @@ Password = Annotated[
     Field(min_length=PASSWORD_MIN, max_length=PASSWORD_MAX),
     AfterValidator(_password_text),
 ]
+# Checked against the stored hash, never stored: only its length is bounded.
+CurrentPassword = Annotated[str, Field(max_length=PASSWORD_MAX)]
 Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
@@ -127,6 +126,16 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+def _no_default_in_schema(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def omittable(description: str | None = None) -> Any:
+    """A PATCH field's default. With `T | SkipJsonSchema[None]` as its type, the OpenAPI
+    schema says what the API does: the field may be left out, but is never null."""
+    return Field(default=None, description=description, json_schema_extra=_no_default_in_schema)
+
+
 class PartialUpdate(InputModel):
     """A PATCH body: fields may be left out, but a field that is sent must not be null."""
 
@@ -151,12 +160,15 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(PartialUpdate):
-    username: Username | None = None
-    email: Email | None = None
+    username: Username | SkipJsonSchema[None] = omittable()
+    email: Email | SkipJsonSchema[None] = omittable()
+    current_password: CurrentPassword | SkipJsonSchema[None] = omittable(
+        "Required when `email` changes"
+    )
 
 
 class PasswordChange(InputModel):
-    current_password: Annotated[str, Field(max_length=PASSWORD_MAX)]
+    current_password: CurrentPassword
     new_password: Password
 
 
@@ -184,7 +196,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource",
     409: "The username or email is taken",
     413: "Request body too large",
-    429: "Too many failed logins; see Retry-After",
+    429: "Too many failed password attempts; see Retry-After",
 }
 
 
@@ -206,8 +218,8 @@ class PostCreate(InputModel):
 
 
 class PostUpdate(PartialUpdate):
-    title: Title | None = None
-    content: Content | None = None
+    title: Title | SkipJsonSchema[None] = omittable()
+    content: Content | SkipJsonSchema[None] = omittable()
 
 
 class PostResponse(BaseModel):

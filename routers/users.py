@@ -28,6 +28,7 @@ from schemas import (
     error_responses,
     password_problem,
 )
+from throttle import LoginThrottle
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -96,6 +97,39 @@ async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+def client_address(request: Request) -> str:
+    """The client's address; behind the proxy in deploy/, uvicorn takes it from
+    X-Forwarded-For (see the README's production section)."""
+    return request.client.host if request.client else ""
+
+
+async def check_password(
+    request: Request, email_key: str, password: str, password_hash: str | None
+) -> tuple[bool, str | None]:
+    """`verify_password`, throttled: every password check, whichever route it comes
+    through, spends the same per-account and per-client budget (429 once it is gone)."""
+    throttle: LoginThrottle = request.state.login_throttle
+    attempt = await throttle.reserve(email_key, client_address(request))
+    valid, new_hash = await verify_password(password, password_hash)
+    if valid:
+        await throttle.succeeded(attempt)
+    return valid, new_hash
+
+
+async def confirm_current_password(
+    request: Request, session: AsyncSession, user: User, password: str | None, action: str
+) -> None:
+    """Sensitive changes need the password again, not only a token that may be stolen."""
+    if password is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, detail=f"current_password is required to {action}"
+        )
+    await session.commit()  # release the connection while Argon2 runs
+    valid, _ = await check_password(request, user.email_key, password, user.password_hash)
+    if not valid:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect")
+
+
 def ensure_self(current_user: User, user: User) -> None:
     if user.id != current_user.id:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Not authorized to change this user")
@@ -135,14 +169,12 @@ async def login_for_access_token(
 ) -> Token:
     """OAuth2 password flow; the form's `username` field carries the email."""
     email_key = fold(username.strip())
-    client = request.client.host if request.client else ""
-    throttle = request.state.login_throttle
-    await throttle.check(email_key, client)
     user = await session.scalar(select(User).where(User.email_key == email_key))
     await session.commit()  # release the connection while Argon2 runs
-    valid, new_hash = await verify_password(password, user.password_hash if user else None)
+    valid, new_hash = await check_password(
+        request, email_key, password, user.password_hash if user else None
+    )
     if user is None or not valid:
-        await throttle.record_failure(email_key, client)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail=LOGIN_FAILED,
@@ -151,7 +183,6 @@ async def login_for_access_token(
     if new_hash:  # hashing parameters were raised since this hash was made
         user.password_hash = new_hash
         await session.commit()
-    await throttle.reset(email_key)
     response.headers["Cache-Control"] = "no-store"
     return Token(access_token=token_for(user))
 
@@ -161,16 +192,19 @@ async def read_current_user(current_user: CurrentUser) -> User:
     return current_user
 
 
-@router.post("/me/password", response_model=Token, responses=error_responses(400, 401, 413))
+@router.post("/me/password", response_model=Token, responses=error_responses(400, 401, 413, 429))
 async def change_password(
-    body: PasswordChange, response: Response, current_user: CurrentUser, session: SessionDep
+    request: Request,
+    body: PasswordChange,
+    response: Response,
+    current_user: CurrentUser,
+    session: SessionDep,
 ) -> Token:
     """Re-hash under a new password and retire every token issued before; the answer
     carries a fresh token so this browser stays signed in."""
-    await session.commit()  # release the connection while Argon2 runs
-    valid, _ = await verify_password(body.current_password, current_user.password_hash)
-    if not valid:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect")
+    await confirm_current_password(
+        request, session, current_user, body.current_password, "change the password"
+    )
     problem = password_problem(
         body.new_password, username=current_user.username, email=current_user.email
     )
@@ -199,17 +233,29 @@ async def read_user_posts(user_id: PathId, session: SessionDep) -> list[Post]:
 @router.patch(
     "/{user_id:int}",
     response_model=UserPrivate,
-    responses=error_responses(400, 401, 403, 404, 409, 413),
+    responses=error_responses(400, 401, 403, 404, 409, 413, 429),
 )
 async def update_user(
-    user_id: PathId, user_in: UserUpdate, current_user: CurrentUser, session: SessionDep
+    request: Request,
+    user_id: PathId,
+    user_in: UserUpdate,
+    current_user: CurrentUser,
+    session: SessionDep,
 ) -> User:
+    """A rename needs only the token; a new email also needs `current_password`, checked
+    before anything else is said about the new address."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
+    if user_in.email is not None and fold(user_in.email) != user.email_key:
+        await confirm_current_password(
+            request, session, user, user_in.current_password, "change the email"
+        )
     await ensure_available(
         session, username=user_in.username, email=user_in.email, exclude_id=user.id
     )
-    for field, value in user_in.model_dump(exclude_unset=True).items():
+    for field, value in user_in.model_dump(
+        exclude_unset=True, exclude={"current_password"}
+    ).items():
         setattr(user, field, value)
     await commit_unique(session, username=user_in.username, email=user_in.email, exclude_id=user.id)
     return user

@@ -56,10 +56,11 @@ def test_update_own_account_with_case_insensitive_conflicts(client, alice, bob):
     taken_name = client.patch(url, json={"username": "BOB"}, headers=alice.headers)
     assert taken_name.status_code == 409
     assert taken_name.json() == {"detail": "Username already exists"}
-    taken_email = client.patch(url, json={"email": "Bob@Example.com"}, headers=alice.headers)
+    taken = {"email": "Bob@Example.com", "current_password": alice.password}
+    taken_email = client.patch(url, json=taken, headers=alice.headers)
     assert taken_email.json() == {"detail": "Email already registered"}
     # Changing only the casing of one's own name is fine.
-    change = {"username": "ALICE", "email": "New@Example.com"}
+    change = {"username": "ALICE", "email": "New@Example.com", "current_password": alice.password}
     renamed = client.patch(url, json=change, headers=alice.headers)
     assert renamed.status_code == 200
     assert (renamed.json()["username"], renamed.json()["email"]) == ("ALICE", "new@example.com")

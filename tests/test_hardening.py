@@ -209,14 +209,14 @@ def test_the_lock_ends_when_the_window_passes(client):
 
     async def locked() -> bool:
         try:
-            await throttle.check("a@example.com", "5.6.7.8")
+            await throttle.reserve("a@example.com", "5.6.7.8")
         except HTTPException as error:
             return error.status_code == 429
         return False
 
     async def scenario() -> list[bool]:
         for _ in range(MAX_FAILURES_PER_EMAIL):
-            await throttle.record_failure("a@example.com", "1.2.3.4")
+            await throttle.reserve("a@example.com", "1.2.3.4")
         seen = [await locked()]
         now[0] += timedelta(seconds=59)
         seen.append(await locked())
@@ -225,6 +225,31 @@ def test_the_lock_ends_when_the_window_passes(client):
         return seen
 
     assert client.portal.call(scenario) == [True, True, False]
+
+
+def _parallel(call, times: int) -> list[int]:
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return sorted(response.status_code for response in pool.map(lambda _: call(), range(times)))
+
+
+def test_parallel_guesses_at_one_email_get_at_most_five_answers(client, alice):
+    """Every attempt is reserved before the slow hash: 40 guesses sent at once used to
+    all pass the check before any failure was recorded, and all got 401."""
+    statuses = _parallel(lambda: login(client, alice.email, "wrong password!"), 40)
+    assert statuses == [401] * MAX_FAILURES_PER_EMAIL + [429] * (40 - MAX_FAILURES_PER_EMAIL)
+
+
+def test_parallel_guesses_from_one_client_get_at_most_twenty_answers(client):
+    emails = iter(f"victim{n}@example.com" for n in range(60))
+    statuses = _parallel(lambda: login(client, next(emails), "guess-guess"), 60)
+    assert statuses == [401] * MAX_FAILURES_PER_CLIENT + [429] * (60 - MAX_FAILURES_PER_CLIENT)
+
+
+def test_a_right_password_takes_back_its_own_reservation(client, alice):
+    """A success must not count against the client's budget either."""
+    for _ in range(MAX_FAILURES_PER_CLIENT + 5):
+        assert login(client, alice.email).status_code == 200
+    assert login(client, "someone@example.com", "guess-guess").status_code == 401
 
 
 # --- Tokens and the secret ----------------------------------------------------------

@@ -7,7 +7,8 @@ import pytest
 
 from auth import create_access_token, verify_access_token
 from config import settings
-from tests.conftest import STRONG_PASSWORD, bearer, login, register
+from models import User
+from tests.conftest import STRONG_PASSWORD, bearer, create_post, login, make_account, register
 
 
 @pytest.mark.parametrize("typed", ["alice@example.com", "ALICE@example.com", " Alice@Example.COM "])
@@ -53,50 +54,101 @@ def _forged(claims: dict, key: str | None = None, algorithm: str = "HS256") -> s
     return jwt.encode(claims, key or settings.secret_key.get_secret_value(), algorithm)
 
 
-def _claims(**overrides) -> dict:
+def _claims(acct: str, **overrides) -> dict:
+    """Claims that would be valid for the user with id 1 and account key `acct`."""
     now = datetime.now(UTC)
-    return {"sub": "1", "iat": now, "exp": now + timedelta(minutes=5)} | overrides
+    return {"sub": "1", "acct": acct, "iat": now, "exp": now + timedelta(minutes=5)} | overrides
 
 
-def _alg_none_token() -> str:
-    return jwt.encode(_claims(), key=None, algorithm="none")
+def _without(acct: str, claim: str) -> dict:
+    return {name: value for name, value in _claims(acct).items() if name != claim}
 
 
-@pytest.mark.parametrize(
-    "headers",
-    [
-        pytest.param({}, id="missing"),
-        pytest.param({"Authorization": "Bearer"}, id="empty-bearer"),
-        pytest.param({"Authorization": "Basic YWxpY2U6cHc="}, id="wrong-scheme"),
-        pytest.param(bearer("garbage"), id="garbage"),
-        pytest.param(bearer("a.b.c"), id="three-garbage-parts"),
-        pytest.param(
-            bearer(_forged(_claims(exp=datetime.now(UTC) - timedelta(minutes=1)))), id="expired"
-        ),
-        pytest.param(bearer(_forged(_claims(), key="another-secret-" * 4)), id="wrong-signature"),
-        pytest.param(bearer(_alg_none_token()), id="alg-none"),
-        pytest.param(bearer(_forged(_claims(), algorithm="HS512")), id="other-algorithm"),
-        pytest.param(bearer(_forged(_claims(sub="abc"))), id="sub-not-integer"),
-        pytest.param(bearer(_forged(_claims(sub="1.5"))), id="sub-decimal"),
-        pytest.param(bearer(_forged(_claims(sub="99999999999"))), id="sub-out-of-range"),
-        pytest.param(bearer(_forged(_claims(sub="42"))), id="no-such-user"),
-        pytest.param(bearer(_forged({"sub": "1", "iat": datetime.now(UTC)})), id="no-exp"),
-        pytest.param(
-            bearer(_forged({"iat": datetime.now(UTC), "exp": datetime.now(UTC) + timedelta(1)})),
-            id="no-sub",
-        ),
-        pytest.param(
-            bearer(_forged({"sub": "1", "exp": datetime.now(UTC) + timedelta(1)})), id="no-iat"
-        ),
-        pytest.param(bearer(_forged(_claims(sub=1))), id="sub-not-a-string"),
-    ],
-)
-def test_me_refuses_anything_but_a_valid_token(client, alice, headers):
+# Each builds the headers from Alice's real account key, so that every token below is
+# refused for the one reason its name gives.
+FORGED = {
+    "missing": lambda acct: {},
+    "empty-bearer": lambda acct: {"Authorization": "Bearer"},
+    "wrong-scheme": lambda acct: {"Authorization": "Basic YWxpY2U6cHc="},
+    "garbage": lambda acct: bearer("garbage"),
+    "three-garbage-parts": lambda acct: bearer("a.b.c"),
+    "expired": lambda acct: bearer(
+        _forged(_claims(acct, exp=datetime.now(UTC) - timedelta(minutes=1)))
+    ),
+    "wrong-signature": lambda acct: bearer(_forged(_claims(acct), key="another-secret-" * 4)),
+    "alg-none": lambda acct: bearer(jwt.encode(_claims(acct), key=None, algorithm="none")),
+    "other-algorithm": lambda acct: bearer(_forged(_claims(acct), algorithm="HS512")),
+    "sub-not-integer": lambda acct: bearer(_forged(_claims(acct, sub="abc"))),
+    "sub-decimal": lambda acct: bearer(_forged(_claims(acct, sub="1.5"))),
+    "sub-out-of-range": lambda acct: bearer(_forged(_claims(acct, sub="99999999999"))),
+    "no-such-user": lambda acct: bearer(_forged(_claims(acct, sub="42"))),
+    "sub-not-a-string": lambda acct: bearer(_forged(_claims(acct, sub=1))),
+    "no-exp": lambda acct: bearer(_forged(_without(acct, "exp"))),
+    "no-sub": lambda acct: bearer(_forged(_without(acct, "sub"))),
+    "no-iat": lambda acct: bearer(_forged(_without(acct, "iat"))),
+    "no-account-key": lambda acct: bearer(_forged(_without(acct, "acct"))),
+    "wrong-account-key": lambda acct: bearer(_forged(_claims("k" * 22))),
+    "account-key-not-a-string": lambda acct: bearer(_forged(_claims(123))),
+    "account-key-not-ascii": lambda acct: bearer(_forged(_claims("ключ"))),
+    "old-version": lambda acct: bearer(_forged(_claims(acct, ver=-1))),
+}
+
+
+def account_key(client, user_id: int) -> str:
+    async def read() -> str:
+        async with client.app_state["sessionmaker"]() as session:
+            return (await session.get(User, user_id)).account_key
+
+    return client.portal.call(read)
+
+
+def test_a_token_forged_with_the_real_account_key_works(client, alice):
+    """The control for the cases below: they fail for their reason, not another."""
+    token = _forged(_claims(account_key(client, alice.id), ver=0))
+    assert client.get("/api/users/me", headers=bearer(token)).status_code == 200
+
+
+@pytest.mark.parametrize("make_headers", FORGED.values(), ids=FORGED.keys())
+def test_me_refuses_anything_but_a_valid_token(client, alice, make_headers):
     assert alice.id == 1  # the forged tokens above name this user
-    response = client.get("/api/users/me", headers=headers)
+    response = client.get("/api/users/me", headers=make_headers(account_key(client, alice.id)))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert "email" not in response.text
+
+
+def test_ids_of_deleted_accounts_and_posts_are_never_handed_out_again(client):
+    """Finding 1 of the outside scan: SQLite gave a deleted account's id to the next
+    sign-up, and the old account's token then worked for the new account."""
+    first = make_account(client, "First")
+    first_post = create_post(client, first)
+    assert client.delete(f"/api/users/{first.id}", headers=first.headers).status_code == 204
+    second = make_account(client, "Second")
+    assert second.id > first.id
+    assert client.get("/api/users/me", headers=first.headers).status_code == 401
+    assert create_post(client, second)["id"] > first_post["id"]
+
+
+def test_a_token_names_its_account_even_if_the_id_came_back(client, alice):
+    """Tokens carry the account's random key, which dies with it: even a row that
+    somehow came to have the same id (a restored backup, a hand-made insert) is not
+    the account a token was issued for."""
+    assert client.delete(f"/api/users/{alice.id}", headers=alice.headers).status_code == 204
+
+    async def reuse_the_id() -> None:
+        async with client.app_state["sessionmaker"]() as session:
+            session.add(
+                User(id=alice.id, username="Mallory", email="m@example.com", password_hash="x")
+            )
+            await session.commit()
+
+    client.portal.call(reuse_the_id)
+    assert client.get(f"/api/users/{alice.id}").json()["username"] == "Mallory"
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 401
+    changed = client.patch(
+        f"/api/users/{alice.id}", json={"username": "Eve"}, headers=alice.headers
+    )
+    assert changed.status_code == 401
 
 
 def test_token_of_a_deleted_user_stops_working_at_once(client, alice):
@@ -106,11 +158,12 @@ def test_token_of_a_deleted_user_stops_working_at_once(client, alice):
 
 
 def test_tokens_carry_sub_exp_and_iat():
-    token = create_access_token({"sub": "7"}, expires_delta=timedelta(minutes=3))
+    claims = {"sub": "7", "acct": "k" * 22}
+    token = create_access_token(claims, expires_delta=timedelta(minutes=3))
     payload = jwt.decode(token, options={"verify_signature": False})
     assert payload["sub"] == "7"
     assert payload["exp"] - payload["iat"] == 180
-    assert verify_access_token(token) == (7, 0)
+    assert verify_access_token(token) == (7, 0, "k" * 22)
 
 
 def test_a_new_registration_can_log_in_straight_away(client):

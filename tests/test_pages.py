@@ -42,8 +42,8 @@ def test_unknown_api_paths_answer_json(client):
 def test_405_names_every_method_the_path_serves(client):
     response = client.put("/api/posts")
     assert response.status_code == 405
-    assert response.headers["allow"] == "GET, POST"
-    assert client.patch("/api/users/me").headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD, POST"
+    assert client.patch("/api/users/me").headers["allow"] == "GET, HEAD"
 
 
 def test_pages_are_absent_from_the_api_schema(client):
