@@ -1,6 +1,7 @@
 """Who may write what: 401 without a token, 403 for someone else's things, 404 for nothing."""
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import pytest
@@ -9,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from auth import OptionalUser
 from tests.conftest import STRONG_PASSWORD, bearer, create_post, login
+from throttle import MAX_FAILURES_PER_EMAIL
 
 
 @pytest.mark.parametrize(
@@ -101,6 +103,78 @@ def test_password_change_needs_the_current_password_and_a_strong_new_one(client,
     fine = {"current_password": STRONG_PASSWORD, "new_password": "a" * 20}
     assert client.post(url, json=fine).status_code == 401
     assert client.get("/api/users/me", headers=alice.headers).status_code == 200
+
+
+def _parallel(call, times: int) -> list[int]:
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return sorted(response.status_code for response in pool.map(lambda _: call(), range(times)))
+
+
+def test_current_password_guesses_are_throttled_like_logins(client, alice):
+    """A stolen token used to allow unlimited guesses at the password (40 at once,
+    40 x 400). They spend the account's login budget now, so login is locked too."""
+    guess = {"current_password": "is-it-this-one?", "new_password": "Another-strong-pass-42"}
+    statuses = _parallel(
+        lambda: client.post("/api/users/me/password", json=guess, headers=alice.headers), 40
+    )
+    assert statuses == [400] * MAX_FAILURES_PER_EMAIL + [429] * (40 - MAX_FAILURES_PER_EMAIL)
+    right = {"current_password": alice.password, "new_password": "Another-strong-pass-42"}
+    locked = client.post("/api/users/me/password", json=right, headers=alice.headers)
+    assert locked.status_code == 429
+    assert int(locked.headers["retry-after"]) > 0
+    assert login(client, alice.email).status_code == 429
+
+
+def test_changing_the_email_needs_the_current_password(client, alice):
+    url = f"/api/users/{alice.id}"
+    missing = client.patch(url, json={"email": "new@example.com"}, headers=alice.headers)
+    assert missing.status_code == 400
+    assert missing.json() == {"detail": "current_password is required to change the email"}
+    wrong = {"email": "new@example.com", "current_password": "not-my-password"}
+    refused = client.patch(url, json=wrong, headers=alice.headers)
+    assert refused.status_code == 400
+    assert refused.json() == {"detail": "Current password is incorrect"}
+    assert client.get("/api/users/me", headers=alice.headers).json()["email"] == alice.email
+    # A rename, or the same email in another case, needs no password.
+    same = {"username": "Alicia", "email": alice.email.upper()}
+    assert client.patch(url, json=same, headers=alice.headers).status_code == 200
+    right = {"email": "new@example.com", "current_password": alice.password}
+    changed = client.patch(url, json=right, headers=alice.headers)
+    assert changed.status_code == 200
+    assert changed.json()["email"] == "new@example.com"
+    assert "current_password" not in changed.json()
+
+
+def test_wrong_passwords_on_email_changes_are_throttled(client, alice):
+    wrong = {"email": "new@example.com", "current_password": "not-my-password"}
+    url = f"/api/users/{alice.id}"
+    statuses = _parallel(lambda: client.patch(url, json=wrong, headers=alice.headers), 12)
+    assert statuses == [400] * MAX_FAILURES_PER_EMAIL + [429] * (12 - MAX_FAILURES_PER_EMAIL)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/users/{user}", {"username": None}),
+        ("/api/users/{user}", {"email": None}),
+        ("/api/users/{user}", {"email": "n@example.com", "current_password": None}),
+        ("/api/posts/{post}", {"title": None}),
+        ("/api/posts/{post}", {"content": None}),
+    ],
+)
+def test_patch_fields_may_be_left_out_but_never_null(client, alice, path, body):
+    """The schema and the API agree: no PATCH field is nullable, and null gets 422."""
+    post = create_post(client, alice)
+    url = path.format(user=alice.id, post=post["id"])
+    response = client.patch(url, json=body, headers=alice.headers)
+    assert response.status_code == 422
+    assert "may be omitted but not null" in response.text
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    for name in ("UserUpdate", "PostUpdate"):
+        for field, schema in schemas[name]["properties"].items():
+            assert "anyOf" not in schema, (name, field)
+            assert schema["type"] == "string", (name, field)
+            assert "default" not in schema, (name, field)
 
 
 def test_optional_user_personalises_without_refusing(alice, client):

@@ -58,3 +58,17 @@ def test_versioned_assets_are_cached_for_a_year(client):
     versioned = client.get(f"/static/css/main.css?v={css}")
     assert versioned.headers["cache-control"] == "public, max-age=31536000, immutable"
     assert client.get("/static/css/main.css").headers["cache-control"] == "no-cache"
+
+
+def test_head_answers_like_get_without_a_body(client, alice):
+    """Monitors and link checkers use HEAD; it used to get 405 on every page."""
+    post = create_post(client, alice)
+    paths = [*PAGES, f"/posts/{post['id']}", f"/users/{alice.id}/posts", "/api/posts"]
+    paths += ["/posts/999", "/openapi.json", "/static/css/main.css"]
+    for path in paths:
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code, path
+        assert head.content == b"", path
+        for header in ("content-type", "content-length", "content-security-policy"):
+            assert head.headers.get(header) == get.headers.get(header), (path, header)
+    assert client.head("/api/users/token").status_code == 405

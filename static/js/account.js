@@ -36,20 +36,36 @@ function showAccount(current) {
   form.elements.email.value = current.email;
 }
 
-/** What the profile form would change: only the fields that differ from `user`. */
+function emailChanges(form) {
+  return form.elements.email.value.trim().toLowerCase() !== user.email;
+}
+
+/** What the profile form would change: only the fields that differ from `user`. A new
+ * email also carries the current password, which the API asks for (a token alone may
+ * be stolen). */
 function profileChanges(form) {
   const changes = {};
   if (form.elements.username.value.trim() !== user.username) {
     changes.username = form.elements.username.value;
   }
-  if (form.elements.email.value.trim().toLowerCase() !== user.email) {
+  if (emailChanges(form)) {
     changes.email = form.elements.email.value;
+    changes.current_password = form.elements.current_password.value;
   }
   return changes;
 }
 
+/** The current-password field is shown, and required, only while the email changes. */
+function showPasswordFieldIfNeeded(form) {
+  const needed = emailChanges(form);
+  byId("profile-password-field").hidden = !needed;
+  form.elements.current_password.required = needed;
+  if (!needed) form.elements.current_password.value = "";
+}
+
 function setUpProfileForm() {
   const form = byId("profile-form");
+  form.elements.email.addEventListener("input", () => showPasswordFieldIfNeeded(form));
   const success = byId("profile-success");
   const ready = () => {
     success.hidden = true;
@@ -67,6 +83,7 @@ function setUpProfileForm() {
     if (!response.ok) return errorMessage(response);
     user = await response.json();
     showAccount(user);
+    showPasswordFieldIfNeeded(form);
     updateCurrentUser(user);
     success.textContent = "Profile saved.";
     success.hidden = false;
