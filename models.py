@@ -120,8 +120,9 @@ class Post(Base):
 
 
 class LoginFailure(Base):
-    """One failed login, kept for the throttle window: a table, so every worker and
-    every machine behind the same database counts the same failures."""
+    """One failed password check, kept for the throttle window, or one still running
+    (`pending`): a table, so every worker and every machine behind the same database
+    counts the same attempts."""
 
     __tablename__ = "login_failures"
 
@@ -129,5 +130,7 @@ class LoginFailure(Base):
     # "email:<folded email>" or "client:<address>"
     key: Mapped[str] = mapped_column(String(KEY_MAX + 10))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Reserved by a check whose password is still being verified (see throttle.py).
+    pending: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)

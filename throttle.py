@@ -6,21 +6,25 @@ MAX_FAILURES_PER_CLIENT from one client address, further attempts answer 429 wit
 purpose: someone who fails on purpose against your email can delay you by at most
 WINDOW, never lock you out for good, and a successful check clears the count.
 
-Every attempt is counted as a failure *before* the password is verified, in one
-transaction that checks the limit and records the attempt together; a correct
-password then takes its own record back. Checking first and recording after the
-slow hash would let a burst of parallel guesses all pass the check before any of
-them is recorded. An attempt cut short by a crash stays counted, which errs on the
-safe side.
+Every attempt is reserved *before* its password is verified, in one transaction that
+checks the limit and records the attempt as pending; the outcome then turns it into a
+failure or takes it back. Checking first and recording after the slow hash let a burst
+of parallel guesses all pass the check before any of them was recorded. Pending
+attempts count against the limit, so 40 guesses at once get exactly 5 verified; an
+attempt that finds the budget held only by pending ones waits for them to finish
+rather than failing, so people logging in together (one office behind one address)
+are delayed by a hash at most, never refused. A pending attempt whose server died
+counts as a failure once PENDING_SECONDS have passed.
 """
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from fastapi import HTTPException, status
-from sqlalchemy import delete, or_, select, text
+from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import LoginFailure, utcnow
@@ -30,6 +34,10 @@ MAX_FAILURES_PER_EMAIL = 5
 MAX_FAILURES_PER_CLIENT = 20
 # Any constant: on PostgreSQL, reservations wait for each other on this advisory lock.
 RESERVATION_LOCK_ID = 7_140_514
+# A check still pending after this long was cut short (a crash): count it as failed.
+PENDING_SECONDS = 60
+# How long an attempt waits for pending ones to finish before it answers 429 itself.
+MAX_WAIT_SECONDS = 20.0
 
 
 @dataclass(frozen=True)
@@ -42,11 +50,14 @@ class Attempt:
 
 class LoginThrottle(Protocol):
     """What the routes that check passwords need. DatabaseThrottle implements it on the
-    app's own database; a Redis store would implement these two methods."""
+    app's own database; a Redis store would implement these three methods."""
 
     async def reserve(self, email_key: str, client: str) -> Attempt:
         """Raise 429 while the email or the client is over its limit; otherwise record
-        the attempt as a failure, atomically with that check."""
+        the attempt as pending, atomically with that check."""
+
+    async def failed(self, attempt: Attempt) -> None:
+        """The password was wrong: the attempt counts as a failure for the window."""
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The password was right: forget the attempt and the email's failures."""
@@ -94,33 +105,59 @@ class DatabaseThrottle:
             execution_options={"synchronize_session": False},
         )
 
-    async def _retry_after(self, session: AsyncSession, key: str, limit: int) -> float | None:
-        """Seconds until the `limit`-th newest failure in the window expires, if any."""
-        now = self.clock()
-        limiting = await session.scalar(
-            select(LoginFailure.failed_at)
-            .where(LoginFailure.key == key, LoginFailure.failed_at > now - self.window)
-            .order_by(LoginFailure.failed_at.desc())
-            .offset(limit - 1)
-            .limit(1)
-        )
-        return None if limiting is None else (limiting + self.window - now).total_seconds()
+    async def _retry_after(
+        self, session: AsyncSession, key: str, limit: int, now: datetime
+    ) -> tuple[float | None, bool]:
+        """Seconds until the `limit`-th newest failure in the window expires, if the key
+        is over its limit; and whether pending attempts alone fill what is left."""
+        stale = now - timedelta(seconds=PENDING_SECONDS)
+        rows = (
+            await session.execute(
+                select(LoginFailure.failed_at, LoginFailure.pending)
+                .where(LoginFailure.key == key, LoginFailure.failed_at > now - self.window)
+                .order_by(LoginFailure.failed_at.desc())
+            )
+        ).all()
+        failures = [at for at, pending in rows if not pending or at <= stale]
+        if len(failures) >= limit:
+            return (failures[limit - 1] + self.window - now).total_seconds(), False
+        return None, len(rows) >= limit
 
     async def reserve(self, email_key: str, client: str) -> Attempt:
-        now = self.clock()
         keys = {
             f"email:{email_key}": MAX_FAILURES_PER_EMAIL,
             f"client:{client}": MAX_FAILURES_PER_CLIENT,
         }
+        loop = asyncio.get_running_loop()
+        give_up, pause = loop.time() + MAX_WAIT_SECONDS, 0.02
+        while True:
+            now = self.clock()
+            async with self.sessionmaker() as session:
+                await self._serialize(session, now)
+                checks = [await self._retry_after(session, k, n, now) for k, n in keys.items()]
+                waits = [wait for wait, _ in checks if wait is not None]
+                if waits:
+                    raise too_many_attempts(max(waits))
+                if not any(busy for _, busy in checks):
+                    rows = [LoginFailure(key=key, failed_at=now, pending=True) for key in keys]
+                    session.add_all(rows)
+                    await session.commit()
+                    return Attempt(email_key, tuple(row.id for row in rows))
+            # The budget is held by checks still running: their outcome decides.
+            if loop.time() > give_up:
+                raise too_many_attempts(1)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.25)
+
+    async def failed(self, attempt: Attempt) -> None:
         async with self.sessionmaker() as session:
-            await self._serialize(session, now)
-            waits = [await self._retry_after(session, key, limit) for key, limit in keys.items()]
-            if any(wait is not None for wait in waits):
-                raise too_many_attempts(max(wait for wait in waits if wait is not None))
-            rows = [LoginFailure(key=key, failed_at=now) for key in keys]
-            session.add_all(rows)
+            await session.execute(
+                update(LoginFailure)
+                .where(LoginFailure.id.in_(attempt.ids))
+                .values(pending=False)
+                .execution_options(synchronize_session=False)
+            )
             await session.commit()
-        return Attempt(email_key, tuple(row.id for row in rows))
 
     async def succeeded(self, attempt: Attempt) -> None:
         async with self.sessionmaker() as session:

@@ -110,9 +110,12 @@ async def check_password(
     through, spends the same per-account and per-client budget (429 once it is gone)."""
     throttle: LoginThrottle = request.state.login_throttle
     attempt = await throttle.reserve(email_key, client_address(request))
-    valid, new_hash = await verify_password(password, password_hash)
-    if valid:
-        await throttle.succeeded(attempt)
+    try:
+        valid, new_hash = await verify_password(password, password_hash)
+    except Exception:
+        await throttle.failed(attempt)
+        raise
+    await (throttle.succeeded if valid else throttle.failed)(attempt)
     return valid, new_hash
 
 

@@ -1,4 +1,5 @@
-"""Ids are never handed out twice, and tokens are bound to a random per-account key.
+"""Ids are never handed out twice, tokens are bound to a random per-account key, and
+the throttle marks attempts still being checked.
 
 SQLite reuses the highest rowid of a table unless the table is declared
 AUTOINCREMENT, and that can only be declared when a table is created: so `users` and
@@ -34,6 +35,14 @@ def _autoincrement_rebuild() -> dict[str, object]:
 
 
 def upgrade() -> None:
+    # The throttle reserves an attempt before the password is verified (throttle.py).
+    with op.batch_alter_table("login_failures") as batch_op:
+        batch_op.add_column(
+            sa.Column("pending", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
+    with op.batch_alter_table("login_failures") as batch_op:
+        batch_op.alter_column("pending", existing_type=sa.Boolean(), server_default=None)
+
     with op.batch_alter_table("users") as batch_op:
         batch_op.add_column(sa.Column("account_key", sa.String(length=32), nullable=True))
 
@@ -53,5 +62,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("login_failures") as batch_op:
+        batch_op.drop_column("pending")
     with op.batch_alter_table("users") as batch_op:
         batch_op.drop_column("account_key")
