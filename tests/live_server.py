@@ -1,5 +1,6 @@
 """A live Inkwell in a subprocess, on its own port, database and secret key."""
 
+import json
 import os
 import secrets
 import socket
@@ -23,6 +24,28 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def access_log_config(path: Path, access_log: Path) -> str:
+    """A uvicorn `--log-config` file that writes the access log to `access_log`, each
+    line prefixed with the worker's process id: what reached the app, and which worker."""
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"pid": {"format": "%(process)d %(message)s"}},
+        "handlers": {
+            "access": {
+                "class": "logging.FileHandler",
+                "filename": str(access_log),
+                "formatter": "pid",
+            },
+        },
+        "loggers": {
+            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}
+        },
+    }
+    path.write_text(json.dumps(config))
+    return str(path)
 
 
 class LiveServer:

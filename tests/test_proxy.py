@@ -6,7 +6,6 @@ and silent clients are cut off, the client's real address reaches the login thro
 The test changes only deployment-specific values in the shipped file (addresses,
 ports, certificate, static root) and wraps it in a minimal main config."""
 
-import json
 import os
 import re
 import select
@@ -26,7 +25,7 @@ import pytest
 
 from middleware import SECURITY_HEADERS
 from tests.conftest import STRONG_PASSWORD
-from tests.live_server import PROJECT_ROOT, LiveServer, free_port
+from tests.live_server import PROJECT_ROOT, LiveServer, access_log_config, free_port
 from throttle import MAX_FAILURES_PER_CLIENT
 
 NGINX = "/usr/sbin/nginx"
@@ -97,27 +96,6 @@ def _site_config(tls_port: int, http_port: int, app_port: int, cert: Path, key: 
         assert shipped in config, f"the shipped config no longer has {shipped!r}"
         config = config.replace(shipped, local)
     return config
-
-
-def _access_log_config(path: Path, access_log: Path) -> str:
-    """Uvicorn's access log into a file: what reached the app, and what did not."""
-    config = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(message)s"}},
-        "handlers": {
-            "access": {
-                "class": "logging.FileHandler",
-                "filename": str(access_log),
-                "formatter": "plain",
-            }
-        },
-        "loggers": {
-            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}
-        },
-    }
-    path.write_text(json.dumps(config))
-    return str(path)
 
 
 @dataclass
@@ -254,7 +232,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             "--timeout-keep-alive",
             str(UVICORN_KEEP_ALIVE),
             "--log-config",
-            _access_log_config(tmp / "log.json", access_log),
+            access_log_config(tmp / "log.json", access_log),
         ],
     )
     nginx_process: subprocess.Popen | None = None

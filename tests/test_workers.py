@@ -2,40 +2,18 @@
 other, and failed logins counted by either lock the account for both, however many
 arrive at once."""
 
-import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
 from tests.conftest import STRONG_PASSWORD
-from tests.live_server import LiveServer
+from tests.live_server import LiveServer, access_log_config
 from throttle import MAX_FAILURES_PER_EMAIL
 
 ACCESS_LINE = re.compile(
     r'^(?P<pid>\d+) .*"(?P<method>\w+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d+)'
 )
-
-
-def _log_config(path, access_log) -> str:
-    """Uvicorn's access log, each line prefixed with the worker's process id."""
-    config = {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"pid": {"format": "%(process)d %(message)s"}},
-        "handlers": {
-            "access": {
-                "class": "logging.FileHandler",
-                "filename": str(access_log),
-                "formatter": "pid",
-            },
-        },
-        "loggers": {
-            "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False}
-        },
-    }
-    path.write_text(json.dumps(config))
-    return str(path)
 
 
 def _workers_that_answered(access_log, method: str, path: str, status: int) -> set[str]:
@@ -60,7 +38,7 @@ def test_two_workers_share_the_key_the_tokens_and_the_throttle(tmp_path):
         workers=2,
         # No SECRET_KEY: both workers must agree on one generated key.
         env={"SECRET_KEY": None, "SECRET_KEY_FILE": str(tmp_path / "secret_key")},
-        args=["--log-config", _log_config(tmp_path / "log.json", access_log)],
+        args=["--log-config", access_log_config(tmp_path / "log.json", access_log)],
     )
     try:
         base = server.wait_until_ready()
