@@ -15,9 +15,10 @@ from fastapi import Depends, HTTPException, status
 from fastapi.security import OAuth2PasswordBearer
 from pwdlib import PasswordHash
 
+import sessions
 from config import settings
 from database import SessionDep
-from models import ACCOUNT_KEY_MAX, MAX_ID, User
+from models import ACCOUNT_KEY_MAX, MAX_ID, SESSION_ID_MAX, User, UserSession
 
 password_hasher = PasswordHash.recommended()
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class AccessClaims(NamedTuple):
     user_id: int
     token_version: int
     account_key: str
+    session_id: str
 
 
 def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = None) -> str:
@@ -86,8 +88,14 @@ def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = 
     return jwt.encode(payload, settings.secret_key.get_secret_value(), settings.algorithm)
 
 
-def token_for(user: User) -> str:
-    claims = {"sub": str(user.id), "ver": user.token_version, "acct": user.account_key}
+def token_for(user: User, session_id: str) -> str:
+    """An access token for `user` within the session `session_id` (see sessions.py)."""
+    claims = {
+        "sub": str(user.id),
+        "sid": session_id,
+        "ver": user.token_version,
+        "acct": user.account_key,
+    }
     return create_access_token(claims)
 
 
@@ -101,12 +109,13 @@ def verify_access_token(token: str) -> AccessClaims | None:
             token,
             settings.secret_key.get_secret_value(),
             algorithms=[settings.algorithm],
-            options={"require": ["exp", "iat", "sub", "acct"]},
+            options={"require": ["exp", "iat", "sub", "acct", "sid"]},
             leeway=TOKEN_LEEWAY,
         )
     except jwt.InvalidTokenError:
         return None
     sub, version, account_key = payload["sub"], payload.get("ver", 0), payload["acct"]
+    session_id = payload["sid"]
     if not (sub.isascii() and sub.isdigit() and len(sub) <= len(str(MAX_ID))):
         return None
     if not 1 <= int(sub) <= MAX_ID or type(version) is not int:
@@ -115,7 +124,9 @@ def verify_access_token(token: str) -> AccessClaims | None:
         return None
     if len(account_key) > ACCOUNT_KEY_MAX:
         return None
-    return AccessClaims(int(sub), version, account_key)
+    if not (type(session_id) is str and session_id.isascii() and len(session_id) <= SESSION_ID_MAX):
+        return None
+    return AccessClaims(int(sub), version, account_key, session_id)
 
 
 def _unauthorized() -> HTTPException:
@@ -126,20 +137,31 @@ def _unauthorized() -> HTTPException:
     )
 
 
-async def get_optional_user(
+async def get_optional_session(
     session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> User | None:
-    """The user a valid bearer token names, or None: for routes that only personalise."""
+) -> UserSession | None:
+    """The live session (with its user) a valid bearer token names, or None. One query:
+    an ended or expired session refuses its access tokens at once."""
     claims = verify_access_token(token) if token else None
     if claims is None:
         return None
-    user = await session.get(User, claims.user_id)
-    if user is None or not hmac.compare_digest(user.account_key, claims.account_key):
+    row = await sessions.find(session, claims.session_id, claims.user_id)
+    if row is None or not sessions.is_live(row, sessions.utcnow()):
+        return None
+    user = row.user
+    if not hmac.compare_digest(user.account_key, claims.account_key):
         return None
     # A password change bumps the version, which retires every older token.
     if user.token_version != claims.token_version:
         return None
-    return user
+    return row
+
+
+async def get_optional_user(
+    row: Annotated[UserSession | None, Depends(get_optional_session)],
+) -> User | None:
+    """The user a valid bearer token names, or None: for routes that only personalise."""
+    return row.user if row else None
 
 
 async def get_current_user(user: Annotated[User | None, Depends(get_optional_user)]) -> User:
@@ -149,5 +171,15 @@ async def get_current_user(user: Annotated[User | None, Depends(get_optional_use
     return user
 
 
+async def get_current_session(
+    row: Annotated[UserSession | None, Depends(get_optional_session)],
+) -> UserSession:
+    if row is None:
+        raise _unauthorized()
+    return row
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentSession = Annotated[UserSession, Depends(get_current_session)]
+OptionalSession = Annotated[UserSession | None, Depends(get_optional_session)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]

@@ -58,7 +58,17 @@ class Settings(BaseSettings):
         validate_default=True,
     )
     algorithm: str = "HS256"
-    access_token_expire_minutes: int = Field(default=30, gt=0)
+    # Access tokens are short-lived; the refresh cookie renews them (see sessions.py).
+    access_token_expire_minutes: float = Field(default=15, gt=0)
+    # A rotated refresh token presented again within this many seconds is a second tab
+    # that refreshed at the same moment; later, it is a stolen copy: the session ends.
+    refresh_reuse_interval_seconds: float = Field(default=10, ge=0)
+    # A session ends this long after sign-in, or after this long without a refresh.
+    session_lifetime_days: float = Field(default=30, gt=0)
+    session_idle_days: float = Field(default=7, gt=0)
+    # The refresh cookie's Secure flag. Unset: on, except for plain HTTP to a loopback
+    # host (local development, `uv run fastapi dev`).
+    cookie_secure: bool | None = None
     database_url: str = "sqlite:///./blog.db"
     # Apply migrations at start-up. Unset: yes for SQLite (nothing to set up by hand),
     # no for other databases, where `uv run alembic upgrade head` is a deploy step.

@@ -27,7 +27,7 @@ from starlette.types import Scope
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
-from routers import pages, posts, users
+from routers import pages, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
@@ -91,6 +91,7 @@ class VersionedStaticFiles(StaticFiles):
 
 app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
 app.include_router(users.router)
+app.include_router(sessions.router)
 app.include_router(posts.router)
 app.include_router(pages.router)
 

@@ -134,3 +134,39 @@ class LoginFailure(Base):
     pending: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
+
+
+SESSION_ID_BYTES = 32  # random bytes, 43 characters once encoded
+SESSION_ID_MAX = 64
+USER_AGENT_MAX = 300
+IP_MAX = 64
+TOKEN_HASH_LENGTH = 64  # SHA-256, hex
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+class UserSession(Base):
+    """One sign-in: what its refresh token and its access tokens are checked against.
+    Its id is random (it appears in tokens and in the sessions list) and never reused."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(
+        String(SESSION_ID_MAX), primary_key=True, default=new_session_id
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the current refresh token's secret; the token itself is never stored.
+    refresh_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LENGTH))
+    # The token it replaced, accepted again only within the reuse interval after rotation.
+    previous_hash: Mapped[str | None] = mapped_column(String(TOKEN_HASH_LENGTH), default=None)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship()

@@ -9,9 +9,10 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth import CurrentUser, hash_password, token_for, verify_password
+import sessions
+from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
 from database import SessionDep
-from models import EMAIL_MAX, Post, User, fold
+from models import EMAIL_MAX, Post, User, UserSession, fold
 from routers.posts import newest_posts
 from schemas import (
     PASSWORD_MAX,
@@ -186,8 +187,10 @@ async def login_for_access_token(
     if new_hash:  # hashing parameters were raised since this hash was made
         user.password_hash = new_hash
         await session.commit()
+    row, refresh_token = await sessions.start(session, user, request)
+    sessions.set_refresh_cookie(request, response, row, refresh_token)
     response.headers["Cache-Control"] = "no-store"
-    return Token(access_token=token_for(user))
+    return Token(access_token=token_for(user, row.id))
 
 
 @router.get("/me", response_model=UserPrivate, responses=error_responses(401))
@@ -200,11 +203,12 @@ async def change_password(
     request: Request,
     body: PasswordChange,
     response: Response,
-    current_user: CurrentUser,
+    current_session: CurrentSession,
     session: SessionDep,
 ) -> Token:
-    """Re-hash under a new password and retire every token issued before; the answer
-    carries a fresh token so this browser stays signed in."""
+    """Re-hash under a new password and end every other session; this one goes on, and
+    the answer carries a fresh access token for it."""
+    current_user = current_session.user
     await confirm_current_password(
         request, session, current_user, body.current_password, "change the password"
     )
@@ -214,10 +218,11 @@ async def change_password(
     if problem:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     current_user.password_hash = await hash_password(body.new_password)
-    current_user.token_version += 1
-    await session.commit()
+    await sessions.revoke(  # commits the new hash too
+        session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
+    )
     response.headers["Cache-Control"] = "no-store"
-    return Token(access_token=token_for(current_user))
+    return Token(access_token=token_for(current_user, current_session.id))
 
 
 @router.get("/{user_id:int}", response_model=UserPublic, responses=error_responses(404))
@@ -269,9 +274,17 @@ async def update_user(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
 )
-async def delete_user(user_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
-    """Deletes the account and, through the foreign key's cascade, all its posts."""
+async def delete_user(
+    request: Request,
+    response: Response,
+    user_id: PathId,
+    current_user: CurrentUser,
+    session: SessionDep,
+) -> None:
+    """Deletes the account and, through the foreign keys' cascades, all its posts and
+    sessions."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
     await session.delete(user)
     await session.commit()
+    sessions.clear_refresh_cookie(request, response)

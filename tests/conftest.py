@@ -50,7 +50,8 @@ def client(tmp_path, monkeypatch) -> Iterator[TestClient]:
     with fresh_database(tmp_path) as database_url:
         monkeypatch.setattr(settings, "database_url", database_url)
         monkeypatch.setattr(settings, "auto_migrate", True)
-        with TestClient(app) as test_client:
+        # https, as in production: the refresh cookie is Secure there.
+        with TestClient(app, base_url="https://testserver") as test_client:
             yield test_client
 
 

@@ -78,13 +78,15 @@ def test_deleting_an_account_deletes_its_posts(client, alice, bob):
     assert [p["id"] for p in client.get("/api/posts").json()] == [theirs["id"]]
 
 
-def test_password_change_rehashes_and_retires_old_tokens(client, alice):
+def test_password_change_rehashes_and_ends_every_other_session(client, alice):
+    elsewhere = bearer(login(client, alice.email).json()["access_token"])
     new_password = "a-completely-different-phrase-42"
     change = {"current_password": STRONG_PASSWORD, "new_password": new_password}
     response = client.post("/api/users/me/password", json=change, headers=alice.headers)
     assert response.status_code == 200
     fresh = response.json()["access_token"]
-    assert client.get("/api/users/me", headers=alice.headers).status_code == 401
+    assert client.get("/api/users/me", headers=elsewhere).status_code == 401
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 200
     assert client.get("/api/users/me", headers=bearer(fresh)).status_code == 200
     assert login(client, alice.email).status_code == 401
     assert login(client, alice.email, new_password).status_code == 200
@@ -204,6 +206,10 @@ def test_openapi_locks_exactly_the_protected_operations(client):
     }
     assert locked == {
         ("GET", "/api/users/me"),
+        ("GET", "/api/users/me/sessions"),
+        ("DELETE", "/api/users/me/sessions"),
+        ("DELETE", "/api/users/me/sessions/{session_id}"),
+        ("POST", "/api/users/logout"),
         ("POST", "/api/users/me/password"),
         ("PATCH", "/api/users/{user_id}"),
         ("DELETE", "/api/users/{user_id}"),

@@ -54,17 +54,18 @@ def _forged(claims: dict, key: str | None = None, algorithm: str = "HS256") -> s
     return jwt.encode(claims, key or settings.secret_key.get_secret_value(), algorithm)
 
 
-def _claims(acct: str, **overrides) -> dict:
-    """Claims that would be valid for the user with id 1 and account key `acct`."""
+def _claims(real: dict, **overrides) -> dict:
+    """Claims that would be valid for user 1, whose real token carried `real`."""
     now = datetime.now(UTC)
-    return {"sub": "1", "acct": acct, "iat": now, "exp": now + timedelta(minutes=5)} | overrides
+    valid = {"sub": "1", "acct": real["acct"], "sid": real["sid"], "ver": real["ver"]}
+    return valid | {"iat": now, "exp": now + timedelta(minutes=5)} | overrides
 
 
-def _without(acct: str, claim: str) -> dict:
-    return {name: value for name, value in _claims(acct).items() if name != claim}
+def _without(real: dict, claim: str) -> dict:
+    return {name: value for name, value in _claims(real).items() if name != claim}
 
 
-# Each builds the headers from Alice's real account key, so that every token below is
+# Each builds the headers from Alice's real claims, so that every token below is
 # refused for the one reason its name gives.
 FORGED = {
     "missing": lambda acct: {},
@@ -87,31 +88,31 @@ FORGED = {
     "no-sub": lambda acct: bearer(_forged(_without(acct, "sub"))),
     "no-iat": lambda acct: bearer(_forged(_without(acct, "iat"))),
     "no-account-key": lambda acct: bearer(_forged(_without(acct, "acct"))),
-    "wrong-account-key": lambda acct: bearer(_forged(_claims("k" * 22))),
-    "account-key-not-a-string": lambda acct: bearer(_forged(_claims(123))),
-    "account-key-not-ascii": lambda acct: bearer(_forged(_claims("ключ"))),
+    "wrong-account-key": lambda acct: bearer(_forged(_claims(acct, acct="k" * 22))),
+    "account-key-not-a-string": lambda acct: bearer(_forged(_claims(acct, acct=123))),
+    "account-key-not-ascii": lambda acct: bearer(_forged(_claims(acct, acct="ключ"))),
     "old-version": lambda acct: bearer(_forged(_claims(acct, ver=-1))),
+    "no-session": lambda acct: bearer(_forged(_without(acct, "sid"))),
+    "unknown-session": lambda acct: bearer(_forged(_claims(acct, sid="s" * 43))),
+    "session-not-a-string": lambda acct: bearer(_forged(_claims(acct, sid=7))),
 }
 
 
-def account_key(client, user_id: int) -> str:
-    async def read() -> str:
-        async with client.app_state["sessionmaker"]() as session:
-            return (await session.get(User, user_id)).account_key
-
-    return client.portal.call(read)
+def real_claims(account) -> dict:
+    """The claims of the account's genuine token, for forging near-copies of it."""
+    return jwt.decode(account.token, options={"verify_signature": False})
 
 
 def test_a_token_forged_with_the_real_account_key_works(client, alice):
     """The control for the cases below: they fail for their reason, not another."""
-    token = _forged(_claims(account_key(client, alice.id), ver=0))
+    token = _forged(_claims(real_claims(alice)))
     assert client.get("/api/users/me", headers=bearer(token)).status_code == 200
 
 
 @pytest.mark.parametrize("make_headers", FORGED.values(), ids=FORGED.keys())
 def test_me_refuses_anything_but_a_valid_token(client, alice, make_headers):
     assert alice.id == 1  # the forged tokens above name this user
-    response = client.get("/api/users/me", headers=make_headers(account_key(client, alice.id)))
+    response = client.get("/api/users/me", headers=make_headers(real_claims(alice)))
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert "email" not in response.text
@@ -158,12 +159,12 @@ def test_token_of_a_deleted_user_stops_working_at_once(client, alice):
 
 
 def test_tokens_carry_sub_exp_and_iat():
-    claims = {"sub": "7", "acct": "k" * 22}
+    claims = {"sub": "7", "acct": "k" * 22, "sid": "s" * 43}
     token = create_access_token(claims, expires_delta=timedelta(minutes=3))
     payload = jwt.decode(token, options={"verify_signature": False})
     assert payload["sub"] == "7"
     assert payload["exp"] - payload["iat"] == 180
-    assert verify_access_token(token) == (7, 0, "k" * 22)
+    assert verify_access_token(token) == (7, 0, "k" * 22, "s" * 43)
 
 
 def test_a_new_registration_can_log_in_straight_away(client):

@@ -1,14 +1,17 @@
-// The account page: profile, password and deletion. Logged-out visitors go to log in.
+// The account page: profile, password, sessions and deletion. Logged-out visitors go to log in.
 import {
   apiFetch,
-  clearToken,
   errorMessage,
+  forgetSession,
   getCurrentUser,
   loginUrl,
+  NETWORK_ERROR,
   setToken,
+  showError,
   updateCurrentUser,
 } from "./auth.js";
 import { onClick, onSubmit, setUpDialog } from "./forms.js";
+import { deviceLabel } from "./devices.js";
 import { watchPasswordMatch } from "./passwords.js";
 
 const byId = (id) => document.getElementById(id);
@@ -22,6 +25,7 @@ if (!user) {
   byId("account").hidden = false;
   setUpProfileForm();
   setUpPasswordForm();
+  setUpSessions();
   setUpDeletion();
 }
 
@@ -116,6 +120,112 @@ function setUpPasswordForm() {
   });
 }
 
+// --- Sessions: every browser signed in to this account -----------------------------
+const sessionDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** A timestamp from the API as a readable local date (naive ones are UTC). */
+function readableDate(value) {
+  if (typeof value !== "string") return "";
+  const hasZone = /(?:Z|[+-]\d\d:?\d\d)$/i.test(value);
+  const date = new Date(hasZone ? value : `${value}Z`);
+  return Number.isNaN(date.getTime()) ? "" : sessionDate.format(date);
+}
+
+function sessionItem(session, signOut) {
+  const item = document.createElement("li");
+  item.className = "session";
+  item.dataset.sessionId = String(session.id);
+  if (session.current) item.dataset.current = "true";
+
+  const text = document.createElement("div");
+  const device = document.createElement("p");
+  device.className = "session-device";
+  device.id = `session-${session.id}-device`;
+  device.textContent = deviceLabel(session.user_agent);
+  const detail = document.createElement("p");
+  detail.className = "session-detail";
+  const used = readableDate(session.last_used_at || session.created_at);
+  const parts = [used ? `Last used ${used}` : "", session.ip ? String(session.ip) : ""];
+  detail.textContent = parts.filter(Boolean).join(" · ");
+  text.append(device, detail);
+  item.append(text);
+
+  if (session.current) {
+    const here = document.createElement("span");
+    here.className = "session-current";
+    here.textContent = "This device";
+    item.append(here);
+  } else {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "btn btn-ghost";
+    button.textContent = "Sign out";
+    button.setAttribute("aria-describedby", device.id);
+    button.addEventListener("click", () => signOut(session, button));
+    item.append(button);
+  }
+  return item;
+}
+
+function setUpSessions() {
+  const list = byId("sessions-list");
+  const loading = byId("sessions-loading");
+  const error = byId("sessions-error");
+  const success = byId("sessions-success");
+  const endOthers = byId("sessions-end-others");
+
+  const say = (message) => {
+    success.textContent = message;
+    success.hidden = !message;
+  };
+
+  async function load() {
+    showError(error, "");
+    let response;
+    try {
+      response = await apiFetch("/api/users/me/sessions");
+    } catch {
+      showError(error, NETWORK_ERROR);
+      return;
+    }
+    loading.hidden = true;
+    if (!response.ok) {
+      showError(error, await errorMessage(response, "Could not load your sessions."));
+      return;
+    }
+    const sessions = await response.json();
+    list.replaceChildren(...sessions.map((session) => sessionItem(session, signOut)));
+    list.hidden = sessions.length === 0;
+    endOthers.hidden = !sessions.some((session) => !session.current);
+  }
+
+  async function end(path, button, message) {
+    showError(error, "");
+    say("");
+    button.disabled = true;
+    try {
+      const response = await apiFetch(path, { method: "DELETE" });
+      // 404: that session had already ended; either way the list is now out of date.
+      if (response.ok || response.status === 404) say(message);
+      else showError(error, await errorMessage(response));
+    } catch {
+      showError(error, NETWORK_ERROR);
+    }
+    button.disabled = false;
+    await load();
+  }
+
+  function signOut(session, button) {
+    const path = `/api/users/me/sessions/${encodeURIComponent(session.id)}`;
+    return end(path, button, `Signed out ${deviceLabel(session.user_agent)}.`);
+  }
+
+  endOthers.addEventListener("click", () =>
+    end("/api/users/me/sessions", endOthers, "Signed out everywhere else."),
+  );
+  load();
+}
+
 function setUpDeletion() {
   const deletion = setUpDialog("delete-account");
   // As before, the button comes back once the request is done, even on the way out.
@@ -124,7 +234,7 @@ function setUpDeletion() {
       method: "DELETE",
     });
     if (!response.ok) return errorMessage(response);
-    clearToken();
+    forgetSession();
     location.assign("/");
   });
 }

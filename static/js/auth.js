@@ -55,12 +55,98 @@ export function loginUrl(path = location.pathname + location.search) {
   return "/login?next=" + encodeURIComponent(path).replace(/%2F/gi, "/");
 }
 
+const REFRESH_PATH = "/api/users/token/refresh";
+const LOGOUT_PATH = "/api/users/logout";
+const CHANNEL_NAME = "inkwell-auth";
+
+// Other tabs of this site hear about a sign-out through this channel (and through
+// the `storage` event on the token key, where BroadcastChannel is missing).
+const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL_NAME) : null;
+let refreshPromise = null;
+let leaving = false;
+
+/** Signed out elsewhere (another tab logged out, or its refresh failed): show this
+ * page again as a guest. Drafts live in localStorage, so nothing typed is lost. */
+function signedOutElsewhere() {
+  if (leaving) return;
+  leaving = true;
+  userPromise = null;
+  location.reload();
+}
+
+if (channel) {
+  channel.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "logout") signedOutElsewhere();
+  });
+}
+window.addEventListener("storage", (event) => {
+  // `key` is null when another tab cleared the whole storage.
+  if (event.storageArea !== localStorage) return;
+  if ((event.key === TOKEN_KEY || event.key === null) && !getToken()) signedOutElsewhere();
+});
+
+function announceLogout() {
+  try {
+    if (channel) channel.postMessage({ type: "logout" });
+  } catch {
+    // the other tabs still see the token go through the `storage` event
+  }
+}
+
+/** Trade the refresh cookie for a new access token: the token, or null when the
+ * session is over. A network error or a server that is down (5xx, 429) throws, as a
+ * failed fetch would: a passing outage must not sign anybody out. */
+async function requestNewToken() {
+  const response = await fetch(REFRESH_PATH, {
+    method: "POST",
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  if (response.status >= 500 || response.status === 429) {
+    throw new Error(`token refresh failed with ${response.status}`);
+  }
+  if (!response.ok) return null;
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!data || typeof data.access_token !== "string") return null;
+  setToken(data.access_token);
+  return data.access_token;
+}
+
+/**
+ * A usable access token after `rejected` was answered 401, or null when the session
+ * is over. Concurrent callers share one refresh; a caller whose token was already
+ * replaced (by another call or another tab) just takes the new one. Tabs take turns
+ * through a Web Lock, so two of them never spend the same rotating cookie at once.
+ */
+function refreshedToken(rejected) {
+  const current = getToken();
+  if (current && current !== rejected) return Promise.resolve(current);
+  if (refreshPromise) return refreshPromise;
+  const attempt = async () => {
+    const now = getToken();
+    if (now && now !== rejected) return now; // another tab refreshed while we waited
+    return requestNewToken();
+  };
+  const locks = typeof navigator !== "undefined" && navigator.locks;
+  refreshPromise = (locks ? locks.request("inkwell-refresh", attempt) : attempt()).finally(() => {
+    refreshPromise = null;
+  });
+  return refreshPromise;
+}
+
 /**
  * The one fetch helper. Options are fetch's, plus:
  *   json: a plain object, sent as JSON with the right Content-Type;
  *   auth: false to never send the token (the login form uses it).
- * A 401 to a request that carried the token clears the token and the cached user;
- * for a write, the person is then sent to log in again.
+ * A 401 to a request that carried the token refreshes the token once (through the
+ * refresh cookie) and sends the request again. Only when that fails are the token
+ * and the cached user cleared; for a write, the person is then sent to log in again
+ * (a window event "inkwell:login-required" goes first, so open drafts can say so).
  */
 export async function apiFetch(path, options = {}) {
   const { json, auth = true, headers: givenHeaders, ...init } = options;
@@ -71,27 +157,34 @@ export async function apiFetch(path, options = {}) {
     headers.set("Content-Type", "application/json");
     init.body = JSON.stringify(json);
   }
-  const token = auth ? getToken() : null;
-  if (token && !headers.has("Authorization")) headers.set("Authorization", `Bearer ${token}`);
+  const ownToken = auth && !headers.has("Authorization");
+  const send = (token) => {
+    if (token) headers.set("Authorization", `Bearer ${token}`);
+    return fetch(path, { ...init, method, headers, credentials: "same-origin" });
+  };
 
-  const response = await fetch(path, {
-    ...init,
-    method,
-    headers,
-    credentials: "same-origin",
-  });
-  if (response.status === 401 && headers.has("Authorization")) {
-    clearToken();
-    if (!READ_METHODS.has(method)) {
-      location.assign(loginUrl());
-    }
+  const token = ownToken ? getToken() : null;
+  let response = await send(token);
+  if (response.status !== 401 || !token) return response;
+
+  const fresh = await refreshedToken(token);
+  if (fresh) {
+    response = await send(fresh);
+    if (response.status !== 401) return response;
+  }
+  clearToken();
+  if (!READ_METHODS.has(method)) {
+    window.dispatchEvent(new CustomEvent("inkwell:login-required"));
+    leaving = true;
+    location.assign(loginUrl());
   }
   return response;
 }
 
 /**
  * The signed-in user ({id, username, email, ...}) or null. One request per page
- * load at most: concurrent and later callers share the same promise.
+ * load at most: concurrent and later callers share the same promise. An expired
+ * access token is refreshed on the way (apiFetch does it).
  */
 export function getCurrentUser() {
   if (userPromise) return userPromise;
@@ -114,9 +207,33 @@ export function updateCurrentUser(user) {
   window.dispatchEvent(new CustomEvent("inkwell:user", { detail: user }));
 }
 
-export function logout() {
+/** End this session on the server, forget the token, sign out every tab, go home. */
+export async function logout() {
+  leaving = true;
+  const token = getToken();
+  const end = (withToken) =>
+    fetch(LOGOUT_PATH, {
+      method: "POST",
+      headers: withToken ? { Authorization: `Bearer ${withToken}` } : {},
+      credentials: "same-origin",
+    });
+  try {
+    // An expired access token may be refused; the refresh cookie still names the session.
+    const response = await end(token);
+    if (response.status === 401 && token) await end(null);
+  } catch {
+    // offline: the token is forgotten here all the same
+  }
   clearToken();
+  announceLogout();
   location.assign("/");
+}
+
+/** Forget the token after the account itself is gone, and sign out the other tabs. */
+export function forgetSession() {
+  leaving = true;
+  clearToken();
+  announceLogout();
 }
 
 function humanField(name) {

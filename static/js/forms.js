@@ -46,20 +46,29 @@ export function onClick(button, { error }, handler) {
 /**
  * The modal dialog whose ids start with `prefix` (as the templates' dialog macros
  * make them): `<prefix>-button` opens it with `<prefix>-error` cleared and
- * `<prefix>-cancel` closes it. `before` runs just before it opens (e.g. to fill
- * the form), `after` just after (e.g. to move the focus). Returns its elements:
- * { dialog, error, form, submit, confirm } (those it lacks are null).
+ * `<prefix>-cancel` closes it (or calls `cancel`, when given). `before` runs just
+ * before it opens (e.g. to fill the form), `after` just after (e.g. to move the
+ * focus). Returns its elements and how to open it:
+ * { dialog, error, form, submit, confirm, open } (elements it lacks are null).
  */
-export function setUpDialog(prefix, { before, after } = {}) {
+export function setUpDialog(prefix, { before, after, cancel } = {}) {
   const part = (name) => document.getElementById(`${prefix}-${name}`);
   const dialog = part("dialog");
   const error = part("error");
-  part("button").addEventListener("click", () => {
+  const open = () => {
     if (before) before();
     showError(error, "");
     dialog.showModal();
     if (after) after();
-  });
-  part("cancel").addEventListener("click", () => dialog.close());
-  return { dialog, error, form: part("form"), submit: part("submit"), confirm: part("confirm") };
+  };
+  part("button").addEventListener("click", open);
+  part("cancel").addEventListener("click", () => (cancel ? cancel() : dialog.close()));
+  return {
+    dialog,
+    error,
+    form: part("form"),
+    submit: part("submit"),
+    confirm: part("confirm"),
+    open,
+  };
 }

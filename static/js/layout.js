@@ -1,5 +1,6 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
 import { apiFetch, errorMessage, getCurrentUser, logout } from "./auth.js";
+import { confirmDiscard, keepDraft } from "./drafts.js";
 import { LEAVING, onSubmit, setUpDialog } from "./forms.js";
 
 const root = document.documentElement;
@@ -63,14 +64,30 @@ function showUser(user) {
   }
 }
 
-getCurrentUser().then(showUser);
-window.addEventListener("inkwell:user", (event) => showUser(event.detail));
-document.getElementById("logout-button").addEventListener("click", logout);
+let currentUser = null;
+window.addEventListener("inkwell:user", (event) => {
+  currentUser = event.detail;
+  showUser(event.detail);
+});
+const logoutButton = document.getElementById("logout-button");
+logoutButton.addEventListener("click", () => {
+  logoutButton.disabled = true;
+  logout();
+});
 
 // --- New Post dialog ----------------------------------------------------------
-const { form, error, submit } = setUpDialog("new-post", {
-  after: () => form.elements.title.focus(),
+// Its text is kept as a draft while the person types (see drafts.js).
+const newPost = setUpDialog("new-post", {
+  before: () => draft.fill(),
+  after: () => newPost.form.elements.title.focus(),
+  cancel: () => cancelNewPost(),
 });
+const { form, error, submit } = newPost;
+const draft = keepDraft("draft:new", newPost, {
+  original: () => ({ title: "", content: "" }),
+  userId: () => (currentUser ? currentUser.id : null),
+});
+const cancelNewPost = confirmDiscard("new-post", newPost, draft);
 
 onSubmit(form, { error, submit }, async () => {
   const response = await apiFetch("/api/posts", {
@@ -79,9 +96,17 @@ onSubmit(form, { error, submit }, async () => {
   });
   if (!response.ok) return errorMessage(response);
   const post = await response.json();
+  draft.clear();
   form.reset();
   location.assign(`/posts/${encodeURIComponent(post.id)}`);
   return LEAVING;
+});
+
+getCurrentUser().then((user) => {
+  currentUser = user;
+  showUser(user);
+  // Back from a forced login with a draft in the dialog: carry on where it stopped.
+  if (user && draft.reopenRequested()) newPost.open();
 });
 
 // --- Dates in the reader's own time zone and language ---------------------------

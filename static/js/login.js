@@ -1,5 +1,10 @@
-import { apiFetch, errorMessage, nextFromQuery, setToken } from "./auth.js";
+import { apiFetch, errorMessage, getCurrentUser, getToken, nextFromQuery, setToken } from "./auth.js";
 import { LEAVING, onSubmit } from "./forms.js";
+
+// Already signed in (the token is valid, or could be refreshed): nothing to do here.
+if (getToken() && (await getCurrentUser())) {
+  location.replace(nextFromQuery());
+}
 
 const form = document.getElementById("login-form");
 const error = document.getElementById("login-error");

@@ -1,5 +1,6 @@
 // Edit and Delete on a post page, shown only to its author.
 import { apiFetch, errorMessage, getCurrentUser } from "./auth.js";
+import { confirmDiscard, keepDraft } from "./drafts.js";
 import { LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
 
 const article = document.getElementById("post");
@@ -8,17 +9,18 @@ const authorId = Number(article.dataset.authorId);
 const titleElement = document.getElementById("post-title");
 const contentElement = document.getElementById("post-content");
 
-getCurrentUser().then((user) => {
-  if (user && user.id === authorId) document.getElementById("post-actions").hidden = false;
-});
-
 // --- Edit ---------------------------------------------------------------------
+// Changes are kept as a draft while the author types (see drafts.js).
+let author = null;
 const edit = setUpDialog("edit-post", {
-  before: () => {
-    edit.form.elements.title.value = titleElement.textContent;
-    edit.form.elements.content.value = contentElement.textContent;
-  },
+  before: () => draft.fill(),
+  cancel: () => cancelEdit(),
 });
+const draft = keepDraft(`draft:edit:${postId}`, edit, {
+  original: () => ({ title: titleElement.textContent, content: contentElement.textContent }),
+  userId: () => (author ? author.id : null),
+});
+const cancelEdit = confirmDiscard("edit-post", edit, draft);
 
 onSubmit(edit.form, edit, async () => {
   const response = await apiFetch(`/api/posts/${encodeURIComponent(postId)}`, {
@@ -30,7 +32,16 @@ onSubmit(edit.form, edit, async () => {
   titleElement.textContent = post.title;
   contentElement.textContent = post.content;
   document.title = `${post.title} · Inkwell`;
+  draft.clear();
   edit.dialog.close();
+});
+
+getCurrentUser().then((user) => {
+  if (!user || user.id !== authorId) return;
+  author = user;
+  document.getElementById("post-actions").hidden = false;
+  // Back from a forced login with changes in the dialog: carry on where it stopped.
+  if (draft.reopenRequested()) edit.open();
 });
 
 // --- Delete -------------------------------------------------------------------

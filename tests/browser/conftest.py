@@ -40,7 +40,12 @@ def server_pool(
 ) -> Iterator[Callable[[], LiveServer]]:
     """Hands out fresh servers; while one module runs, the next one's server starts
     (importing the app takes seconds), but only as many as the session will use."""
-    modules = {item.module for item in request.session.items if "live_server" in item.fixturenames}
+    # Modules with a live_server fixture of their own (other settings) start their own.
+    modules = {
+        item.module
+        for item in request.session.items
+        if "live_server" in item.fixturenames and not hasattr(item.module, "live_server")
+    }
     remaining = len(modules)
     spare: list[LiveServer] = []
 

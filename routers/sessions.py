@@ -1,0 +1,129 @@
+"""/api/users sessions: renew the access token, sign out, list and end sign-ins.
+
+The session model itself (lifetimes, rotation, reuse detection) is in sessions.py.
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, HTTPException, Request, Response, status
+from pydantic import BaseModel
+from sqlalchemy import select
+
+import sessions
+from auth import CurrentSession, OptionalSession, token_for
+from database import SessionDep
+from models import UserSession
+from schemas import Token, error_responses
+
+router = APIRouter(prefix="/api/users", tags=["sessions"])
+
+RefreshCookie = Annotated[
+    str | None, Cookie(alias=sessions.REFRESH_COOKIE, include_in_schema=False)
+]
+
+
+class SessionInfo(BaseModel):
+    id: str
+    created_at: datetime
+    last_used_at: datetime
+    user_agent: str
+    ip: str
+    current: bool
+
+
+def ensure_same_site(request: Request) -> None:
+    """The refresh cookie is SameSite=Strict already; refuse a cross-site request
+    outright too (Fetch Metadata, then Origin), leaving the session as it was."""
+    if request.headers.get("sec-fetch-site") == "cross-site":
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Cross-site request refused")
+    origin = request.headers.get("origin")
+    own = f"{request.url.scheme}://{request.url.netloc}"
+    if origin is not None and origin != own:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Cross-site request refused")
+
+
+@router.post("/token/refresh", response_model=Token, responses=error_responses(401, 403))
+async def refresh_access_token(
+    request: Request, response: Response, session: SessionDep, refresh_token: RefreshCookie = None
+) -> Token:
+    """A new access token for the session in the `refresh_token` cookie, which rotates."""
+    ensure_same_site(request)
+    try:
+        row, new_refresh_token = await sessions.refresh(session, refresh_token, request)
+    except HTTPException:
+        sessions.clear_refresh_cookie(request, response)
+        raise
+    if new_refresh_token is not None:
+        sessions.set_refresh_cookie(request, response, row, new_refresh_token)
+    response.headers["Cache-Control"] = "no-store"
+    return Token(access_token=token_for(row.user, row.id))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(403))
+async def logout(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    current: OptionalSession,
+    refresh_token: RefreshCookie = None,
+) -> None:
+    """Ends the session named by the refresh cookie or the bearer token, and clears the
+    cookie. Signing out twice, or while signed out, is not an error."""
+    ensure_same_site(request)
+    ended = [current.id] if current else []
+    parts = (refresh_token or "").partition(".")
+    if parts[1]:
+        row = await sessions.find(session, parts[0])
+        presented = sessions.token_hash(parts[2])
+        if row is not None and presented in (row.refresh_hash, row.previous_hash):
+            ended.append(row.id)
+    if ended:
+        await sessions.revoke(session, UserSession.id.in_(ended))
+    sessions.clear_refresh_cookie(request, response)
+
+
+@router.get("/me/sessions", response_model=list[SessionInfo], responses=error_responses(401))
+async def list_sessions(current: CurrentSession, session: SessionDep) -> list[SessionInfo]:
+    """Your live sign-ins, the most recently used first."""
+    now = sessions.utcnow()
+    rows = await session.scalars(
+        select(UserSession)
+        .where(UserSession.user_id == current.user_id, UserSession.revoked_at.is_(None))
+        .order_by(UserSession.last_used_at.desc(), UserSession.created_at.desc())
+    )
+    return [
+        SessionInfo(
+            id=row.id,
+            created_at=row.created_at,
+            last_used_at=row.last_used_at,
+            user_agent=row.user_agent,
+            ip=row.ip,
+            current=row.id == current.id,
+        )
+        for row in rows
+        if sessions.is_live(row, now)
+    ]
+
+
+@router.delete(
+    "/me/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404),
+)
+async def end_session(session_id: str, current: CurrentSession, session: SessionDep) -> None:
+    """Ends one of your sessions; any id that is not one of yours is simply not found."""
+    row = await session.get(UserSession, session_id[:100])
+    if row is None or row.user_id != current.user_id or row.revoked_at is not None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Session not found")
+    await sessions.revoke(session, UserSession.id == row.id)
+
+
+@router.delete(
+    "/me/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401)
+)
+async def end_other_sessions(current: CurrentSession, session: SessionDep) -> None:
+    """Signs out everywhere else: every session of yours but this one ends."""
+    await sessions.revoke(
+        session, UserSession.user_id == current.user_id, UserSession.id != current.id
+    )

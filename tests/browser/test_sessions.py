@@ -1,0 +1,284 @@
+"""Sessions in the browser: short access tokens refreshed through the cookie, drafts
+that survive a forced login, logout reaching every tab, /login skipped when signed in,
+and the account page's list of sessions.
+
+This module runs its own live server with 3-second access tokens, so that expiry
+happens inside a test. Every sign-in goes through the login form: only that gives the
+browser its refresh cookie (`sign_in()` puts a bare token in localStorage)."""
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Page, Request, expect
+
+from auth import TOKEN_LEEWAY
+from tests.browser.conftest import ConsoleWatch, User, login_through_form, register
+from tests.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+TOKEN_SECONDS = 3
+# Tokens are accepted for auth.TOKEN_LEEWAY past their `exp` (clock skew): wait that out.
+PAST_EXPIRY_MS = int((TOKEN_SECONDS + TOKEN_LEEWAY.total_seconds()) * 1000) + 1500
+SAFARI_ON_MAC = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
+)
+FIREFOX_ON_WINDOWS = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0"
+)
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Overrides conftest's: a live Inkwell whose access tokens last 3 seconds."""
+    minutes = str(TOKEN_SECONDS / 60)
+    server = LiveServer(
+        tmp_path_factory.mktemp("sessions"), env={"ACCESS_TOKEN_EXPIRE_MINUTES": minutes}
+    )
+    try:
+        yield server.wait_until_ready()
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def expected_401s(console: ConsoleWatch) -> None:
+    # Expired tokens are answered 401 (then refreshed): Chromium logs each one.
+    console.allow(r"status of 401")
+
+
+def log_in(page: Page, user: User, path: str = "/") -> None:
+    page.goto(f"/login?next={path}")
+    login_through_form(page, user.email, user.password)
+    expect(page).to_have_url(re.compile(re.escape(path) + "$"))
+    expect(page.locator("#nav-email")).to_have_text(user.email)
+
+
+def token(page: Page) -> str | None:
+    return page.evaluate("localStorage.getItem('access_token')")
+
+
+def refreshes(page: Page) -> list[Request]:
+    """Refresh requests this page sends from now on."""
+    seen: list[Request] = []
+    page.on("request", lambda r: seen.append(r) if r.url.endswith("/token/refresh") else None)
+    return seen
+
+
+def test_a_post_written_over_an_expired_token_is_published(page: Page, api) -> None:
+    user = register(api)
+    log_in(page, user)
+    first_token = token(page)
+    sent = refreshes(page)
+
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    dialog.get_by_label("Title").fill("Slow writer")
+    dialog.get_by_label("Content").fill("Written while the access token ran out.")
+    page.wait_for_timeout(PAST_EXPIRY_MS)
+    dialog.get_by_role("button", name="Publish").click()
+
+    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    expect(page.locator("#post-title")).to_have_text("Slow writer")
+    assert len(sent) == 1
+    assert token(page) not in (None, first_token)
+    assert page.evaluate("localStorage.getItem('draft:new')") is None
+
+
+def kill_access_token(page: Page) -> None:
+    """What an expired access token gets, without waiting for it: a 401. The refresh
+    cookie stays, so the session lives on."""
+    page.evaluate("localStorage.setItem('access_token', 'expired.access.token')")
+
+
+def test_the_navbar_survives_a_refused_token(page: Page, api) -> None:
+    user = register(api)
+    log_in(page, user)
+    kill_access_token(page)
+    sent = refreshes(page)
+    page.reload()
+    expect(page.locator("#nav-email")).to_have_text(user.email)
+    assert len(sent) == 1
+    assert token(page) != "expired.access.token"
+
+
+def test_concurrent_calls_share_one_refresh(page: Page, api) -> None:
+    user = register(api)
+    log_in(page, user)
+    kill_access_token(page)
+    sent = refreshes(page)
+    statuses = page.evaluate(
+        """async () => {
+            const { apiFetch } = await import('/static/js/auth.js');
+            const calls = [1, 2, 3, 4].map(() => apiFetch('/api/users/me'));
+            return (await Promise.all(calls)).map((response) => response.status);
+        }"""
+    )
+    assert statuses == [200, 200, 200, 200]
+    assert len(sent) == 1
+
+
+def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
+    user = register(api)
+    log_in(page, user)
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    dialog.get_by_label("Title").fill("Never lost")
+    dialog.get_by_label("Content").fill("Typed, then the session ended.")
+
+    # Escape closes the dialog but keeps the draft.
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    page.reload()
+    page.get_by_role("button", name="New Post").click()
+    expect(dialog.get_by_label("Title")).to_have_value("Never lost")
+    expect(page.locator("#new-post-draft-note")).to_be_visible()
+
+    # The session ends for good (no cookie, a dead token): Publish must send to log in.
+    page.context.clear_cookies()
+    page.evaluate("localStorage.setItem('access_token', 'not.a.token')")
+    dialog.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
+    assert token(page) is None
+
+    login_through_form(page, user.email, user.password)
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_label("Title")).to_have_value("Never lost")
+    expect(dialog.get_by_label("Content")).to_have_value("Typed, then the session ended.")
+    dialog.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    expect(page.locator("#post-title")).to_have_text("Never lost")
+    assert page.evaluate("localStorage.getItem('draft:new')") is None
+
+
+def test_cancel_asks_before_discarding_and_edit_drafts_persist(page: Page, api) -> None:
+    user = register(api)
+    log_in(page, user)
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    dialog.get_by_label("Title").fill("Second thoughts")
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(dialog.get_by_text("Discard this draft?")).to_be_visible()
+    dialog.get_by_role("button", name="Keep editing").click()
+    expect(dialog.get_by_label("Title")).to_have_value("Second thoughts")
+    dialog.get_by_role("button", name="Cancel").click()
+    dialog.get_by_role("button", name="Discard").click()
+    expect(dialog).to_be_hidden()
+    assert page.evaluate("localStorage.getItem('draft:new')") is None
+    page.get_by_role("button", name="New Post").click()
+    expect(dialog.get_by_label("Title")).to_have_value("")
+    dialog.get_by_role("button", name="Cancel").click()  # nothing typed: closes at once
+    expect(dialog).to_be_hidden()
+
+    # An edit in progress survives a reload, keyed by the post.
+    page.get_by_role("button", name="New Post").click()
+    dialog.get_by_label("Title").fill("Published title")
+    dialog.get_by_label("Content").fill("Original words.")
+    dialog.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    post_id = page.url.rsplit("/", 1)[1]
+    page.get_by_role("button", name="Edit").click()
+    edit = page.get_by_role("dialog", name="Edit post")
+    edit.get_by_label("Content").fill("Better words, not saved yet.")
+    page.reload()
+    page.get_by_role("button", name="Edit").click()
+    expect(edit.get_by_label("Content")).to_have_value("Better words, not saved yet.")
+    assert page.evaluate(f"localStorage.getItem('draft:edit:{post_id}')") is not None
+    edit.get_by_role("button", name="Save changes").click()
+    expect(page.locator("#post-content")).to_have_text("Better words, not saved yet.")
+    assert page.evaluate(f"localStorage.getItem('draft:edit:{post_id}')") is None
+
+
+def test_logout_signs_out_every_tab(page: Page, api, console: ConsoleWatch) -> None:
+    user = register(api)
+    log_in(page, user, "/account")
+    other = page.context.new_page()
+    other.on("console", console.on_console)
+    other.on("pageerror", console.on_page_error)
+    other.goto("/")
+    expect(other.locator("#nav-email")).to_have_text(user.email)
+
+    with page.expect_request(lambda r: r.url.endswith("/api/users/logout")) as logout:
+        page.get_by_role("button", name="Logout").click()
+    assert logout.value.method == "POST"
+    expect(page.locator("#nav-guest")).to_be_visible()
+    expect(other.locator("#nav-guest")).to_be_visible(timeout=2_000)
+    assert token(other) is None
+
+    # The session is over on the server too: the cookie no longer renews anything.
+    status = other.evaluate(
+        "fetch('/api/users/token/refresh', {method: 'POST', credentials: 'same-origin'})"
+        ".then((response) => response.status)"
+    )
+    assert status == 401
+
+
+def test_login_page_is_skipped_when_signed_in(page: Page, api, live_server: str) -> None:
+    user = register(api)
+    page.goto("/login")
+    expect(page.locator("#login-form")).to_be_visible()  # signed out: the form stays
+    log_in(page, user)
+    page.goto("/login?next=/account", wait_until="commit")  # it leaves before "load"
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.locator("#account-email")).to_have_text(user.email)
+    page.goto("/login", wait_until="commit")
+    expect(page).to_have_url(f"{live_server}/")
+    expect(page.locator("#nav-email")).to_have_text(user.email)
+    kill_access_token(page)  # a refused token is refreshed, not a reason to stay
+    page.goto("/login?next=/account", wait_until="commit")
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.locator("#account-email")).to_have_text(user.email)
+    # With the session over, the login form stays (no loop between pages).
+    page.context.clear_cookies()
+    kill_access_token(page)
+    page.goto("/login?next=/account")
+    expect(page.locator("#login-form")).to_be_visible()
+    page.wait_for_timeout(300)
+    expect(page).to_have_url(re.compile(r"/login\?next=/account$"))
+
+
+def test_account_lists_sessions_and_signs_them_out(page: Page, api, live_server: str) -> None:
+    user = register(api)
+
+    def elsewhere(agent: str) -> httpx.Client:
+        client = httpx.Client(base_url=live_server, headers={"User-Agent": agent}, timeout=10)
+        response = client.post(
+            "/api/users/token", data={"username": user.email, "password": user.password}
+        )
+        assert response.status_code == 200, response.text
+        return client
+
+    mac, windows = elsewhere(SAFARI_ON_MAC), elsewhere(FIREFOX_ON_WINDOWS)
+    try:
+        log_in(page, user, "/account")
+        sessions = page.locator("#sessions-list > li")
+        expect(sessions).to_have_count(3)
+        current = sessions.filter(has_text="This device")
+        expect(current).to_have_count(1)
+        expect(current.locator(".session-device")).to_have_text("Chrome on Linux")
+        expect(current.get_by_role("button")).to_have_count(0)
+        safari = sessions.filter(has_text="Safari on macOS")
+        expect(safari.locator(".session-detail")).to_contain_text("Last used")
+        expect(sessions.filter(has_text="Firefox on Windows")).to_have_count(1)
+
+        safari.get_by_role("button", name="Sign out", exact=True).click()
+        expect(sessions).to_have_count(2)
+        expect(page.locator("#sessions-success")).to_have_text("Signed out Safari on macOS.")
+        assert mac.post("/api/users/token/refresh").status_code == 401
+
+        page.get_by_role("button", name="Sign out everywhere else").click()
+        expect(sessions).to_have_count(1)
+        expect(page.get_by_role("button", name="Sign out everywhere else")).to_be_hidden()
+        assert windows.post("/api/users/token/refresh").status_code == 401
+        # This device is still signed in, also once its access token is refused.
+        kill_access_token(page)
+        page.reload()
+        expect(page.locator("#account-email")).to_have_text(user.email)
+        expect(sessions).to_have_count(1)
+    finally:
+        mac.close()
+        windows.close()

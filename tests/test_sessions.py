@@ -1,0 +1,247 @@
+"""Sessions: the refresh cookie, rotation and theft detection, sign-out, the sessions
+list, and every way a session ends."""
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.cookies import SimpleCookie
+
+import jwt
+import pytest
+from sqlalchemy import func, select
+
+import sessions
+from config import settings
+from models import UserSession
+from tests.conftest import STRONG_PASSWORD, Account, bearer, login, make_account
+
+REFRESH = "/api/users/token/refresh"
+
+
+def refresh_cookie(response) -> SimpleCookie:
+    cookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        cookie.load(header)
+    return cookie
+
+
+def use_cookie(client, token: str) -> None:
+    """Make `token` the only refresh cookie the client holds."""
+    client.cookies.clear()
+    client.cookies.set("refresh_token", token)
+
+
+def refresh(client, token: str | None = None, **headers):
+    if token is not None:
+        use_cookie(client, token)
+    return client.post(REFRESH, headers=headers)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> list[datetime]:
+    """The sessions' clock, moved by hand."""
+    now = [datetime.now(UTC)]
+    monkeypatch.setattr(sessions, "utcnow", lambda: now[0])
+    return now
+
+
+def test_login_sets_a_strict_http_only_cookie_for_the_user_api_only(client, alice):
+    response = login(client, alice.email)
+    assert set(response.json()) == {"access_token", "token_type"}
+    morsel = refresh_cookie(response)["refresh_token"]
+    assert morsel["httponly"] is True
+    assert morsel["secure"] is True
+    assert morsel["samesite"].lower() == "strict"
+    assert morsel["path"] == "/api/users"
+    lifetime = settings.session_lifetime_days * 86400
+    assert lifetime - 60 <= int(morsel["max-age"]) <= lifetime
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    assert {"sub", "sid", "ver", "iat", "exp"} <= set(claims)
+    assert claims["exp"] - claims["iat"] == settings.access_token_expire_minutes * 60
+
+
+def test_plain_http_to_localhost_gets_a_cookie_without_secure(client, alice):
+    response = client.post(
+        "http://localhost/api/users/token",
+        data={"username": alice.email, "password": STRONG_PASSWORD},
+    )
+    assert refresh_cookie(response)["refresh_token"]["secure"] == ""
+
+
+def test_access_tokens_accept_fractional_minutes(monkeypatch, client, alice):
+    monkeypatch.setattr(settings, "access_token_expire_minutes", 0.05)
+    claims = jwt.decode(
+        login(client, alice.email).json()["access_token"], options={"verify_signature": False}
+    )
+    assert claims["exp"] - claims["iat"] == 3
+
+
+def test_refresh_rotates_the_token_and_answers_a_new_access_token(client, alice):
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    renewed = refresh(client, first)
+    assert renewed.status_code == 200
+    assert renewed.headers["cache-control"] == "no-store"
+    second = refresh_cookie(renewed)["refresh_token"].value
+    assert second != first
+    assert second.split(".")[0] == first.split(".")[0]  # the same session
+    me = client.get("/api/users/me", headers=bearer(renewed.json()["access_token"]))
+    assert me.json()["email"] == alice.email
+    assert refresh(client, second).status_code == 200
+
+
+def test_a_rotated_token_within_the_reuse_interval_is_a_second_tab(client, alice):
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    assert refresh(client, first).status_code == 200
+    again = refresh(client, first)  # another tab, at the same moment
+    assert again.status_code == 200
+    assert "refresh_token" not in refresh_cookie(again)  # the browser has the new one
+
+
+def test_a_rotated_token_presented_later_ends_the_whole_session(client, alice, clock):
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    renewed = refresh(client, first)
+    second = refresh_cookie(renewed)["refresh_token"].value
+    access = bearer(renewed.json()["access_token"])
+    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    stolen = refresh(client, first)
+    assert stolen.status_code == 401
+    # Every token of the session is dead: the thief's, the owner's, the access token.
+    assert refresh(client, second).status_code == 401
+    assert client.get("/api/users/me", headers=access).status_code == 401
+    # Other sessions are untouched.
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 200
+
+
+def test_garbage_and_guessed_refresh_tokens_are_refused_without_harm(client, alice):
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    session_id = token.split(".")[0]
+    for bad in ("", "nodot", ".", f"{session_id}.guess", "x" * 300, f"{session_id}."):
+        assert refresh(client, bad).status_code == 401
+    client.cookies.clear()
+    assert client.post(REFRESH).status_code == 401
+    assert refresh(client, token).status_code == 200  # a wrong guess ended nothing
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}],
+    ids=["origin", "fetch-metadata"],
+)
+def test_a_cross_site_refresh_is_refused_and_the_session_kept(client, alice, headers):
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    refused = refresh(client, token, **headers)
+    assert refused.status_code == 403
+    assert refresh(client, token, Origin="https://testserver").status_code == 200
+
+
+def test_logout_ends_the_session_and_clears_the_cookie(client, alice):
+    response = login(client, alice.email)
+    token = refresh_cookie(response)["refresh_token"].value
+    access = bearer(response.json()["access_token"])
+    use_cookie(client, token)
+    out = client.post("/api/users/logout")
+    assert out.status_code == 204
+    cleared = refresh_cookie(out)["refresh_token"]
+    assert cleared.value == ""
+    assert cleared["path"] == "/api/users"
+    assert client.get("/api/users/me", headers=access).status_code == 401
+    assert refresh(client, token).status_code == 401
+    client.cookies.clear()
+    assert client.post("/api/users/logout").status_code == 204  # again: no error
+
+
+def test_logout_with_only_the_bearer_token(client, alice):
+    client.cookies.clear()
+    assert client.post("/api/users/logout", headers=alice.headers).status_code == 204
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 401
+
+
+def _sessions(client, account: Account) -> list[dict]:
+    response = client.get("/api/users/me/sessions", headers=account.headers)
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_sessions_list_and_ending_one(client, alice, bob):
+    phone = client.post(
+        "/api/users/token",
+        data={"username": alice.email, "password": STRONG_PASSWORD},
+        headers={"User-Agent": "Phone/1.0"},
+    ).json()["access_token"]
+    listed = _sessions(client, alice)
+    assert len(listed) == 2
+    assert set(listed[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+    assert [s["current"] for s in listed].count(True) == 1
+    assert listed[0]["user_agent"] == "Phone/1.0"  # the newest use first
+    other = next(s for s in listed if not s["current"])
+
+    bobs = _sessions(client, bob)[0]["id"]
+    url = "/api/users/me/sessions/{}"
+    assert client.delete(url.format(bobs), headers=alice.headers).status_code == 404
+    assert client.delete(url.format("no-such-id"), headers=alice.headers).status_code == 404
+    assert client.get("/api/users/me", headers=bob.headers).status_code == 200
+
+    assert client.delete(url.format(other["id"]), headers=alice.headers).status_code == 204
+    assert client.get("/api/users/me", headers=bearer(phone)).status_code == 401
+    assert [s["current"] for s in _sessions(client, alice)] == [True]
+
+
+def test_signing_out_everywhere_else(client, alice):
+    others = [login(client, alice.email).json()["access_token"] for _ in range(3)]
+    assert client.delete("/api/users/me/sessions", headers=alice.headers).status_code == 204
+    for token in others:
+        assert client.get("/api/users/me", headers=bearer(token)).status_code == 401
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 200
+    assert len(_sessions(client, alice)) == 1
+
+
+def test_deleting_the_account_ends_every_session(client):
+    carol = make_account(client, "Carol")
+    token = refresh_cookie(login(client, carol.email))["refresh_token"].value
+    deleted = client.delete(f"/api/users/{carol.id}", headers=carol.headers)
+    assert deleted.status_code == 204
+    assert refresh_cookie(deleted)["refresh_token"].value == ""
+    assert refresh(client, token).status_code == 401
+
+
+def test_sessions_end_after_their_absolute_lifetime(client, alice, clock):
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    for _ in range(int(settings.session_lifetime_days) // 5 - 1):  # used every 5 days...
+        clock[0] += timedelta(days=5)
+        renewed = refresh(client, token)
+        assert renewed.status_code == 200
+        token = refresh_cookie(renewed)["refresh_token"].value
+    clock[0] += timedelta(days=5)  # ...until its lifetime is over
+    assert refresh(client, token).status_code == 401
+
+
+def test_sessions_end_after_their_idle_timeout(client, alice, clock):
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    clock[0] += timedelta(days=settings.session_idle_days) - timedelta(minutes=1)
+    renewed = refresh(client, token)
+    assert renewed.status_code == 200
+    token = refresh_cookie(renewed)["refresh_token"].value
+    access = bearer(renewed.json()["access_token"])
+    clock[0] += timedelta(days=settings.session_idle_days, minutes=1)
+    assert client.get("/api/users/me", headers=access).status_code == 401
+    assert refresh(client, token).status_code == 401
+
+
+def test_ended_sessions_are_cleaned_up_as_new_ones_start(client, alice, clock):
+    client.post("/api/users/logout", headers=alice.headers)
+    clock[0] += timedelta(days=2)
+    login(client, alice.email)
+
+    async def count() -> int:
+        async with client.app_state["sessionmaker"]() as session:
+            return await session.scalar(select(func.count()).select_from(UserSession))
+
+    assert client.portal.call(count) == 1
+
+
+def test_tabs_refreshing_at_once_all_stay_signed_in(client, alice):
+    """Many tabs, one cookie, the same moment: one rotates, the rest ride the interval."""
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    use_cookie(client, token)
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        statuses = list(pool.map(lambda _: client.post(REFRESH).status_code, range(10)))
+    assert statuses == [200] * 10
