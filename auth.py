@@ -120,12 +120,9 @@ def verify_access_token(token: str) -> AccessClaims | None:
         return None
     if not 1 <= int(sub) <= MAX_ID or type(version) is not int:
         return None
-    if not (type(account_key) is str and account_key.isascii()):
-        return None
-    if len(account_key) > ACCOUNT_KEY_MAX:
-        return None
-    if not (type(session_id) is str and session_id.isascii() and len(session_id) <= SESSION_ID_MAX):
-        return None
+    for value, longest in ((account_key, ACCOUNT_KEY_MAX), (session_id, SESSION_ID_MAX)):
+        if not (type(value) is str and value.isascii() and len(value) <= longest):
+            return None
     return AccessClaims(int(sub), version, account_key, session_id)
 
 
@@ -151,7 +148,6 @@ async def get_optional_session(
     user = row.user
     if not hmac.compare_digest(user.account_key, claims.account_key):
         return None
-    # A password change bumps the version, which retires every older token.
     if user.token_version != claims.token_version:
         return None
     return row

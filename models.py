@@ -80,7 +80,9 @@ class User(Base):
     email_key: Mapped[str] = mapped_column(String(KEY_MAX), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))
     image_file: Mapped[str | None] = mapped_column(String(200), default=None)
-    # Bumped on a password change: tokens carrying an older version stop working.
+    # Access tokens carry it as `ver` and must match it. Nothing bumps it since sessions
+    # took over revocation (a password change ends sessions instead); raising it by hand
+    # still retires every access token of the account at once.
     token_version: Mapped[int] = mapped_column(default=0)
     # Random, made with the account and carried by its tokens: a token names this
     # account and no other, even one that somehow came to have the same id.

@@ -18,6 +18,7 @@ import hmac
 import ipaddress
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from fastapi import HTTPException, Request, Response, status
 from sqlalchemy import delete, or_, select, update
@@ -35,7 +36,7 @@ REFRESH_SECRET_BYTES = 32
 KEEP_ENDED = timedelta(days=1)
 
 
-def token_hash(secret: str) -> str:
+def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -53,10 +54,15 @@ def is_live(row: UserSession, now: datetime) -> bool:
     )
 
 
+def client_address(request: Request) -> str:
+    """The client's address; behind the proxy in deploy/, uvicorn takes it from
+    X-Forwarded-For (see the README's production section)."""
+    return request.client.host if request.client else ""
+
+
 def _client(request: Request) -> tuple[str, str]:
     user_agent = request.headers.get("user-agent", "")[:USER_AGENT_MAX]
-    ip = request.client.host if request.client else ""
-    return user_agent.encode("utf-8", "replace").decode(), ip[:IP_MAX]
+    return user_agent.encode("utf-8", "replace").decode(), client_address(request)[:IP_MAX]
 
 
 def _secure(request: Request) -> bool:
@@ -74,32 +80,29 @@ def _secure(request: Request) -> bool:
         return True
 
 
+def _cookie_attributes(request: Request) -> dict[str, Any]:
+    """One set of attributes for setting and clearing: a browser only clears a cookie
+    whose path (and flags) match."""
+    return {
+        "path": REFRESH_COOKIE_PATH,
+        "secure": _secure(request),
+        "httponly": True,
+        "samesite": "strict",
+    }
+
+
 def set_refresh_cookie(request: Request, response: Response, row: UserSession, token: str) -> None:
-    max_age = int((row.expires_at - utcnow()).total_seconds())
-    response.set_cookie(
-        REFRESH_COOKIE,
-        token,
-        max_age=max(max_age, 0),
-        path=REFRESH_COOKIE_PATH,
-        secure=_secure(request),
-        httponly=True,
-        samesite="strict",
-    )
+    max_age = max(int((row.expires_at - utcnow()).total_seconds()), 0)
+    response.set_cookie(REFRESH_COOKIE, token, max_age=max_age, **_cookie_attributes(request))
 
 
 def clear_refresh_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        REFRESH_COOKIE,
-        path=REFRESH_COOKIE_PATH,
-        secure=_secure(request),
-        httponly=True,
-        samesite="strict",
-    )
+    response.delete_cookie(REFRESH_COOKIE, **_cookie_attributes(request))
 
 
 def _new_secret() -> tuple[str, str]:
     secret = secrets.token_urlsafe(REFRESH_SECRET_BYTES)
-    return secret, token_hash(secret)
+    return secret, _token_hash(secret)
 
 
 async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSession, str]:
@@ -150,6 +153,30 @@ def _split(token: str | None) -> tuple[str, str] | None:
     return session_id, secret
 
 
+async def _presented(db: AsyncSession, token: str | None) -> tuple[UserSession, str] | None:
+    """The session a refresh token names, and the hash of the secret it presents."""
+    parts = _split(token)
+    row = await find(db, parts[0]) if parts else None
+    return None if parts is None or row is None else (row, _token_hash(parts[1]))
+
+
+def _matches(presented: str, stored: str | None) -> bool:
+    return stored is not None and hmac.compare_digest(presented, stored)
+
+
+async def holder(db: AsyncSession, token: str | None) -> UserSession | None:
+    """The session whose current, or just replaced, refresh token this is (sign-out)."""
+    found = await _presented(db, token)
+    if found is None:
+        return None
+    row, presented = found
+    return (
+        row
+        if _matches(presented, row.refresh_hash) or _matches(presented, row.previous_hash)
+        else None
+    )
+
+
 def _gone() -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Session expired or ended")
 
@@ -170,13 +197,12 @@ async def refresh(
     """Rotate the refresh token: the session and its new token, or (within the reuse
     interval, for a token just rotated by another tab) no new token. 401 otherwise;
     a rotated token presented after the interval ends the session."""
-    parts = _split(token)
-    row = await find(db, parts[0]) if parts else None
+    found = await _presented(db, token)
     now = utcnow()
-    if parts is None or row is None or not is_live(row, now):
+    if found is None or not is_live(found[0], now):
         raise _gone()
-    presented = token_hash(parts[1])
-    if hmac.compare_digest(presented, row.refresh_hash):
+    row, presented = found
+    if _matches(presented, row.refresh_hash):
         secret, secret_hash = _new_secret()
         user_agent, ip = _client(request)
         rotated = await db.execute(
@@ -202,7 +228,7 @@ async def refresh(
         row = await find(db, row.id)  # another request rotated it first
         if row is None or not is_live(row, now):
             raise _gone()
-    if row.previous_hash and hmac.compare_digest(presented, row.previous_hash):
+    if _matches(presented, row.previous_hash):
         interval = timedelta(seconds=settings.refresh_reuse_interval_seconds)
         if row.rotated_at is not None and now - row.rotated_at <= interval:
             return row, None

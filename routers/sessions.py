@@ -13,7 +13,7 @@ from sqlalchemy import select
 import sessions
 from auth import CurrentSession, OptionalSession, token_for
 from database import SessionDep
-from models import UserSession
+from models import SESSION_ID_MAX, UserSession
 from schemas import Token, error_responses
 
 router = APIRouter(prefix="/api/users", tags=["sessions"])
@@ -71,13 +71,7 @@ async def logout(
     """Ends the session named by the refresh cookie or the bearer token, and clears the
     cookie. Signing out twice, or while signed out, is not an error."""
     ensure_same_site(request)
-    ended = [current.id] if current else []
-    parts = (refresh_token or "").partition(".")
-    if parts[1]:
-        row = await sessions.find(session, parts[0])
-        presented = sessions.token_hash(parts[2])
-        if row is not None and presented in (row.refresh_hash, row.previous_hash):
-            ended.append(row.id)
+    ended = [row.id for row in (current, await sessions.holder(session, refresh_token)) if row]
     if ended:
         await sessions.revoke(session, UserSession.id.in_(ended))
     sessions.clear_refresh_cookie(request, response)
@@ -113,7 +107,7 @@ async def list_sessions(current: CurrentSession, session: SessionDep) -> list[Se
 )
 async def end_session(session_id: str, current: CurrentSession, session: SessionDep) -> None:
     """Ends one of your sessions; any id that is not one of yours is simply not found."""
-    row = await session.get(UserSession, session_id[:100])
+    row = await session.get(UserSession, session_id) if len(session_id) <= SESSION_ID_MAX else None
     if row is None or row.user_id != current.user_id or row.revoked_at is not None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Session not found")
     await sessions.revoke(session, UserSession.id == row.id)

@@ -98,19 +98,13 @@ async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
     return user
 
 
-def client_address(request: Request) -> str:
-    """The client's address; behind the proxy in deploy/, uvicorn takes it from
-    X-Forwarded-For (see the README's production section)."""
-    return request.client.host if request.client else ""
-
-
 async def check_password(
     request: Request, email_key: str, password: str, password_hash: str | None
 ) -> tuple[bool, str | None]:
     """`verify_password`, throttled: every password check, whichever route it comes
     through, spends the same per-account and per-client budget (429 once it is gone)."""
     throttle: LoginThrottle = request.state.login_throttle
-    attempt = await throttle.reserve(email_key, client_address(request))
+    attempt = await throttle.reserve(email_key, sessions.client_address(request))
     try:
         valid, new_hash = await verify_password(password, password_hash)
     except Exception:

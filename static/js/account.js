@@ -131,7 +131,8 @@ function readableDate(value) {
   return Number.isNaN(date.getTime()) ? "" : sessionDate.format(date);
 }
 
-function sessionItem(session, signOut) {
+/** One session as a list item; `wireSignOut(session, button)` makes its button work. */
+function sessionItem(session, wireSignOut) {
   const item = document.createElement("li");
   item.className = "session";
   item.dataset.sessionId = String(session.id);
@@ -161,7 +162,7 @@ function sessionItem(session, signOut) {
     button.className = "btn btn-ghost";
     button.textContent = "Sign out";
     button.setAttribute("aria-describedby", device.id);
-    button.addEventListener("click", () => signOut(session, button));
+    wireSignOut(session, button);
     item.append(button);
   }
   return item;
@@ -194,34 +195,30 @@ function setUpSessions() {
       return;
     }
     const sessions = await response.json();
-    list.replaceChildren(...sessions.map((session) => sessionItem(session, signOut)));
+    list.replaceChildren(...sessions.map((session) => sessionItem(session, wireSignOut)));
     list.hidden = sessions.length === 0;
     endOthers.hidden = !sessions.some((session) => !session.current);
   }
 
-  async function end(path, button, message) {
-    showError(error, "");
+  /** End sessions through `path`, then show the list as it now is. Sent through
+   * onClick (forms.js), which disables the button and shows errors. */
+  async function end(path, message) {
     say("");
-    button.disabled = true;
-    try {
-      const response = await apiFetch(path, { method: "DELETE" });
-      // 404: that session had already ended; either way the list is now out of date.
-      if (response.ok || response.status === 404) say(message);
-      else showError(error, await errorMessage(response));
-    } catch {
-      showError(error, NETWORK_ERROR);
-    }
-    button.disabled = false;
+    const response = await apiFetch(path, { method: "DELETE" });
+    // 404: that session had already ended; either way the list is now out of date.
+    const problem = response.ok || response.status === 404 ? "" : await errorMessage(response);
+    if (!problem) say(message);
     await load();
+    return problem || undefined;
   }
 
-  function signOut(session, button) {
+  function wireSignOut(session, button) {
     const path = `/api/users/me/sessions/${encodeURIComponent(session.id)}`;
-    return end(path, button, `Signed out ${deviceLabel(session.user_agent)}.`);
+    onClick(button, { error }, () => end(path, `Signed out ${deviceLabel(session.user_agent)}.`));
   }
 
-  endOthers.addEventListener("click", () =>
-    end("/api/users/me/sessions", endOthers, "Signed out everywhere else."),
+  onClick(endOthers, { error }, () =>
+    end("/api/users/me/sessions", "Signed out everywhere else."),
   );
   load();
 }

@@ -6,6 +6,8 @@
 // Keys: "draft:new", "draft:edit:<post id>". Each draft names the user who wrote it
 // and is offered back to that user only.
 
+import { setUpDialog } from "./forms.js";
+
 const REOPEN_KEY = "draft:reopen";
 
 function readStorage(storage, key) {
@@ -48,7 +50,7 @@ export function readDraft(key) {
  *   userId:   () => the signed-in user's id (or null).
  * Returns { fill, clear, discardable, reopenRequested }.
  */
-export function keepDraft(key, { dialog, form }, { original, userId }) {
+function keepDraft(key, { dialog, form }, { original, userId }) {
   const title = form.elements.title;
   const content = form.elements.content;
   const note = document.getElementById(`${form.id.replace(/-form$/, "")}-draft-note`);
@@ -116,7 +118,7 @@ export function keepDraft(key, { dialog, form }, { original, userId }) {
  * `<prefix>-keep` and `<prefix>-discard-confirm`) in place of the usual buttons.
  * Escape, or closing the dialog any other way, keeps the draft.
  */
-export function confirmDiscard(prefix, { dialog }, draft) {
+function confirmDiscard(prefix, { dialog }, draft) {
   const part = (name) => document.getElementById(`${prefix}-${name}`);
   const row = part("discard");
   const actions = part("actions");
@@ -147,4 +149,23 @@ export function confirmDiscard(prefix, { dialog }, draft) {
     showRow(true);
     keep.focus();
   };
+}
+
+/**
+ * A post dialog (see setUpDialog in forms.js) whose text is kept as a draft under
+ * `key`, with Cancel asking before it discards anything typed. `original` and `userId`
+ * are as for keepDraft; `after` as for setUpDialog. Returns the dialog's parts plus
+ * `draft` ({ fill, clear, discardable, reopenRequested }).
+ */
+export function setUpDraftDialog(prefix, key, { original, userId, after }) {
+  let draft = null;
+  let cancel = null;
+  const parts = setUpDialog(prefix, {
+    before: () => draft.fill(),
+    after,
+    cancel: () => cancel(),
+  });
+  draft = keepDraft(key, parts, { original, userId });
+  cancel = confirmDiscard(prefix, parts, draft);
+  return { ...parts, draft };
 }

@@ -1,7 +1,7 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
 import { apiFetch, errorMessage, getCurrentUser, logout } from "./auth.js";
-import { confirmDiscard, keepDraft } from "./drafts.js";
-import { LEAVING, onSubmit, setUpDialog } from "./forms.js";
+import { setUpDraftDialog } from "./drafts.js";
+import { LEAVING, onSubmit } from "./forms.js";
 
 const root = document.documentElement;
 
@@ -77,17 +77,12 @@ logoutButton.addEventListener("click", () => {
 
 // --- New Post dialog ----------------------------------------------------------
 // Its text is kept as a draft while the person types (see drafts.js).
-const newPost = setUpDialog("new-post", {
-  before: () => draft.fill(),
-  after: () => newPost.form.elements.title.focus(),
-  cancel: () => cancelNewPost(),
-});
-const { form, error, submit } = newPost;
-const draft = keepDraft("draft:new", newPost, {
+const newPost = setUpDraftDialog("new-post", "draft:new", {
   original: () => ({ title: "", content: "" }),
   userId: () => (currentUser ? currentUser.id : null),
+  after: () => newPost.form.elements.title.focus(),
 });
-const cancelNewPost = confirmDiscard("new-post", newPost, draft);
+const { form, error, submit, draft } = newPost;
 
 onSubmit(form, { error, submit }, async () => {
   const response = await apiFetch("/api/posts", {

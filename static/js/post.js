@@ -1,6 +1,6 @@
 // Edit and Delete on a post page, shown only to its author.
 import { apiFetch, errorMessage, getCurrentUser } from "./auth.js";
-import { confirmDiscard, keepDraft } from "./drafts.js";
+import { setUpDraftDialog } from "./drafts.js";
 import { LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
 
 const article = document.getElementById("post");
@@ -12,15 +12,11 @@ const contentElement = document.getElementById("post-content");
 // --- Edit ---------------------------------------------------------------------
 // Changes are kept as a draft while the author types (see drafts.js).
 let author = null;
-const edit = setUpDialog("edit-post", {
-  before: () => draft.fill(),
-  cancel: () => cancelEdit(),
-});
-const draft = keepDraft(`draft:edit:${postId}`, edit, {
+const edit = setUpDraftDialog("edit-post", `draft:edit:${postId}`, {
   original: () => ({ title: titleElement.textContent, content: contentElement.textContent }),
   userId: () => (author ? author.id : null),
 });
-const cancelEdit = confirmDiscard("edit-post", edit, draft);
+const { draft } = edit;
 
 onSubmit(edit.form, edit, async () => {
   const response = await apiFetch(`/api/posts/${encodeURIComponent(postId)}`, {
