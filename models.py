@@ -4,7 +4,7 @@ import secrets
 import unicodedata
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -110,15 +110,33 @@ class User(Base):
 
 class Post(Base):
     __tablename__ = "posts"
-    __table_args__ = NEVER_REUSE_IDS
+    # Listings walk these newest first and resume after a (date_posted, id) position
+    # (keyset pagination), so any page costs the same as the first.
+    __table_args__ = (
+        Index("ix_posts_date_posted_id", "date_posted", "id"),
+        Index("ix_posts_user_id_date_posted_id", "user_id", "date_posted", "id"),
+        NEVER_REUSE_IDS,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     content: Mapped[str] = mapped_column(Text)
-    date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
     author: Mapped[User] = relationship(back_populates="posts")
+
+
+class ContentVersion(Base):
+    """One row whose `version` grows with every change to what pages show (a post
+    written, edited or deleted; an account created, renamed or deleted). Database
+    triggers bump it in the writing transaction itself (migration 0004), so cached
+    pages and ETags checked against it are never stale, whichever worker wrote."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
 
 
 class LoginFailure(Base):
