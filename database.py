@@ -109,8 +109,14 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
+def open_session(request: Request) -> AsyncSession:
+    """A database session for this request, to use as `async with open_session(...)`:
+    for code that needs one only sometimes (pages render only on a cache miss)."""
+    return request.state.sessionmaker()
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async with request.state.sessionmaker() as session:
+    async with open_session(request) as session:
         yield session
 
 

@@ -26,7 +26,9 @@ from starlette.types import Scope
 
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
+from hot_reads import HotReads, hot_reads_for
 from middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
+from page_cache import PageCache
 from routers import pages, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
@@ -40,6 +42,8 @@ class AppState(TypedDict):
 
     sessionmaker: async_sessionmaker[AsyncSession]
     login_throttle: LoginThrottle
+    hot_reads: HotReads
+    page_cache: PageCache
 
 
 @asynccontextmanager
@@ -53,7 +57,14 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
     else:
         await ensure_schema_is_current(engine)
     sessionmaker = create_sessionmaker(engine)
-    yield {"sessionmaker": sessionmaker, "login_throttle": DatabaseThrottle(sessionmaker)}
+    hot_reads = hot_reads_for(engine)
+    yield {
+        "sessionmaker": sessionmaker,
+        "login_throttle": DatabaseThrottle(sessionmaker),
+        "hot_reads": hot_reads,
+        "page_cache": PageCache(hot_reads),
+    }
+    hot_reads.close()
     await engine.dispose()
 
 

@@ -18,7 +18,7 @@ import hmac
 import ipaddress
 import secrets
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import HTTPException, Request, Response, status
 from sqlalchemy import delete, or_, select, update
@@ -48,7 +48,15 @@ def idle_timeout() -> timedelta:
     return timedelta(days=settings.session_idle_days)
 
 
-def is_live(row: UserSession, now: datetime) -> bool:
+class SessionTimes(Protocol):
+    """What liveness depends on: a UserSession, or a row read without the ORM."""
+
+    revoked_at: datetime | None
+    expires_at: datetime
+    last_used_at: datetime
+
+
+def is_live(row: SessionTimes, now: datetime) -> bool:
     return (
         row.revoked_at is None and now < row.expires_at and now < row.last_used_at + idle_timeout()
     )
@@ -133,7 +141,7 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
     return row, f"{row.id}.{secret}"
 
 
-async def find(db: AsyncSession, session_id: str, user_id: int | None = None) -> UserSession | None:
+async def find(db: AsyncSession, session_id: str) -> UserSession | None:
     """The session and its user, in one query."""
     query = (
         select(UserSession)
@@ -141,8 +149,6 @@ async def find(db: AsyncSession, session_id: str, user_id: int | None = None) ->
         .options(contains_eager(UserSession.user))
         .where(UserSession.id == session_id)
     )
-    if user_id is not None:
-        query = query.where(UserSession.user_id == user_id)
     return await db.scalar(query)
 
 

@@ -5,13 +5,14 @@ the navbar and the Edit buttons are added by the page's scripts."""
 import hashlib
 from functools import cache
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from config import BASE_DIR
-from database import SessionDep
+from database import open_session
 from models import Post
+from page_cache import cached_page
 from routers.posts import get_post_or_404, newest_posts
 from routers.users import get_user_or_404
 from schemas import PathId
@@ -36,23 +37,43 @@ def render(request: Request, name: str, title: str, **context: object) -> HTMLRe
     return templates.TemplateResponse(request, name, {"title": title, **context})
 
 
+# Pages that show the blog's content go through page_cache.py: each renders only when
+# the content changed since it was last rendered, and answers 304 to a matching ETag.
+# They open a database session only to render (objects loaded in it are read while it
+# is open: closing ends the transaction, which expires them), never for a 304 or a
+# cached copy.
+
+
 @router.get("/")
-async def home(request: Request, session: SessionDep) -> HTMLResponse:
-    posts = (await session.scalars(newest_posts())).all()
-    return render(request, "home.html", "Home", posts=posts)
+async def home(request: Request) -> Response:
+    async def render_home() -> Response:
+        async with open_session(request) as session:
+            posts = (await session.scalars(newest_posts())).all()
+            return render(request, "home.html", "Home", posts=posts)
+
+    return await cached_page(request, render_home)
 
 
 @router.get("/posts/{post_id:int}")
-async def post_page(request: Request, post_id: PathId, session: SessionDep) -> HTMLResponse:
-    post = await get_post_or_404(session, post_id)
-    return render(request, "post.html", post.title, post=post)
+async def post_page(request: Request, post_id: PathId) -> Response:
+    async def render_post() -> Response:
+        async with open_session(request) as session:
+            post = await get_post_or_404(session, post_id)
+            return render(request, "post.html", post.title, post=post)
+
+    return await cached_page(request, render_post)
 
 
 @router.get("/users/{user_id:int}/posts")
-async def user_posts_page(request: Request, user_id: PathId, session: SessionDep) -> HTMLResponse:
-    user = await get_user_or_404(session, user_id)
-    posts = (await session.scalars(newest_posts().where(Post.user_id == user_id))).all()
-    return render(request, "user_posts.html", f"Posts by {user.username}", user=user, posts=posts)
+async def user_posts_page(request: Request, user_id: PathId) -> Response:
+    async def render_user_posts() -> Response:
+        async with open_session(request) as session:
+            user = await get_user_or_404(session, user_id)
+            posts = (await session.scalars(newest_posts().where(Post.user_id == user_id))).all()
+            title = f"Posts by {user.username}"
+            return render(request, "user_posts.html", title, user=user, posts=posts)
+
+    return await cached_page(request, render_user_posts)
 
 
 @router.get("/register")

@@ -211,6 +211,7 @@ async def change_password(
     )
     if problem:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+    session.add(current_user)
     current_user.password_hash = await hash_password(body.new_password)
     await sessions.revoke(  # commits the new hash too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id

@@ -182,7 +182,7 @@ def test_patch_fields_may_be_left_out_but_never_null(client, alice, path, body):
 def test_optional_user_personalises_without_refusing(alice, client):
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, object]]:
-        yield {"sessionmaker": client.app_state["sessionmaker"]}
+        yield {"hot_reads": client.app_state["hot_reads"]}
 
     probe = FastAPI(lifespan=lifespan)
 
