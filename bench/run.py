@@ -36,7 +36,8 @@ import httpx
 from pwdlib import PasswordHash
 
 ROOT = Path(__file__).resolve().parents[1]
-USERS, POSTS = 20, 100
+USERS, POSTS = 20, 1000
+PAGE_DEPTH = 50  # the deep page compared with the first (keyset pagination)
 LOGIN_SAMPLES = 10
 CROWD = 48  # wrk connections for the pool-starvation row: more than the pool holds
 CROWD_SECONDS = 40.0  # at least: starved requests show up only after ~10-30 s
@@ -92,12 +93,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(name: str, app: str, env: dict[str, str], probe: str, logs: Path) -> Iterator[Server]:
-    """Run `app` under one uvicorn worker until the block ends, however it ends."""
+def serve(
+    name: str, app: str, env: dict[str, str], probe: str, logs: Path, workers: int = 1
+) -> Iterator[Server]:
+    """Run `app` under uvicorn until the block ends, however it ends."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port)]
-    command += ["--workers", "1", "--log-level", "warning", "--no-access-log"]
-    if name == "baseline":
+    command += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+    if app.startswith("baseline"):
         command += ["--app-dir", str(ROOT / "bench")]
     log = logs / f"{name}.log"
     with log.open("wb") as log_file:
@@ -146,14 +149,45 @@ def tree_rss_bytes(pid: int) -> int:
 # --- wrk -------------------------------------------------------------------------
 
 
+# Every request asks for a URL never asked before (`bust=<thread>-<n>` added to the
+# query), so each one misses the page cache and is rendered: what a page costs the
+# first time after a write.
+BUST_CACHE_LUA = """
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("tid", threads)
+end
+local n = 0
+function request()
+  n = n + 1
+  local separator = string.find(wrk.path, "?", 1, true) and "&" or "?"
+  return wrk.format(nil, wrk.path .. separator .. "bust=" .. tid .. "-" .. n)
+end
+"""
+
+
 def run_wrk(
-    url: str, seconds: float, tmp: Path, *, token: str = "", threads: int = 2, connections: int = 32
+    url: str,
+    seconds: float,
+    tmp: Path,
+    *,
+    token: str = "",
+    threads: int = 2,
+    connections: int = 32,
+    headers: dict[str, str] | None = None,
+    bust_cache: bool = False,
 ) -> WrkResult:
     command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency"]
     command += ["--timeout", "10s"]  # wrk's default of 2 s drops slow pages from the percentiles
+    headers = dict(headers or {})
     if token:
-        script = tmp / "auth.lua"
-        script.write_text(f'wrk.headers["Authorization"] = "Bearer {token}"\n')
+        headers["Authorization"] = f"Bearer {token}"
+    lua = "".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items())
+    lua += BUST_CACHE_LUA if bust_cache else ""
+    if lua:
+        script = tmp / f"wrk-{secrets.token_hex(4)}.lua"
+        script.write_text(lua)
         command += ["-s", str(script)]
     output = subprocess.run([*command, url], capture_output=True, text=True, check=True).stdout
     return parse_wrk(output)
@@ -180,12 +214,23 @@ def parse_wrk(output: str) -> WrkResult:
 
 
 def measure(
-    url: str, seconds: float, tmp: Path, token: str = "", connections: int = 32
+    url: str,
+    seconds: float,
+    tmp: Path,
+    token: str = "",
+    connections: int = 32,
+    *,
+    expect_304: bool = False,
+    **options: object,
 ) -> WrkResult:
-    """A 1 s warm-up, then the measurement; warns about errors wrk counted."""
-    run_wrk(url, 1, tmp, token=token, connections=connections)
-    result = run_wrk(url, seconds, tmp, token=token, connections=connections)
-    if result.non_2xx or result.socket_errors:
+    """A 1 s warm-up, then the measurement; warns about errors wrk counted (wrk counts
+    a 304 among its "non-2xx or 3xx", so those are expected where asked for)."""
+    run_wrk(url, 1, tmp, token=token, connections=connections, **options)  # type: ignore[arg-type]
+    result = run_wrk(url, seconds, tmp, token=token, connections=connections, **options)  # type: ignore[arg-type]
+    if expect_304:
+        if result.non_2xx != result.requests:
+            print(f"  warning: {url}: {result.requests - result.non_2xx} answers were not 304")
+    elif result.non_2xx or result.socket_errors:
         print(f"  warning: {url}: {result.non_2xx} non-2xx, socket errors: {result.socket_errors}")
     return result
 
@@ -226,13 +271,33 @@ def seed(base_url: str) -> list[Account]:
 
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(register, accounts))
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        for n in range(POSTS):
-            author = accounts[n % USERS]
-            body = {"title": f"Bench post {n}", "content": f"Paragraph {n}. " + "Lorem ipsum " * 40}
-            headers = {"Authorization": f"Bearer {author.token}"}
-            client.post("/api/posts", json=body, headers=headers).raise_for_status()
+
+    def write(numbers: range) -> None:
+        with httpx.Client(base_url=base_url, timeout=60) as client:
+            for n in numbers:
+                author = accounts[n % USERS]
+                content = f"Paragraph {n}. " + "Lorem ipsum " * 40
+                body = {"title": f"Bench post {n}", "content": content}
+                headers = {"Authorization": f"Bearer {author.token}"}
+                client.post("/api/posts", json=body, headers=headers).raise_for_status()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, [range(k, POSTS, 4) for k in range(4)]))
     return accounts
+
+
+def deep_cursor(base_url: str, depth: int) -> str:
+    """The cursor of page `depth` of /api/posts (10 a page), found by walking to it."""
+    cursor = ""
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        for _ in range(depth - 1):
+            params = {"limit": 10} | ({"cursor": cursor} if cursor else {})
+            cursor = client.get("/api/posts", params=params).json()["next_cursor"]
+    return cursor
+
+
+def etag_of(url: str) -> str:
+    return httpx.get(url, timeout=30).headers["etag"]
 
 
 # --- measurements ----------------------------------------------------------------
@@ -249,6 +314,20 @@ def throughput_row(label: str, result: WrkResult, ceiling: float, target: float 
         target=f">= {target:.2f}x" if target is not None else "",
         met=ratio >= target if target is not None else None,
         data=asdict(result),
+    )
+
+
+def depth_row(first: WrkResult, deep: WrkResult, ceiling: float) -> Row:
+    """Keyset pagination: page 50 costs what page 1 does (both rendered every time)."""
+    ratio = deep.requests_per_s / first.requests_per_s
+    return Row(
+        label=f"GET /api/posts?limit=10: page {PAGE_DEPTH} / page 1, each rendered",
+        value=f"page 1 {first.requests_per_s:,.0f} req/s ({first.requests_per_s / ceiling:.2f}x), "
+        f"page {PAGE_DEPTH} {deep.requests_per_s:,.0f} req/s",
+        ratio=ratio,
+        target=">= 0.90x",
+        met=ratio >= 0.9,
+        data={"first": asdict(first), "deep": asdict(deep)},
     )
 
 
@@ -465,6 +544,10 @@ def main() -> int:
         help="e.g. a PostgreSQL URL, already migrated (`uv run alembic upgrade head`) or with "
         "AUTO_MIGRATE=1 set; default: a fresh SQLite file in a temporary directory",
     )
+    parser.add_argument(
+        "--postgres-url",
+        help="also measure /api/users/me on this PostgreSQL database (migrated at start-up)",
+    )
     args = parser.parse_args()
     # `kill` as well as Ctrl-C unwinds the stack, so the servers are always stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -486,17 +569,32 @@ def main() -> int:
         baseline = stack.enter_context(serve("baseline", "baseline:app", env, "/ping", tmp))
         app = stack.enter_context(serve("inkwell", "main:app", env, "/api/posts", tmp))
 
-        print("Seeding users and posts ...", flush=True)
+        print(f"Seeding {USERS} users and {POSTS} posts ...", flush=True)
         accounts = seed(app.url)
         token = accounts[0].token
+        post_url = f"{app.url}/posts/{POSTS // 2}"
+        cursor = deep_cursor(app.url, PAGE_DEPTH)
 
         print("Measuring throughput ...", flush=True)
         ping_start = measure(baseline.url + "/ping", seconds, tmp)
         me = measure(app.url + "/api/users/me", seconds, tmp, token=token)
+        home = measure(app.url + "/", seconds, tmp)
+        home_rendered = measure(app.url + "/", seconds, tmp, bust_cache=True)
+        post = measure(post_url, seconds, tmp)
+        posts = measure(app.url + "/api/posts?limit=10", seconds, tmp)
+        not_modified = measure(
+            app.url + "/",
+            seconds,
+            tmp,
+            headers={"If-None-Match": etag_of(app.url + "/")},
+            expect_304=True,
+        )
+        first_page = measure(app.url + "/api/posts?limit=10", seconds, tmp, bust_cache=True)
+        deep_page = measure(
+            f"{app.url}/api/posts?limit=10&cursor={cursor}", seconds, tmp, bust_cache=True
+        )
         crowd_seconds = max(seconds, CROWD_SECONDS)
         crowd = measure(app.url + "/api/users/me", crowd_seconds, tmp, token, CROWD)
-        home = measure(app.url + "/", seconds, tmp)
-        posts = measure(app.url + "/api/posts", seconds, tmp)
         ping_end = measure(baseline.url + "/ping", seconds, tmp)
         ceiling = (ping_start.requests_per_s + ping_end.requests_per_s) / 2
 
@@ -510,8 +608,12 @@ def main() -> int:
                 data={"start": asdict(ping_start), "end": asdict(ping_end)},
             ),
             throughput_row("GET /api/users/me (bearer token)", me, ceiling, 0.35),
-            throughput_row(f"GET / ({POSTS} posts by {USERS} users)", home, ceiling, 0.20),
-            throughput_row(f"GET /api/posts ({POSTS} posts)", posts, ceiling, None),
+            throughput_row(f"GET / (10 newest of {POSTS} posts)", home, ceiling, 0.40),
+            throughput_row("GET / rendered every time (new URLs)", home_rendered, ceiling, None),
+            throughput_row("GET /posts/{id}", post, ceiling, 0.40),
+            throughput_row("GET /api/posts?limit=10", posts, ceiling, 0.30),
+            throughput_row("GET / answered 304 (If-None-Match)", not_modified, ceiling, 0.60),
+            depth_row(first_page, deep_page, ceiling),
             login_vs_argon2(app.url, accounts[0]),
             me_without_logins(app.url, accounts[0].token, seconds, tmp),
             me_during_logins(app.url, accounts, seconds, tmp),
@@ -519,6 +621,36 @@ def main() -> int:
             static_caching(app.url),
             crowd_row(crowd, crowd_seconds, ceiling),
         ]
+
+        print("Measuring /api/users/me with two workers ...", flush=True)
+        baseline2 = stack.enter_context(
+            serve("baseline-2", "baseline:app", env, "/ping", tmp, workers=2)
+        )
+        app2 = stack.enter_context(serve("inkwell-2", "main:app", env, "/api/posts", tmp, 2))
+        ping2 = measure(baseline2.url + "/ping", seconds, tmp)
+        me2 = measure(app2.url + "/api/users/me", seconds, tmp, token=token)
+        rows.append(
+            throughput_row(
+                "GET /api/users/me, 2 workers (ratio to the baseline on 2 workers)",
+                me2,
+                ping2.requests_per_s,
+                None,
+            )
+        )
+        if args.postgres_url:
+            print("Measuring /api/users/me on PostgreSQL ...", flush=True)
+            pg_env = env | {"DATABASE_URL": args.postgres_url, "AUTO_MIGRATE": "1"}
+            app_pg = stack.enter_context(serve("inkwell-pg", "main:app", pg_env, "/api/posts", tmp))
+            pg_account = Account("bench_pg_" + secrets.token_hex(3), "", "bench-Password-pg-xyz!")
+            pg_account.email = f"{pg_account.username}@example.com"
+            with httpx.Client(base_url=app_pg.url, timeout=60) as client:
+                body = {"username": pg_account.username, "email": pg_account.email}
+                client.post("/api/users", json=body | {"password": pg_account.password})
+                pg_token = login(client, pg_account)
+            me_pg = measure(app_pg.url + "/api/users/me", seconds, tmp, token=pg_token)
+            rows.append(
+                throughput_row("GET /api/users/me on PostgreSQL (one worker)", me_pg, ceiling, None)
+            )
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"\nLoad average at the end: {load} (other work on the machine skews every figure)\n")
     print_table(rows)
