@@ -5,7 +5,7 @@ import os
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger("inkwell")
@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     # Requests with a larger body are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+
+    # Posts per page on the home page and each author's page.
+    page_size: int = Field(default=10, ge=1, le=100)
+    # The site's public address (e.g. https://blog.example.com), for the absolute
+    # links feeds need. Unset: taken from each request, which suits development.
+    public_url: AnyHttpUrl | None = None
 
     @field_validator("secret_key")
     @classmethod
