@@ -231,3 +231,13 @@ class PostResponse(BaseModel):
     date_posted: datetime
     user_id: int
     author: UserPublic
+
+
+class PostPage(BaseModel):
+    """A page of posts, newest first. `next_cursor` fetches the next (older) page and
+    is null on the last one."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    items: list[PostResponse]
+    next_cursor: str | None

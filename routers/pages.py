@@ -5,16 +5,18 @@ the navbar and the Edit buttons are added by the page's scripts."""
 import hashlib
 from functools import cache
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from config import BASE_DIR
+from config import BASE_DIR, settings
 from database import open_session
-from models import Post
+from models import Post, User
 from page_cache import cached_page
-from routers.posts import get_post_or_404, newest_posts
-from routers.users import get_user_or_404
+from pagination import After, page_of_posts
+from routers.posts import get_post_or_404
 from schemas import PathId
 
 STATIC_DIR = BASE_DIR / "static"
@@ -37,6 +39,15 @@ def render(request: Request, name: str, title: str, **context: object) -> HTMLRe
     return templates.TemplateResponse(request, name, {"title": title, **context})
 
 
+async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
+    """The author and how many posts they have written, in one query."""
+    post_count = select(func.count()).where(Post.user_id == User.id).scalar_subquery()
+    row = (await session.execute(select(User, post_count).where(User.id == user_id))).first()
+    if row is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
+    return row[0], row[1]
+
+
 # Pages that show the blog's content go through page_cache.py: each renders only when
 # the content changed since it was last rendered, and answers 304 to a matching ETag.
 # They open a database session only to render (objects loaded in it are read while it
@@ -45,11 +56,12 @@ def render(request: Request, name: str, title: str, **context: object) -> HTMLRe
 
 
 @router.get("/")
-async def home(request: Request) -> Response:
+async def home(request: Request, after: After) -> Response:
     async def render_home() -> Response:
         async with open_session(request) as session:
-            posts = (await session.scalars(newest_posts())).all()
-            return render(request, "home.html", "Home", posts=posts)
+            page = await page_of_posts(session, after, settings.page_size)
+            title = "Older posts" if after else "Home"
+            return render(request, "home.html", title, page=page, older=after is not None)
 
     return await cached_page(request, render_home)
 
@@ -65,13 +77,21 @@ async def post_page(request: Request, post_id: PathId) -> Response:
 
 
 @router.get("/users/{user_id:int}/posts")
-async def user_posts_page(request: Request, user_id: PathId) -> Response:
+async def user_posts_page(request: Request, user_id: PathId, after: After) -> Response:
     async def render_user_posts() -> Response:
         async with open_session(request) as session:
-            user = await get_user_or_404(session, user_id)
-            posts = (await session.scalars(newest_posts().where(Post.user_id == user_id))).all()
+            user, post_count = await get_author_or_404(session, user_id)
+            page = await page_of_posts(session, after, settings.page_size, user_id)
             title = f"Posts by {user.username}"
-            return render(request, "user_posts.html", title, user=user, posts=posts)
+            return render(
+                request,
+                "user_posts.html",
+                title,
+                user=user,
+                post_count=post_count,
+                page=page,
+                older=after is not None,
+            )
 
     return await cached_page(request, render_user_posts)
 

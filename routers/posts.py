@@ -1,29 +1,23 @@
 """/api/posts: anyone may read; only signed-in authors write, and only their own posts."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, Query, status
-from sqlalchemy import Select, select
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from auth import CurrentUser
-from database import SessionDep
+from database import SessionDep, open_session
 from models import Post, User
-from schemas import PathId, PostCreate, PostResponse, PostUpdate, error_responses
+from page_cache import cached_page
+from pagination import LIMIT_DEFAULT, After, Limit, PageOfPosts, page_of_posts
+from schemas import PathId, PostCreate, PostPage, PostResponse, PostUpdate, error_responses
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 
-PAGE_MAX = 100
 
-
-def newest_posts() -> Select[Post]:
-    """All posts, newest first, each with its author loaded in the same query."""
-    return (
-        select(Post)
-        .options(joinedload(Post.author))
-        .order_by(Post.date_posted.desc(), Post.id.desc())
-    )
+def post_page_json(page: PageOfPosts) -> Response:
+    """A page of posts as the API answers it (read while the session is open)."""
+    body = PostPage(items=page.posts, next_cursor=page.next_cursor)
+    return Response(body.model_dump_json(), media_type="application/json")
 
 
 async def get_post_or_404(session: AsyncSession, post_id: int) -> Post:
@@ -54,13 +48,15 @@ async def save_changes(
     return post
 
 
-@router.get("", response_model=list[PostResponse])
-async def read_posts(
-    session: SessionDep,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_MAX,
-) -> list[Post]:
-    return list(await session.scalars(newest_posts().offset(offset).limit(limit)))
+@router.get("", response_model=PostPage, responses=error_responses(400))
+async def read_posts(request: Request, after: After, limit: Limit = LIMIT_DEFAULT) -> Response:
+    """The newest posts, `limit` at a time: follow `next_cursor` for older ones."""
+
+    async def render() -> Response:
+        async with open_session(request) as session:
+            return post_page_json(await page_of_posts(session, after, limit))
+
+    return await cached_page(request, render)
 
 
 @router.post(

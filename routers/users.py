@@ -11,15 +11,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import sessions
 from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
-from database import SessionDep
-from models import EMAIL_MAX, Post, User, UserSession, fold
-from routers.posts import newest_posts
+from database import SessionDep, open_session
+from models import EMAIL_MAX, User, UserSession, fold
+from page_cache import cached_page
+from pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
+from routers.posts import post_page_json
 from schemas import (
     PASSWORD_MAX,
     PasswordChange,
     PasswordField,
     PathId,
-    PostResponse,
+    PostPage,
     TextField,
     Token,
     UserCreate,
@@ -225,12 +227,18 @@ async def read_user(user_id: PathId, session: SessionDep) -> User:
     return await get_user_or_404(session, user_id)
 
 
-@router.get(
-    "/{user_id:int}/posts", response_model=list[PostResponse], responses=error_responses(404)
-)
-async def read_user_posts(user_id: PathId, session: SessionDep) -> list[Post]:
-    await get_user_or_404(session, user_id)
-    return list(await session.scalars(newest_posts().where(Post.user_id == user_id)))
+@router.get("/{user_id:int}/posts", response_model=PostPage, responses=error_responses(400, 404))
+async def read_user_posts(
+    request: Request, user_id: PathId, after: After, limit: Limit = LIMIT_DEFAULT
+) -> Response:
+    """One author's posts, newest first, `limit` at a time (see GET /api/posts)."""
+
+    async def render() -> Response:
+        async with open_session(request) as session:
+            await get_user_or_404(session, user_id)
+            return post_page_json(await page_of_posts(session, after, limit, user_id))
+
+    return await cached_page(request, render)
 
 
 @router.patch(

@@ -73,7 +73,7 @@ def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, monkeypatch):
         monkeypatch.setattr(settings, "database_url", database_url)
         monkeypatch.setattr(settings, "auto_migrate", True)
         with TestClient(app) as client:  # start-up applies 0002
-            posts = client.get("/api/posts").json()
+            posts = client.get("/api/posts").json()["items"]
             assert sorted(post["user_id"] for post in posts) == ids[:2]
             # Ids freed before the upgrade are not known to anyone (SQLite kept no record),
             # but every id used from now on stays retired.

@@ -34,15 +34,15 @@ def test_posts_list_newest_first_with_authors(client, alice, bob):
     first = create_post(client, alice, "one")
     second = create_post(client, bob, "two")
     listed = client.get("/api/posts").json()
-    assert [p["id"] for p in listed] == [second["id"], first["id"]]
-    assert [p["author"]["username"] for p in listed] == ["Bob", "Alice"]
-    assert client.get("/api/posts", params={"limit": 1, "offset": 1}).json()[0]["id"] == first["id"]
+    assert [p["id"] for p in listed["items"]] == [second["id"], first["id"]]
+    assert [p["author"]["username"] for p in listed["items"]] == ["Bob", "Alice"]
+    assert listed["next_cursor"] is None
 
 
 def test_user_posts(client, alice, bob):
     create_post(client, alice, "mine")
     create_post(client, bob, "theirs")
-    titles = [p["title"] for p in client.get(f"/api/users/{alice.id}/posts").json()]
+    titles = [p["title"] for p in client.get(f"/api/users/{alice.id}/posts").json()["items"]]
     assert titles == ["mine"]
     assert client.get("/api/users/999/posts").json() == {"detail": "User not found"}
 
@@ -74,7 +74,7 @@ def test_huge_ids_are_refused_not_crashed(client, alice):
 )
 def test_invalid_posts_are_422_and_not_stored(client, alice, body):
     assert client.post("/api/posts", json=body, headers=alice.headers).status_code == 422
-    assert client.get("/api/posts").json() == []
+    assert client.get("/api/posts").json() == {"items": [], "next_cursor": None}
 
 
 def test_patch_refuses_nulls_and_unknown_fields(client, alice):

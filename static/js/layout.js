@@ -1,5 +1,6 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
 import { apiFetch, errorMessage, getCurrentUser, logout } from "./auth.js";
+import { localizeDates } from "./dates.js";
 import { setUpDraftDialog } from "./drafts.js";
 import { LEAVING, onSubmit } from "./forms.js";
 
@@ -105,11 +106,4 @@ getCurrentUser().then((user) => {
 });
 
 // --- Dates in the reader's own time zone and language ---------------------------
-const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "long" });
-for (const time of document.querySelectorAll("time[datetime]")) {
-  const date = new Date(time.dateTime);
-  if (!Number.isNaN(date.getTime())) {
-    time.textContent = dateFormat.format(date);
-    time.title = date.toLocaleString();
-  }
-}
+localizeDates();

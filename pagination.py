@@ -1,0 +1,135 @@
+"""Posts a page at a time, newest first, resumed from an opaque cursor (keyset pagination).
+
+A cursor names the (date_posted, id) of the last post a reader has seen; the next
+page is the posts strictly older than it. Unlike an offset, that position does not
+move when posts are written between two page loads (no post is shown twice or
+skipped), and the database reaches it through an index
+(`ix_posts_date_posted_id`, or `ix_posts_user_id_date_posted_id` for one author),
+so page 500 costs what page 1 does.
+
+Cursors are signed: one that was cut, edited or invented is refused with 400 rather
+than quietly answered with some other page.
+"""
+
+import base64
+import binascii
+import hashlib
+import hmac
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, NamedTuple
+
+from fastapi import Depends, HTTPException, Query, status
+from sqlalchemy import Select, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+from config import settings
+from models import MAX_ID, Post
+
+LIMIT_DEFAULT = 10
+LIMIT_MAX = 100
+# A real cursor is about 40 characters; anything much longer is not one of ours.
+CURSOR_MAX_LENGTH = 100
+_SIGNATURE_BYTES = 12
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+# Its own key, derived from SECRET_KEY: a cursor can never pass for a token or back.
+_CURSOR_KEY = hashlib.sha256(
+    b"inkwell page cursor\0" + settings.secret_key.get_secret_value().encode()
+).digest()
+
+BAD_CURSOR = (
+    "Invalid cursor: use the next_cursor of a previous page exactly as given, "
+    "or leave it out for the first page"
+)
+
+
+class Position(NamedTuple):
+    """Where a page ended: its last post's date and id."""
+
+    date_posted: datetime
+    id: int
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _sign(payload: bytes) -> bytes:
+    return hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+
+
+def encode_cursor(position: Position) -> str:
+    # Whole microseconds since the epoch: exact, whatever the database's date format.
+    micros = (position.date_posted - _EPOCH) // _MICROSECOND
+    payload = f"{micros}.{position.id}".encode()
+    return f"{_b64encode(payload)}.{_b64encode(_sign(payload))}"
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor names; ValueError if it is not one this server made."""
+    if len(cursor) > CURSOR_MAX_LENGTH:
+        raise ValueError("too long")
+    try:
+        encoded, signature = cursor.split(".")
+        payload = _b64decode(encoded)
+        valid = hmac.compare_digest(_b64decode(signature), _sign(payload))
+    except (ValueError, binascii.Error):
+        raise ValueError("malformed") from None
+    if not valid:
+        raise ValueError("bad signature")
+    micros, post_id = (int(part) for part in payload.decode().split("."))
+    if not 1 <= post_id <= MAX_ID:
+        raise ValueError("id out of range")
+    return Position(_EPOCH + micros * _MICROSECOND, post_id)
+
+
+def cursor_param(
+    cursor: Annotated[
+        str | None,
+        Query(description="`next_cursor` from the previous page; leave out for the newest posts"),
+    ] = None,
+) -> Position | None:
+    if cursor is None:
+        return None
+    try:
+        return decode_cursor(cursor)
+    except (ValueError, OverflowError):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=BAD_CURSOR) from None
+
+
+# Where the previous page ended (None for the first page); a bad cursor is a 400.
+After = Annotated[Position | None, Depends(cursor_param)]
+Limit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="Posts per page")]
+
+
+class PageOfPosts(NamedTuple):
+    posts: list[Post]
+    next_cursor: str | None
+
+
+def newest_posts(after: Position | None = None, user_id: int | None = None) -> Select[Post]:
+    """Posts newest first (ties broken by id), each with its author in the same query:
+    all of them, one author's, and/or only those older than `after`."""
+    query = select(Post).options(joinedload(Post.author))
+    if user_id is not None:
+        query = query.where(Post.user_id == user_id)
+    if after is not None:
+        query = query.where(tuple_(Post.date_posted, Post.id) < tuple(after))
+    return query.order_by(Post.date_posted.desc(), Post.id.desc())
+
+
+async def page_of_posts(
+    session: AsyncSession, after: Position | None, limit: int, user_id: int | None = None
+) -> PageOfPosts:
+    """`limit` posts after `after`, and the cursor of the next page if there is one
+    (one more row is read to know, so the last page never links to an empty one)."""
+    rows = list(await session.scalars(newest_posts(after, user_id).limit(limit + 1)))
+    if len(rows) <= limit:
+        return PageOfPosts(rows, None)
+    last = rows[limit - 1]
+    return PageOfPosts(rows[:limit], encode_cursor(Position(last.date_posted, last.id)))
