@@ -16,6 +16,12 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 ATOM_TYPE = "application/atom+xml"
 
 
+@pytest.fixture(autouse=True)
+def no_public_url(monkeypatch) -> None:
+    """Links follow the request unless a test sets PUBLIC_URL (a developer's .env may)."""
+    monkeypatch.setattr(settings, "public_url", None)
+
+
 def parse(response) -> Element:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(ATOM_TYPE)
