@@ -11,6 +11,7 @@ from pydantic import AnyHttpUrl
 from config import settings
 from models import Post
 from tests.conftest import create_post, make_account
+from tests.test_queries import counting_statements
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 ATOM_TYPE = "application/atom+xml"
@@ -268,6 +269,23 @@ def test_an_unknown_author_has_no_feed(client, path):
     response = client.get(path)
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/feed.xml", "/users/1/feed.xml"])
+def test_a_feed_costs_the_same_for_one_post_or_thirty(client, path):
+    """No N+1: the content version, the author where there is one, the posts."""
+    authors = [make_account(client, f"Author{n}") for n in range(10)]
+    create_post(client, authors[0])
+
+    def statements() -> int:
+        with counting_statements(client) as sent:
+            assert client.get(path).status_code == 200
+        return len(sent)
+
+    with_one_post = statements()
+    for n in range(29):
+        create_post(client, authors[n % len(authors)], title=f"Post {n}")
+    assert statements() == with_one_post == (3 if path.startswith("/users/") else 2)
 
 
 def test_feeds_stay_out_of_the_api_schema(client):
