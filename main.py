@@ -29,7 +29,7 @@ from database import create_engine, create_sessionmaker, ensure_schema_is_curren
 from hot_reads import HotReads, hot_reads_for
 from middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
 from page_cache import PageCache
-from routers import pages, posts, sessions, users
+from routers import feeds, pages, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
@@ -105,6 +105,7 @@ app.include_router(users.router)
 app.include_router(sessions.router)
 app.include_router(posts.router)
 app.include_router(pages.router)
+app.include_router(feeds.router)
 
 
 def is_api(request: Request) -> bool:

@@ -1,0 +1,103 @@
+"""Atom 1.0 feeds (RFC 4287): posts in, the feed's bytes out.
+
+The XML is built with ElementTree, which escapes every text and attribute, so no
+title or post can break out of its element. Feed readers need absolute links, so
+every link starts from `site_url`: the configured PUBLIC_URL, or the request's own.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+from models import Post, User
+
+ATOM_NS = "http://www.w3.org/2005/Atom"
+MEDIA_TYPE = "application/atom+xml"
+SITE_TITLE = "Inkwell"
+# Entries per feed: the newest posts only; readers keep what they saw before.
+FEED_SIZE = 20
+# `updated` of a feed without entries: a fixed date, so an empty feed is the same
+# bytes every time and its cached copy and ETag stay valid.
+EMPTY_FEED_UPDATED = datetime(1970, 1, 1, tzinfo=UTC)
+# Characters XML 1.0 cannot carry at all (posts may hold U+FFFE, U+FFFF, and rows
+# written by hand anything): replaced rather than let them make the feed unreadable.
+NOT_XML_CHAR = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def xml_text(value: str) -> str:
+    """Text as an XML parser will hand it back: parsers turn CR LF and lone CR into
+    LF, so say so here, and characters XML forbids become U+FFFD."""
+    return NOT_XML_CHAR.sub("\ufffd", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def rfc3339(moment: datetime) -> str:
+    """`2026-12-03T11:40:00Z`: UTC, to the second (models give aware UTC datetimes;
+    a naive one is taken as UTC, as SQLite would store it)."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def post_url(site_url: str, post: Post) -> str:
+    return f"{site_url}/posts/{post.id}"
+
+
+def author_url(site_url: str, user: User) -> str:
+    return f"{site_url}/users/{user.id}/posts"
+
+
+def _add(parent: Element, tag: str, text: str | None = None, **attributes: str) -> Element:
+    element = SubElement(parent, tag, attributes)
+    if text is not None:
+        element.text = xml_text(text)
+    return element
+
+
+def _add_person(parent: Element, site_url: str, user: User) -> None:
+    person = _add(parent, "author")
+    _add(person, "name", user.username)
+    _add(person, "uri", author_url(site_url, user))
+
+
+def _add_entry(feed: Element, site_url: str, post: Post) -> None:
+    entry = _add(feed, "entry")
+    link = post_url(site_url, post)
+    _add(entry, "id", link)  # the post's address never changes: ids are never reused
+    _add(entry, "title", post.title, type="text")
+    _add(entry, "link", rel="alternate", type="text/html", href=link)
+    # Posts keep no edit time: an edit shows through the content, not the date.
+    _add(entry, "published", rfc3339(post.date_posted))
+    _add(entry, "updated", rfc3339(post.date_posted))
+    _add_person(entry, site_url, post.author)
+    _add(entry, "content", post.content, type="text")
+
+
+def atom_feed(
+    *,
+    site_url: str,
+    feed_path: str,
+    page_path: str,
+    posts: Sequence[Post],
+    author: User | None = None,
+) -> bytes:
+    """The feed at `site_url + feed_path` of `posts` (newest first, authors loaded),
+    whose HTML page is `page_path`; an author's feed names its `author`."""
+    feed_url = f"{site_url}{feed_path}"
+    title = SITE_TITLE if author is None else f"Posts by {author.username} · {SITE_TITLE}"
+    updated = max((post.date_posted for post in posts), default=EMPTY_FEED_UPDATED)
+
+    # Plain names under a default namespace: ElementTree's own `default_namespace`
+    # refuses unprefixed attributes, which Atom's are.
+    feed = Element("feed", xmlns=ATOM_NS)
+    _add(feed, "id", feed_url)
+    _add(feed, "title", title, type="text")
+    _add(feed, "updated", rfc3339(updated))
+    _add(feed, "link", rel="self", type=MEDIA_TYPE, href=feed_url)
+    _add(feed, "link", rel="alternate", type="text/html", href=f"{site_url}{page_path}")
+    if author is not None:
+        _add_person(feed, site_url, author)
+    _add(feed, "generator", SITE_TITLE)
+    for post in posts:
+        _add_entry(feed, site_url, post)
+    return tostring(feed, encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,53 @@
+"""Atom feeds of the whole blog and of each author, cached like the pages they mirror."""
+
+from fastapi import APIRouter, Request, Response
+
+from config import settings
+from database import open_session
+from feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
+from models import Post
+from page_cache import cached_page
+from routers.posts import newest_posts
+from routers.users import get_user_or_404
+from schemas import PathId
+
+router = APIRouter(include_in_schema=False)
+
+
+def site_url(request: Request) -> str:
+    """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
+    the address this request came to (the page cache keys on the full URL, so two
+    hosts never share a copy)."""
+    return str(settings.public_url or request.base_url).rstrip("/")
+
+
+@router.get("/feed.xml")
+async def site_feed(request: Request) -> Response:
+    async def render_feed() -> Response:
+        async with open_session(request) as session:
+            posts = (await session.scalars(newest_posts().limit(FEED_SIZE))).all()
+            body = atom_feed(
+                site_url=site_url(request), feed_path="/feed.xml", page_path="/", posts=posts
+            )
+        return Response(body, media_type=MEDIA_TYPE)
+
+    return await cached_page(request, render_feed)
+
+
+@router.get("/users/{user_id:int}/feed.xml")
+async def user_feed(request: Request, user_id: PathId) -> Response:
+    async def render_feed() -> Response:
+        async with open_session(request) as session:
+            user = await get_user_or_404(session, user_id)
+            query = newest_posts().where(Post.user_id == user_id).limit(FEED_SIZE)
+            posts = (await session.scalars(query)).all()
+            body = atom_feed(
+                site_url=site_url(request),
+                feed_path=f"/users/{user_id}/feed.xml",
+                page_path=f"/users/{user_id}/posts",
+                posts=posts,
+                author=user,
+            )
+        return Response(body, media_type=MEDIA_TYPE)
+
+    return await cached_page(request, render_feed)

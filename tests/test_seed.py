@@ -1,0 +1,131 @@
+"""The demo data command: a fresh database gets authors and spread-out posts, a rerun
+adds more, the printed password signs in, and bad counts are refused."""
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import create_engine, select
+
+import seed
+from config import settings
+from database import sync_url
+from models import Post, User, fold
+from schemas import PostCreate
+from tests.conftest import login, register
+from tests.databases import fresh_database
+from usernames import clean_username
+
+
+def read_all(database_url: str) -> tuple[list[User], list[Post]]:
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as connection:
+            users = connection.execute(select(User).order_by(User.id)).all()
+            posts = connection.execute(select(Post).order_by(Post.id)).all()
+        return users, posts
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def database_url(tmp_path, monkeypatch) -> Iterator[str]:
+    """A database that does not exist yet, as on a fresh checkout."""
+    with fresh_database(tmp_path) as url:
+        monkeypatch.setattr(settings, "database_url", url)
+        yield url
+
+
+def test_a_fresh_database_gets_authors_and_spread_out_posts(database_url):
+    seed.main(["--posts", "60", "--authors", "5", "--seed", "1"])
+    users, posts = read_all(database_url)
+    assert len(users) == 5
+    assert len({user.username for user in users}) == 5
+    assert all(user.email.endswith("@example.com") for user in users)
+    assert len(posts) == 60
+    assert {post.user_id for post in posts} == {user.id for user in users}
+    dates = [post.date_posted for post in posts]
+    assert len(set(dates)) == len(dates)
+    assert dates == sorted(dates)  # written oldest first, so ids follow dates
+    assert len({post.title for post in posts}) > 10
+    for post in posts:
+        assert "\n\n" in post.content  # paragraphs
+        PostCreate(title=post.title, content=post.content)  # what the API would accept
+
+
+def test_demo_authors_have_names_the_app_accepts():
+    authors = seed.demo_authors(seed.MAX_AUTHORS)
+    assert len({fold(a.username) for a in authors}) == seed.MAX_AUTHORS
+    assert len({a.email for a in authors}) == seed.MAX_AUTHORS
+    for author in authors:
+        assert clean_username(author.username) == author.username
+        assert re.fullmatch(r"[a-z]+\.[a-z]+@example\.com", author.email), author.email
+
+
+def test_the_same_seed_writes_the_same_text(tmp_path, monkeypatch):
+    texts = []
+    for run, chosen in enumerate(["7", "7", "8"]):
+        (tmp_path / str(run)).mkdir()
+        with fresh_database(tmp_path / str(run)) as url:
+            monkeypatch.setattr(settings, "database_url", url)
+            seed.main(["--posts", "20", "--seed", chosen])
+            texts.append([(post.title, post.content, post.user_id) for post in read_all(url)[1]])
+    assert texts[0] == texts[1]
+    assert texts[0] != texts[2]
+
+
+def test_a_rerun_reuses_the_authors_and_adds_posts(database_url):
+    seed.main(["--posts", "15", "--authors", "3"])
+    first_users, first_posts = read_all(database_url)
+    seed.main(["--posts", "15", "--authors", "3"])
+    users, posts = read_all(database_url)
+    assert len(posts) == 30
+    assert [user.id for user in users] == [user.id for user in first_users]
+    # New text, not the first run's again.
+    assert [p.content for p in posts[15:]] != [p.content for p in first_posts]
+    seed.main(["--posts", "1", "--authors", "4"])
+    users, _ = read_all(database_url)
+    assert [user.id for user in users[:3]] == [user.id for user in first_users]
+    assert len(users) == 4
+
+
+def test_a_demo_name_taken_by_someone_else_is_skipped(client, capsys):
+    (taken,) = seed.demo_authors(1)
+    assert register(client, taken.username, "someone@elsewhere.example").status_code == 201
+    seed.main(["--posts", "5", "--authors", "2"])
+    printed = capsys.readouterr().out
+    assert taken.email not in printed
+    assert seed.demo_authors(2)[1].email in printed
+
+
+def test_a_seeded_author_signs_in_and_the_posts_show_newest_first(client, capsys):
+    seed.main(["--posts", "30", "--authors", "3"])
+    printed = capsys.readouterr().out
+    password = re.search(r"password '([^']+)'", printed).group(1)
+    emails = re.findall(r"^\s+(\S+@example\.com)", printed, flags=re.MULTILINE)
+    assert len(emails) == 3
+    signed_in = login(client, emails[0], password)
+    assert signed_in.status_code == 200, signed_in.text
+    assert "access_token" in signed_in.json()
+    assert login(client, emails[0], "not-the-demo-password").status_code == 401
+
+    posts = client.get("/api/posts").json()
+    assert len(posts) == 30
+    positions = [(post["date_posted"], post["id"]) for post in posts]
+    assert positions == sorted(positions, reverse=True)
+    home = client.get("/").text
+    assert posts[0]["title"] in home
+    assert home.index(f'/posts/{posts[0]["id"]}"') < home.index(f'/posts/{posts[1]["id"]}"')
+
+
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [("--posts", "0"), ("--posts", "-5"), ("--posts", "many"), ("--authors", "0")],
+)
+def test_bad_counts_are_refused_clearly(argument, value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        seed.main([argument, value])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err
+    assert f"argument {argument}:" in error
+    assert value in error
