@@ -5,9 +5,8 @@ from fastapi import APIRouter, Request, Response
 from config import settings
 from database import open_session
 from feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
-from models import Post
 from page_cache import cached_page
-from routers.posts import newest_posts
+from pagination import newest_posts
 from routers.users import get_user_or_404
 from schemas import PathId
 
@@ -39,7 +38,7 @@ async def user_feed(request: Request, user_id: PathId) -> Response:
     async def render_feed() -> Response:
         async with open_session(request) as session:
             user = await get_user_or_404(session, user_id)
-            query = newest_posts().where(Post.user_id == user_id).limit(FEED_SIZE)
+            query = newest_posts(user_id=user_id).limit(FEED_SIZE)
             posts = (await session.scalars(query)).all()
             body = atom_feed(
                 site_url=site_url(request),
