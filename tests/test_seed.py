@@ -3,6 +3,7 @@ adds more, the printed password signs in, and bad counts are refused."""
 
 import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import create_engine, select
@@ -15,6 +16,13 @@ from schemas import PostCreate
 from tests.conftest import login, register
 from tests.databases import fresh_database
 from usernames import clean_username
+
+
+def run_seed(argv: list[str]) -> None:
+    """`python -m seed ...`, in a thread of its own: the command starts its own event
+    loop, which a thread already running one (Playwright's, in a full run) refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(seed.main, argv).result()
 
 
 def read_all(database_url: str) -> tuple[list[User], list[Post]]:
@@ -37,7 +45,7 @@ def database_url(tmp_path, monkeypatch) -> Iterator[str]:
 
 
 def test_a_fresh_database_gets_authors_and_spread_out_posts(database_url):
-    seed.main(["--posts", "60", "--authors", "5", "--seed", "1"])
+    run_seed(["--posts", "60", "--authors", "5", "--seed", "1"])
     users, posts = read_all(database_url)
     assert len(users) == 5
     assert len({user.username for user in users}) == 5
@@ -68,22 +76,22 @@ def test_the_same_seed_writes_the_same_text(tmp_path, monkeypatch):
         (tmp_path / str(run)).mkdir()
         with fresh_database(tmp_path / str(run)) as url:
             monkeypatch.setattr(settings, "database_url", url)
-            seed.main(["--posts", "20", "--seed", chosen])
+            run_seed(["--posts", "20", "--seed", chosen])
             texts.append([(post.title, post.content, post.user_id) for post in read_all(url)[1]])
     assert texts[0] == texts[1]
     assert texts[0] != texts[2]
 
 
 def test_a_rerun_reuses_the_authors_and_adds_posts(database_url):
-    seed.main(["--posts", "15", "--authors", "3"])
+    run_seed(["--posts", "15", "--authors", "3"])
     first_users, first_posts = read_all(database_url)
-    seed.main(["--posts", "15", "--authors", "3"])
+    run_seed(["--posts", "15", "--authors", "3"])
     users, posts = read_all(database_url)
     assert len(posts) == 30
     assert [user.id for user in users] == [user.id for user in first_users]
     # New text, not the first run's again.
     assert [p.content for p in posts[15:]] != [p.content for p in first_posts]
-    seed.main(["--posts", "1", "--authors", "4"])
+    run_seed(["--posts", "1", "--authors", "4"])
     users, _ = read_all(database_url)
     assert [user.id for user in users[:3]] == [user.id for user in first_users]
     assert len(users) == 4
@@ -92,14 +100,14 @@ def test_a_rerun_reuses_the_authors_and_adds_posts(database_url):
 def test_a_demo_name_taken_by_someone_else_is_skipped(client, capsys):
     (taken,) = seed.demo_authors(1)
     assert register(client, taken.username, "someone@elsewhere.example").status_code == 201
-    seed.main(["--posts", "5", "--authors", "2"])
+    run_seed(["--posts", "5", "--authors", "2"])
     printed = capsys.readouterr().out
     assert taken.email not in printed
     assert seed.demo_authors(2)[1].email in printed
 
 
 def test_a_seeded_author_signs_in_and_the_posts_show_newest_first(client, capsys):
-    seed.main(["--posts", "30", "--authors", "3"])
+    run_seed(["--posts", "30", "--authors", "3"])
     printed = capsys.readouterr().out
     password = re.search(r"password '([^']+)'", printed).group(1)
     emails = re.findall(r"^\s+(\S+@example\.com)", printed, flags=re.MULTILINE)
@@ -124,7 +132,7 @@ def test_a_seeded_author_signs_in_and_the_posts_show_newest_first(client, capsys
 )
 def test_bad_counts_are_refused_clearly(argument, value, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        seed.main([argument, value])
+        run_seed([argument, value])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err
     assert f"argument {argument}:" in error
