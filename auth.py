@@ -181,9 +181,18 @@ async def _live_session(request: Request, token: str | None) -> LiveSession | No
         return None
     if row.token_version != claims.token_version:
         return None
-    user = User(**{key: getattr(row, key) for key in _USER_COLUMNS})
+    return LiveSession(claims.session_id, _detached_user(row))
+
+
+def _detached_user(row: Any) -> User:
+    """The user as if loaded by a session that has since closed. Built as SQLAlchemy's
+    loader builds objects (values straight into the instance's dict), not through
+    `User(...)`, whose validators and change tracking cost ~10 µs per request to redo
+    what the database already holds."""
+    user = User.__mapper__.class_manager.new_instance()
+    user.__dict__.update({key: getattr(row, key) for key in _USER_COLUMNS})
     make_transient_to_detached(user)
-    return LiveSession(claims.session_id, user)
+    return user
 
 
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
