@@ -91,13 +91,11 @@ class PageCache:
             state["content_version"] = await self.version()
         return int(state["content_version"])
 
-    def _answer(self, scope: Scope, version: int, page: Page | None) -> Response | None:
-        """304 for a matching If-None-Match, else the stored page if it is current."""
+    def _answer(self, scope: Scope, version: int, page: Page) -> Response:
+        """A current page: 304 for a matching If-None-Match, else its stored copy."""
         headers = {"ETag": f'"{BUILD}-{version}"', "Cache-Control": CACHE_CONTROL}
         if _matches(Headers(scope=scope).get("if-none-match", ""), headers["ETag"]):
             return Response(status_code=304, headers=headers)
-        if page is None or page.version != version:
-            return None
         self._pages.move_to_end(page_key(scope))
         return Response(page.body, media_type=page.media_type, headers=headers)
 
@@ -111,22 +109,22 @@ class PageCache:
         return self._answer(scope, version, page) if page.version == version else None
 
     async def serve(self, request: Request, render: Callable[[], Awaitable[Response]]) -> Response:
-        """The page at this URL: 304, a stored copy, or `render()`'s answer (stored
-        when it is a 200)."""
-        version = await self._request_version(request.scope)
-        key = page_key(request.scope)
-        answer = self._answer(request.scope, version, self._pages.get(key))
+        """The page at this URL: 304 or a stored copy if it is current, else
+        `render()`'s answer, stored when it is a 200. Only a page that exists gets a
+        304: a deleted post is a 404 whatever tag the client holds."""
+        answer = await self.stored(request.scope)
         if answer is not None:
             return answer
+        version = await self._request_version(request.scope)
         response = await render()
         if response.status_code != 200:
             return response
-        self._pages[key] = Page(version, bytes(response.body), response.media_type)
-        self._pages.move_to_end(key)
+        page = Page(version, bytes(response.body), response.media_type)
+        key = page_key(request.scope)
+        self._pages[key] = page
         while len(self._pages) > self._max_pages:
             self._pages.popitem(last=False)
-        response.headers.update({"ETag": f'"{BUILD}-{version}"', "Cache-Control": CACHE_CONTROL})
-        return response
+        return self._answer(request.scope, version, page)
 
 
 async def cached_page(request: Request, render: Callable[[], Awaitable[Response]]) -> Response:

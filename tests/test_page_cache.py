@@ -70,6 +70,42 @@ def test_a_cached_page_is_byte_identical_and_costs_one_read(client, alice):
         assert len(statements) == 2  # the content version, once per request
 
 
+def test_stored_pages_are_answered_before_routing(client, alice, monkeypatch):
+    """PageCacheMiddleware answers a current stored page without reaching its route,
+    with the same headers as the route's answer, security headers included."""
+    post = create_post(client, alice)
+    paths = [*pages(alice.id, post["id"]), "/api/posts", f"/api/users/{alice.id}/posts"]
+    rendered = {path: client.get(path) for path in paths}
+
+    async def no_routing(*_args: object) -> None:
+        raise AssertionError("the request reached the router")
+
+    monkeypatch.setattr(app.router, "handle", no_routing)
+    monkeypatch.setattr(app, "middleware_stack", None)  # rebuilt around the patch
+    for path, first in rendered.items():
+        cached = client.get(path)
+        assert cached.content == first.content
+        for header in ("etag", "content-type", "content-security-policy", "x-frame-options"):
+            assert cached.headers[header] == first.headers[header], (path, header)
+        head = client.head(path)
+        assert head.status_code == 200
+        assert head.content == b""
+        assert head.headers["content-length"] == str(len(first.content))
+        not_modified = client.get(path, headers={"If-None-Match": first.headers["etag"]})
+        assert not_modified.status_code == 304
+        assert not_modified.headers["content-security-policy"]
+
+
+def test_a_stored_page_older_than_the_last_write_goes_to_its_route(client, alice):
+    post = create_post(client, alice)
+    path = f"/posts/{post['id']}"
+    assert client.get(path).status_code == 200
+    assert client.delete(f"/api/posts/{post['id']}", headers=alice.headers).status_code == 204
+    stale_tag = client.get("/").headers["etag"]
+    for headers in ({}, {"If-None-Match": stale_tag}, {"If-None-Match": "*"}):
+        assert client.get(path, headers=headers).status_code == 404
+
+
 @pytest.mark.parametrize(
     "change",
     ["new post", "edit", "delete post", "rename", "delete author", "direct SQL"],
