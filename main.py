@@ -27,7 +27,12 @@ from starlette.types import Scope
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from hot_reads import HotReads, hot_reads_for
-from middleware import BodySizeLimitMiddleware, HeadAsGetMiddleware, SecurityHeadersMiddleware
+from middleware import (
+    BodySizeLimitMiddleware,
+    CompressionMiddleware,
+    HeadAsGetMiddleware,
+    SecurityHeadersMiddleware,
+)
 from page_cache import PageCache, PageCacheMiddleware
 from routers import feeds, pages, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
@@ -77,6 +82,7 @@ app = FastAPI(
     swagger_ui_oauth2_redirect_url=None,  # the password flow never redirects
 )
 app.add_middleware(PageCacheMiddleware)  # innermost: sees HEAD as GET
+app.add_middleware(CompressionMiddleware)
 app.add_middleware(HeadAsGetMiddleware)
 app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 app.add_middleware(SecurityHeadersMiddleware)

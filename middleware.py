@@ -6,6 +6,7 @@ buffering per request, which keeps the hot paths fast.
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -105,3 +106,25 @@ class HeadAsGetMiddleware:
 
         # The headers, Content-Length included, stay those GET would send.
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """Starlette's gzip for every response worth it (pages, CSS, JS, JSON over 500
+    bytes), plus what RFC 9110 (8.8.1) asks of a compressed copy: a strong ETag
+    becomes weak, since the copy is no longer byte-identical. Pages from the page
+    cache arrive already compressed (page_cache.py) and pass through untouched."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_weak_etag(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                etag = headers.get("etag")
+                if etag and headers.get("content-encoding") and not etag.startswith("W/"):
+                    headers["etag"] = f"W/{etag}"
+            await send(message)
+
+        await super().__call__(scope, receive, send_with_weak_etag)

@@ -17,6 +17,7 @@ tag, and the next request, seeing the new version, renders again. Every worker
 checks the same row, so a write shows at once whichever worker served it.
 """
 
+import gzip
 import hashlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -32,6 +33,8 @@ from hot_reads import CONTENT_VERSION, HotReads
 
 # Pages kept per worker, least recently used dropped first (~30 KiB each at most).
 MAX_PAGES = 512
+# Pages are compressed once per change, so the smallest output is worth its time.
+GZIP_LEVEL = 9
 # Browsers may keep a page but must ask (cheaply, with If-None-Match) before reusing it.
 CACHE_CONTROL = "no-cache"
 
@@ -54,13 +57,27 @@ BUILD = code_fingerprint()
 class Page(NamedTuple):
     version: int
     body: bytes
+    gzipped: bytes  # compressed once, when stored, not on every answer
     media_type: str | None
 
 
 def _matches(if_none_match: str, etag: str) -> bool:
     """RFC 9110's weak comparison: any listed tag, weak or strong, or `*`."""
+    opaque = etag.removeprefix("W/")
     tags = (tag.strip() for tag in if_none_match.split(","))
-    return any(tag == "*" or tag.removeprefix("W/") == etag for tag in tags)
+    return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether the client takes gzip (listed, and not with `q=0`)."""
+    for coding in accept_encoding.lower().split(","):
+        name, _, params = coding.partition(";")
+        if name.strip() in ("gzip", "*"):
+            try:
+                return float(params.strip().removeprefix("q=") or 1) > 0
+            except ValueError:
+                return False
+    return False
 
 
 def page_key(scope: Scope) -> tuple[str, bytes, str, bytes]:
@@ -92,11 +109,21 @@ class PageCache:
         return int(state["content_version"])
 
     def _answer(self, scope: Scope, version: int, page: Page) -> Response:
-        """A current page: 304 for a matching If-None-Match, else its stored copy."""
-        headers = {"ETag": f'"{BUILD}-{version}"', "Cache-Control": CACHE_CONTROL}
-        if _matches(Headers(scope=scope).get("if-none-match", ""), headers["ETag"]):
+        """A current page: 304 for a matching If-None-Match, else its stored copy,
+        gzipped for clients that take it. The ETag is weak because the gzipped and
+        the plain copy share it (RFC 9110, 8.8.1: equivalent, not byte-identical)."""
+        request_headers = Headers(scope=scope)
+        headers = {
+            "ETag": f'W/"{BUILD}-{version}"',
+            "Cache-Control": CACHE_CONTROL,
+            "Vary": "Accept-Encoding",
+        }
+        if _matches(request_headers.get("if-none-match", ""), headers["ETag"]):
             return Response(status_code=304, headers=headers)
         self._pages.move_to_end(page_key(scope))
+        if accepts_gzip(request_headers.get("accept-encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            return Response(page.gzipped, media_type=page.media_type, headers=headers)
         return Response(page.body, media_type=page.media_type, headers=headers)
 
     async def stored(self, scope: Scope) -> Response | None:
@@ -119,7 +146,8 @@ class PageCache:
         response = await render()
         if response.status_code != 200:
             return response
-        page = Page(version, bytes(response.body), response.media_type)
+        body = bytes(response.body)
+        page = Page(version, body, gzip.compress(body, GZIP_LEVEL, mtime=0), response.media_type)
         key = page_key(request.scope)
         self._pages[key] = page
         while len(self._pages) > self._max_pages:

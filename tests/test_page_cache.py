@@ -45,14 +45,14 @@ def test_pages_carry_an_etag_and_answer_304_with_no_body(client, alice):
         first = client.get(path)
         assert first.status_code == 200
         etag = first.headers["etag"]
-        assert etag.startswith('"')
+        assert etag.startswith('W/"')  # weak: the gzipped and plain copies share it
         assert etag.endswith('"')
         assert first.headers["cache-control"] == "no-cache"
         again = client.get(path, headers={"If-None-Match": etag})
         assert again.status_code == 304, path
         assert again.content == b""
         assert again.headers["etag"] == etag
-        for header in (f"W/{etag}", f'"other", {etag}', "*"):
+        for header in (etag.removeprefix("W/"), f'"other", {etag}', "*"):
             assert client.get(path, headers={"If-None-Match": header}).status_code == 304
         assert client.get(path, headers={"If-None-Match": '"other"'}).status_code == 200
 
@@ -90,7 +90,7 @@ def test_stored_pages_are_answered_before_routing(client, alice, monkeypatch):
         head = client.head(path)
         assert head.status_code == 200
         assert head.content == b""
-        assert head.headers["content-length"] == str(len(first.content))
+        assert head.headers["content-length"] == first.headers["content-length"]
         not_modified = client.get(path, headers={"If-None-Match": first.headers["etag"]})
         assert not_modified.status_code == 304
         assert not_modified.headers["content-security-policy"]
