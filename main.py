@@ -206,6 +206,9 @@ def swagger_page() -> tuple[bytes, str]:
         swagger_css_url=static_url("swagger/swagger-ui.css"),
         swagger_favicon_url=static_url("img/favicon.svg"),
     ).body
+    # A way back to the blog above the third-party page.
+    back = b'<p style="margin: 1em 2em"><a href="/">&larr; Back to Inkwell</a></p>'
+    html = html.replace(b'<div id="swagger-ui">', back + b'<div id="swagger-ui">', 1)
     scripts = re.findall(rb"<script>(.*?)</script>", html, flags=re.DOTALL)
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(s).digest()).decode()}'" for s in scripts

@@ -2,22 +2,15 @@
 
 from fastapi import APIRouter, Request, Response
 
-from config import settings
 from database import open_session
 from feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
 from page_cache import cached_page
 from pagination import newest_posts
+from routers.pages import site_url
 from routers.users import get_user_or_404
 from schemas import PathId
 
 router = APIRouter(include_in_schema=False)
-
-
-def site_url(request: Request) -> str:
-    """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
-    the address this request came to (the page cache keys on the full URL, so two
-    hosts never share a copy)."""
-    return str(settings.public_url or request.base_url).rstrip("/")
 
 
 @router.get("/feed.xml")

@@ -4,6 +4,7 @@ the navbar and the Edit buttons are added by the page's scripts."""
 
 import hashlib
 from functools import cache
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.responses import HTMLResponse
@@ -35,8 +36,41 @@ templates.env.globals["static_url"] = static_url
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
-def render(request: Request, name: str, title: str, **context: object) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"title": title, **context})
+DEFAULT_DESCRIPTION = "Inkwell, a small blog: writing from its community, free to read."
+HOME_DESCRIPTION = "Fresh writing from the Inkwell community."
+# Search engines show about this much of a description.
+DESCRIPTION_MAX = 160
+
+
+def post_description(post: Post) -> str:
+    """The post's opening words, for search results and link previews."""
+    text = " ".join(post.content.split())
+    if len(text) <= DESCRIPTION_MAX:
+        return text
+    return text[: DESCRIPTION_MAX - 1].rsplit(" ", 1)[0] + "…"
+
+
+def site_url(request: Request) -> str:
+    """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
+    the address this request came to (the page cache keys on the full URL, so two
+    hosts never share a copy)."""
+    return str(settings.public_url or request.base_url).rstrip("/")
+
+
+def render(
+    request: Request,
+    name: str,
+    title: str,
+    description: str = DEFAULT_DESCRIPTION,
+    **context: object,
+) -> HTMLResponse:
+    """A page with its `<title>`, meta description and canonical address."""
+    # Only the parameters that choose what the page shows: not `next`, not trackers.
+    kept = {key: value for key in ("cursor",) if (value := request.query_params.get(key))}
+    query = f"?{urlencode(kept)}" if kept else ""
+    canonical_url = f"{site_url(request)}{request.url.path}{query}"
+    context |= {"title": title, "description": description, "canonical_url": canonical_url}
+    return templates.TemplateResponse(request, name, context)
 
 
 async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
@@ -61,7 +95,8 @@ async def home(request: Request, after: After) -> Response:
         async with open_session(request) as session:
             page = await page_of_posts(session, after, settings.page_size)
             title = "Older posts" if after else "Home"
-            return render(request, "home.html", title, page=page, older=after is not None)
+            description = "Older posts on Inkwell." if after else HOME_DESCRIPTION
+            return render(request, "home.html", title, description, page=page, older=bool(after))
 
     return await cached_page(request, render_home)
 
@@ -71,7 +106,7 @@ async def post_page(request: Request, post_id: PathId) -> Response:
     async def render_post() -> Response:
         async with open_session(request) as session:
             post = await get_post_or_404(session, post_id)
-            return render(request, "post.html", post.title, post=post)
+            return render(request, "post.html", post.title, post_description(post), post=post)
 
     return await cached_page(request, render_post)
 
@@ -87,6 +122,7 @@ async def user_posts_page(request: Request, user_id: PathId, after: After) -> Re
                 request,
                 "user_posts.html",
                 title,
+                f"{title} on Inkwell.",
                 user=user,
                 post_count=post_count,
                 page=page,
@@ -98,14 +134,15 @@ async def user_posts_page(request: Request, user_id: PathId, after: After) -> Re
 
 @router.get("/register")
 async def register_page(request: Request) -> HTMLResponse:
-    return render(request, "register.html", "Register")
+    return render(request, "register.html", "Register", "Create an Inkwell account to write.")
 
 
 @router.get("/login")
 async def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", "Log in")
+    return render(request, "login.html", "Log in", "Log in to Inkwell to write and edit posts.")
 
 
 @router.get("/account")
 async def account_page(request: Request) -> HTMLResponse:
-    return render(request, "account.html", "Your account")
+    description = "Your Inkwell account: profile, password and signed-in devices."
+    return render(request, "account.html", "Your account", description)
