@@ -162,7 +162,7 @@ export function setUpDraftDialog(prefix, key, { original, userId, after }) {
   let draft = null;
   let cancel = null;
   // Each opening starts in Write mode (see preview.js).
-  const preview = setUpPreview(`${prefix}-post`);
+  const preview = setUpPreview(prefix);
   const parts = setUpDialog(prefix, {
     before: () => {
       draft.fill();
