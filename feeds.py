@@ -14,6 +14,7 @@ from models import Post, User
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml"
+XML_BASE = "{http://www.w3.org/XML/1998/namespace}base"
 SITE_TITLE = "Inkwell"
 # Entries per feed: the newest posts only; readers keep what they saw before.
 FEED_SIZE = 20
@@ -70,7 +71,10 @@ def _add_entry(feed: Element, site_url: str, post: Post) -> None:
     _add(entry, "published", rfc3339(post.date_posted))
     _add(entry, "updated", rfc3339(post.date_posted))
     _add_person(entry, site_url, post.author)
-    _add(entry, "content", post.content, type="text")
+    # The sanitised HTML the post page shows (markdown_render.py), escaped once more
+    # by ElementTree as Atom's type="html" requires.
+    # Relative links in a post resolve against the post's own address.
+    _add(entry, "content", post.content_html, type="html", **{XML_BASE: link})
 
 
 def atom_feed(

@@ -8,6 +8,8 @@ from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, Ty
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+from markdown_render import render_html
+
 USERNAME_MAX = 50
 EMAIL_MAX = 120
 TITLE_MAX = 100
@@ -120,11 +122,21 @@ class Post(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
+    # Markdown source, stored and answered exactly as written.
     content: Mapped[str] = mapped_column(Text)
+    # The source rendered and sanitised (markdown_render.py), kept beside it so pages
+    # never render Markdown: set whenever `content` is, in the same transaction.
+    content_html: Mapped[str] = mapped_column(Text)
     date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
     author: Mapped[User] = relationship(back_populates="posts")
+
+    @validates("content")
+    def _render_content(self, _key: str, content: str) -> str:
+        """Every assignment of the source, from any code path, renders it too."""
+        self.content_html = render_html(content)
+        return content
 
 
 class ContentVersion(Base):

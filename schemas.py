@@ -222,6 +222,18 @@ class PostUpdate(PartialUpdate):
     content: Content | SkipJsonSchema[None] = omittable()
 
 
+class PreviewRequest(InputModel):
+    """Markdown to render as it would be published: the same rules as a post's content."""
+
+    content: Content
+
+
+class PreviewResponse(BaseModel):
+    """The sanitised HTML a post with this content would show."""
+
+    html: str
+
+
 class PostResponse(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

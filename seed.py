@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from auth import hash_password
 from config import settings
 from database import create_engine, create_sessionmaker, migrate
+from markdown_render import render_html
 from models import TITLE_MAX, Post, User, fold
 
 DEMO_PASSWORD = "inkwell-demo-password"  # noqa: S105 (printed for people to sign in with)
@@ -195,7 +196,13 @@ async def seed(database_url: str, posts: int, authors: int, seed: int) -> list[U
             for date_posted in demo_dates(rng, posts, now):
                 title, content = demo_post(rng)
                 author = rng.choice(users)
-                row = {"title": title, "content": content, "user_id": author.id}
+                # A bulk insert skips the model's hooks: render here, as Post does.
+                row = {
+                    "title": title,
+                    "content": content,
+                    "content_html": render_html(content),
+                    "user_id": author.id,
+                }
                 rows.append(row | {"date_posted": date_posted})
             await session.execute(insert(Post), rows)
         return users

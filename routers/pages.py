@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from config import BASE_DIR, settings
 from database import open_session
+from markdown_render import excerpt
 from models import Post, User
 from page_cache import cached_page
 from pagination import After, page_of_posts
@@ -32,6 +33,9 @@ def static_url(path: str) -> str:
 
 templates = Jinja2Templates(directory=BASE_DIR / "templates")
 templates.env.globals["static_url"] = static_url
+# Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
+# pages are cached (page_cache.py), so that costs once per change, and needs no column.
+templates.env.globals["excerpt"] = excerpt
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 

@@ -6,10 +6,20 @@ from sqlalchemy.orm import joinedload
 
 from auth import CurrentUser
 from database import SessionDep, open_session
+from markdown_render import render_html
 from models import Post, User
 from page_cache import cached_page
 from pagination import LIMIT_DEFAULT, After, Limit, PageOfPosts, page_of_posts
-from schemas import PathId, PostCreate, PostPage, PostResponse, PostUpdate, error_responses
+from schemas import (
+    PathId,
+    PostCreate,
+    PostPage,
+    PostResponse,
+    PostUpdate,
+    PreviewRequest,
+    PreviewResponse,
+    error_responses,
+)
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
 
@@ -71,6 +81,13 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
     session.add(post)
     await session.commit()
     return post
+
+
+@router.post("/preview", response_model=PreviewResponse, responses=error_responses(400, 401, 413))
+async def preview_post(preview: PreviewRequest, _user: CurrentUser) -> PreviewResponse:
+    """Content rendered exactly as publishing it would (the Write / Preview toggle).
+    Signed-in authors only: it is the editor's tool, not a public rendering service."""
+    return PreviewResponse(html=render_html(preview.content))
 
 
 @router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))

@@ -214,6 +214,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("PATCH", "/api/users/{user_id}"),
         ("DELETE", "/api/users/{user_id}"),
         ("POST", "/api/posts"),
+        ("POST", "/api/posts/preview"),
         ("PUT", "/api/posts/{post_id}"),
         ("PATCH", "/api/posts/{post_id}"),
         ("DELETE", "/api/posts/{post_id}"),

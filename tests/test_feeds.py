@@ -9,6 +9,8 @@ import pytest
 from pydantic import AnyHttpUrl
 
 from config import settings
+from feeds import XML_BASE
+from markdown_render import render_html
 from models import Post
 from tests.conftest import create_post, make_account
 from tests.test_queries import counting_statements
@@ -47,8 +49,9 @@ def link(element: Element, rel: str) -> str:
 
 
 def every_url(feed: Element) -> list[str]:
-    """Every address in the feed: ids, link hrefs and author URIs."""
+    """Every address in the feed: ids, link hrefs, author URIs and content bases."""
     urls = [found.attrib["href"] for found in feed.iter(f"{ATOM}link")]
+    urls += [found.attrib[XML_BASE] for found in feed.iter(f"{ATOM}content")]
     urls += [found.text or "" for found in feed.iter(f"{ATOM}id")]
     urls += [found.text or "" for found in feed.iter(f"{ATOM}uri")]
     return urls
@@ -97,8 +100,12 @@ def test_the_feed_is_atom_with_every_required_element(client, alice):
         # RFC 4287 4.1.1: a feed names an author, or else every entry does.
         assert entry.findtext(f"{ATOM}author/{ATOM}name") == "Alice"
         assert entry.find(f"{ATOM}title").get("type") == "text"
-        assert entry.find(f"{ATOM}content").get("type") == "text"
-        assert entry.findtext(f"{ATOM}content") == "World"
+        # The post as its page shows it: rendered, sanitised HTML, escaped in the XML;
+        # its relative links resolve against the post's address.
+        content = entry.find(f"{ATOM}content")
+        assert content.get("type") == "html"
+        assert content.text == "<p>World</p>\n"
+        assert content.get(XML_BASE) == entry.findtext(f"{ATOM}id")
         # The feed is as new as its newest entry.
         assert feed.findtext(f"{ATOM}updated") == entry.findtext(f"{ATOM}updated")
 
@@ -181,7 +188,11 @@ def test_text_round_trips_exactly(client, alice):
     assert b"<script>" not in response.content  # escaped, never markup
     (entry,) = entries(parse(response))
     assert entry.findtext(f"{ATOM}title") == TRICKY_TITLE
-    assert entry.findtext(f"{ATOM}content") == TRICKY_CONTENT
+    html = entry.findtext(f"{ATOM}content")
+    assert html == render_html(TRICKY_CONTENT)
+    # Once the reader unescapes the XML, the post's own markup is still only text.
+    assert "<script" not in html
+    assert "&lt;script&gt;alert('x')&lt;/script&gt;" in html
 
 
 def test_names_round_trip_exactly(client):
@@ -197,7 +208,7 @@ def test_text_xml_cannot_carry_still_gives_a_readable_feed(client, alice):
     create_post(client, alice, title="Odd \uffff", content="line one\r\nline two\ufffe")
     (entry,) = entries(feed_of(client))
     assert entry.findtext(f"{ATOM}title") == "Odd \ufffd"
-    assert entry.findtext(f"{ATOM}content") == "line one\nline two\ufffd"
+    assert entry.findtext(f"{ATOM}content") == "<p>line one\nline two\ufffd</p>\n"
 
 
 def test_an_empty_feed_is_valid_and_always_the_same_bytes(client, alice):

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, select
 import seed
 from config import settings
 from database import sync_url
+from markdown_render import render_html
 from models import Post, User, fold
 from schemas import PostCreate
 from tests.conftest import login, register
@@ -59,6 +60,9 @@ def test_a_fresh_database_gets_authors_and_spread_out_posts(database_url):
     for post in posts:
         assert "\n\n" in post.content  # paragraphs
         PostCreate(title=post.title, content=post.content)  # what the API would accept
+        # A bulk insert skips the model's hook; the seed renders as the model would.
+        assert post.content_html == render_html(post.content)
+        assert post.content_html.startswith("<p>")
 
 
 def test_demo_authors_have_names_the_app_accepts():

@@ -7,6 +7,7 @@
 // and is offered back to that user only.
 
 import { setUpDialog } from "./forms.js";
+import { setUpPreview } from "./preview.js";
 
 const REOPEN_KEY = "draft:reopen";
 
@@ -160,8 +161,13 @@ function confirmDiscard(prefix, { dialog }, draft) {
 export function setUpDraftDialog(prefix, key, { original, userId, after }) {
   let draft = null;
   let cancel = null;
+  // Each opening starts in Write mode (see preview.js).
+  const preview = setUpPreview(prefix);
   const parts = setUpDialog(prefix, {
-    before: () => draft.fill(),
+    before: () => {
+      draft.fill();
+      preview.showWrite();
+    },
     after,
     cancel: () => cancel(),
   });

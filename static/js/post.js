@@ -7,13 +7,26 @@ const article = document.getElementById("post");
 const postId = article.dataset.postId;
 const authorId = Number(article.dataset.authorId);
 const titleElement = document.getElementById("post-title");
-const contentElement = document.getElementById("post-content");
+// The post's Markdown source (the page shows it rendered); looked up each time, as
+// refreshContent replaces it.
+const source = () => document.getElementById("post-source").content.textContent;
+
+/** Show the post as the server now renders it: this very page, fetched again (the
+ * server renders Markdown in one place only), its content moved into this one. */
+async function refreshContent() {
+  const response = await apiFetch(location.pathname, { auth: false, headers: { Accept: "text/html" } });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  for (const id of ["post-content", "post-source"]) {
+    document.getElementById(id).replaceWith(document.adoptNode(fresh.getElementById(id)));
+  }
+}
 
 // --- Edit ---------------------------------------------------------------------
 // Changes are kept as a draft while the author types (see drafts.js).
 let author = null;
 const edit = setUpDraftDialog("edit-post", `draft:edit:${postId}`, {
-  original: () => ({ title: titleElement.textContent, content: contentElement.textContent }),
+  original: () => ({ title: titleElement.textContent, content: source() }),
   userId: () => (author ? author.id : null),
 });
 const { draft } = edit;
@@ -26,9 +39,14 @@ onSubmit(edit.form, edit, async () => {
   if (!response.ok) return errorMessage(response);
   const post = await response.json();
   titleElement.textContent = post.title;
-  contentElement.textContent = post.content;
   document.title = `${post.title} · Inkwell`;
   draft.clear();
+  try {
+    await refreshContent();
+  } catch {
+    location.reload(); // saved all the same: the reloaded page shows it
+    return LEAVING;
+  }
   edit.dialog.close();
 });
 

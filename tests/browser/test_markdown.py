@@ -1,0 +1,145 @@
+"""Markdown in the browser: the Write / Preview toggle, a published post shown
+rendered, and hostile Markdown that never runs."""
+
+import re
+
+import pytest
+from playwright.sync_api import Dialog, Page, expect
+
+from tests.browser.conftest import ConsoleWatch, create_post, register, sign_in, token_for
+
+pytestmark = pytest.mark.browser
+
+MARKDOWN = "Some **bold words** and a [link](https://example.com/page).\n\n- one\n- two"
+
+
+def fail_on_dialog(page: Page) -> list[str]:
+    """Any alert, confirm or prompt is recorded (and dismissed): none may appear."""
+    opened: list[str] = []
+
+    def on_dialog(dialog: Dialog) -> None:
+        opened.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", on_dialog)
+    return opened
+
+
+def test_write_preview_toggle_then_publish(page: Page, api) -> None:
+    opened = fail_on_dialog(page)
+    sign_in(page, api, register(api))
+    page.goto("/")
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    write = dialog.get_by_role("button", name="Write")
+    preview = dialog.get_by_role("button", name="Preview")
+    area = dialog.locator("#new-post-preview-area")
+    expect(write).to_have_attribute("aria-pressed", "true")
+    expect(preview).to_have_attribute("aria-pressed", "false")
+
+    # Nothing typed yet: nothing to preview, and no request needed.
+    preview.click()
+    expect(area).to_have_text("Nothing to preview")
+    write.click()
+
+    dialog.get_by_label("Title").fill("Rendered")
+    dialog.get_by_label("Content").fill(MARKDOWN)
+    preview.click()
+    expect(preview).to_have_attribute("aria-pressed", "true")
+    expect(write).to_have_attribute("aria-pressed", "false")
+    expect(dialog.get_by_label("Content")).to_be_hidden()
+    expect(area.locator("strong")).to_have_text("bold words")
+    link = area.get_by_role("link", name="link")
+    expect(link).to_have_attribute("href", "https://example.com/page")
+    expect(link).to_have_attribute("rel", "nofollow noopener")
+    expect(area.locator("li")).to_have_count(2)
+
+    # Back to Write: the text is as it was, and the draft still holds it.
+    write.click()
+    expect(write).to_have_attribute("aria-pressed", "true")
+    expect(area).to_be_hidden()
+    expect(dialog.get_by_label("Content")).to_have_value(MARKDOWN)
+    assert MARKDOWN.replace("\n", "\\n") in page.evaluate("localStorage.getItem('draft:new')")
+
+    # Publishing from the preview works too.
+    preview.click()
+    expect(area.locator("strong")).to_be_visible()
+    dialog.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    content = page.locator("#post-content")
+    expect(content.locator("strong")).to_have_text("bold words")
+    expect(content.get_by_role("link", name="link")).to_have_attribute(
+        "href", "https://example.com/page"
+    )
+    expect(content.locator("li")).to_have_count(2)
+    assert "**" not in content.inner_text()
+
+    # Editing starts from the Markdown source, not the rendered text, and shows the
+    # change rendered once saved.
+    page.get_by_role("button", name="Edit").click()
+    edit = page.get_by_role("dialog", name="Edit post")
+    expect(edit.get_by_label("Content")).to_have_value(MARKDOWN)
+    edit.get_by_label("Content").fill("Now *emphasised*.")
+    edit.get_by_role("button", name="Preview").click()
+    expect(edit.locator("#edit-post-preview-area em")).to_have_text("emphasised")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(edit).to_be_hidden()
+    expect(content.locator("em")).to_have_text("emphasised")
+    page.get_by_role("button", name="Edit").click()
+    expect(edit.get_by_role("button", name="Write")).to_have_attribute("aria-pressed", "true")
+    expect(edit.get_by_label("Content")).to_have_value("Now *emphasised*.")
+    assert opened == []
+
+
+def test_a_failed_preview_says_so(page: Page, api, console: ConsoleWatch) -> None:
+    console.allow(r"status of 503")
+    sign_in(page, api, register(api))
+    page.goto("/")
+    page.route(
+        "**/api/posts/preview",
+        lambda route: route.fulfill(status=503, json={"detail": "Try again in a moment"}),
+    )
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    dialog.get_by_label("Content").fill("**x**")
+    dialog.get_by_role("button", name="Preview").click()
+    expect(dialog.locator("#new-post-preview-error")).to_be_visible()
+    expect(dialog.locator("#new-post-preview-error")).to_have_text("Try again in a moment")
+    expect(dialog.locator("#new-post-preview-area strong")).to_have_count(0)
+
+
+HOSTILE = (
+    "<script>alert('script')</script>\n\n"
+    "<img src=x onerror=alert('img')>\n\n"
+    "[click](javascript:alert('link')) [again](JaVaScRiPt:alert('case'))\n\n"
+    "[entity](&#106;avascript:alert('entity'))\n\n"
+    "<iframe src=\"javascript:alert('frame')\"></iframe><svg onload=alert('svg')>\n\n"
+    "![x](x\" onerror=\"alert('alt'))"
+)
+
+
+def test_a_hostile_post_runs_nothing(page: Page, api) -> None:
+    opened = fail_on_dialog(page)
+    user = register(api)
+    post = create_post(api, token_for(api, user), "Hostile", HOSTILE)
+    for path in (f"/posts/{post['id']}", "/", f"/users/{user.id}/posts"):
+        page.goto(path)
+        page.wait_for_load_state("networkidle")
+    page.goto(f"/posts/{post['id']}")
+    content = page.locator("#post-content")
+    expect(content).to_contain_text("<script>alert('script')</script>")  # shown as text
+    expect(content.locator("script, img, iframe, svg")).to_have_count(0)
+    for link in content.locator("a").all():
+        assert not (link.get_attribute("href") or "").lower().startswith("javascript")
+    # The preview of the same text runs nothing either.
+    sign_in(page, api, user)
+    page.goto("/")
+    page.get_by_role("button", name="New Post").click()
+    dialog = page.get_by_role("dialog", name="New post")
+    dialog.get_by_label("Content").fill(HOSTILE)
+    dialog.get_by_role("button", name="Preview").click()
+    area = dialog.locator("#new-post-preview-area")
+    expect(area).to_contain_text("<img src=x onerror=alert('img')>")
+    expect(area.locator("script, img, iframe, svg")).to_have_count(0)
+    page.wait_for_timeout(300)  # give anything that would fire a moment to do so
+    assert opened == []
