@@ -47,11 +47,8 @@ DESCRIPTION_MAX = 160
 
 
 def post_description(post: Post) -> str:
-    """The post's opening words, for search results and link previews."""
-    text = " ".join(post.content.split())
-    if len(text) <= DESCRIPTION_MAX:
-        return text
-    return text[: DESCRIPTION_MAX - 1].rsplit(" ", 1)[0] + "…"
+    """The post's opening words as plain text, for search results and link previews."""
+    return excerpt(post.content_html, DESCRIPTION_MAX - 1).text
 
 
 def site_url(request: Request) -> str:

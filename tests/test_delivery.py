@@ -94,7 +94,7 @@ def test_every_page_has_a_title_description_and_canonical_link(client, alice, pa
 
 
 def test_a_post_page_describes_itself_with_its_opening_words(client, alice):
-    content = "The first sentence says what it is about & why. " + "More words. " * 40
+    content = "The *first* sentence says what it is about & why. " + "More words. " * 40
     post = create_post(client, alice, title='A "quoted" <title>', content=content)
     page = client.get(f"/posts/{post['id']}").text
     description = meta(page, "name", "description")

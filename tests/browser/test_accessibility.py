@@ -1,0 +1,76 @@
+"""axe-core finds no serious or critical violation on any page, signed out or in, in
+either theme, at desktop and phone sizes."""
+
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser
+
+from tests.browser.conftest import User, create_post, register, token_for
+
+pytestmark = pytest.mark.browser
+
+# axe-core 4.14.1 (MPL-2.0, vendor/axe-LICENSE.txt), from the npm package: no network.
+AXE = (Path(__file__).parent / "vendor" / "axe.min.js").read_text(encoding="utf-8")
+RUN_AXE = """async () => {
+  const { violations } = await axe.run(document, { resultTypes: ["violations"] });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help} -> ${v.nodes.map((n) => n.target).join(", ")}`);
+}"""
+SIZES = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+MARKDOWN = """An opening paragraph with a [link](https://example.com) and *emphasis*.
+
+## A heading
+
+- one item
+- another item
+
+> A quotation.
+
+```
+code block
+```
+"""
+
+
+@pytest.fixture(scope="module")
+def writer(live_server: str) -> tuple[User, str, int]:
+    with httpx.Client(base_url=live_server, timeout=10) as api:
+        user = register(api)
+        token = token_for(api, user)
+        post = create_post(api, token, "Accessible writing", MARKDOWN)
+        for n in range(12):  # enough for the "Older posts" pager
+            create_post(api, token, f"Filler {n}", "Short text.")
+    return user, token, post["id"]
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("theme", ["light", "dark"])
+@pytest.mark.parametrize("signed_in", [False, True], ids=["signed out", "signed in"])
+def test_no_serious_violations_on_any_page(
+    browser: Browser, live_server: str, writer, signed_in: bool, theme: str, size: str
+) -> None:
+    user, token, post_id = writer
+    # The audit script is injected, so this context alone lifts the CSP.
+    context = browser.new_context(base_url=live_server, bypass_csp=True, viewport=SIZES[size])
+    try:
+        page = context.new_page()
+        page.goto("/login")
+        page.evaluate("theme => localStorage.setItem('theme', theme)", theme)
+        if signed_in:
+            page.evaluate("token => localStorage.setItem('access_token', token)", token)
+        paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
+        paths += ["/account"] if signed_in else []
+        found: list[str] = []
+        for path in paths:
+            page.goto(path)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("document.documentElement.dataset.theme") == theme
+            page.add_script_tag(content=AXE)
+            found += [f"{path}: {violation}" for violation in page.evaluate(RUN_AXE)]
+        assert found == [], "\n".join(found)
+    finally:
+        context.close()
