@@ -10,7 +10,7 @@ import {
   showError,
   updateCurrentUser,
 } from "./auth.js";
-import { onClick, onSubmit, setUpDialog } from "./forms.js";
+import { formErrors, onClick, onSubmit, setUpDialog } from "./forms.js";
 import { deviceLabel } from "./devices.js";
 import { watchPasswordMatch } from "./passwords.js";
 
@@ -84,7 +84,7 @@ function setUpProfileForm() {
       method: "PATCH",
       json: profileChanges(form),
     });
-    if (!response.ok) return errorMessage(response);
+    if (!response.ok) return formErrors(form, response);
     user = await response.json();
     showAccount(user);
     showPasswordFieldIfNeeded(form);
@@ -110,7 +110,7 @@ function setUpPasswordForm() {
         new_password: form.elements.new_password.value,
       },
     });
-    if (!response.ok) return errorMessage(response);
+    if (!response.ok) return formErrors(form, response);
     const { access_token: token } = await response.json();
     setToken(token);
     form.reset();

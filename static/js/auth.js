@@ -3,6 +3,10 @@
 // browser keeps ONE instance of it per page (and so one cached current user).
 
 const TOKEN_KEY = "access_token";
+// Who was signed in when this browser last asked (id and username only: display data,
+// never a secret), so the navbar can show it before /api/users/me answers.
+// static/js/first-paint.js reads the same key before the first paint.
+const LAST_USER_KEY = "last_user";
 const READ_METHODS = new Set(["GET", "HEAD"]);
 const GENERIC_ERROR = "Something went wrong. Please try again.";
 
@@ -26,7 +30,31 @@ export function clearToken() {
   } catch {
     // storage unavailable: nothing to clear
   }
+  rememberUser(null);
   userPromise = null;
+}
+
+/** The user this browser last saw signed in ({id, username}), or null. */
+export function lastKnownUser() {
+  if (!getToken()) return null;
+  try {
+    const user = JSON.parse(localStorage.getItem(LAST_USER_KEY));
+    return user && typeof user.username === "string" ? user : null;
+  } catch {
+    return null;
+  }
+}
+
+function rememberUser(user) {
+  try {
+    if (user) {
+      localStorage.setItem(LAST_USER_KEY, JSON.stringify({ id: user.id, username: user.username }));
+    } else {
+      localStorage.removeItem(LAST_USER_KEY);
+    }
+  } catch {
+    // storage unavailable: the navbar simply waits for /api/users/me
+  }
 }
 
 /** Only same-site relative paths are honoured as `next`; anything else means "/". */
@@ -188,13 +216,19 @@ export async function apiFetch(path, options = {}) {
  */
 export function getCurrentUser() {
   if (userPromise) return userPromise;
-  if (!getToken()) return Promise.resolve(null);
+  if (!getToken()) {
+    rememberUser(null);
+    return Promise.resolve(null);
+  }
   const promise = (async () => {
     try {
       const response = await apiFetch("/api/users/me");
-      return response.ok ? await response.json() : null;
+      if (!response.ok) return null; // a 401 has cleared the token, and the last user
+      const user = await response.json();
+      rememberUser(user);
+      return user;
     } catch {
-      return null;
+      return null; // offline: the last known user stays for the next page
     }
   })();
   userPromise = promise;
@@ -204,6 +238,7 @@ export function getCurrentUser() {
 /** Replace the cached user after a change and tell the page (the navbar listens). */
 export function updateCurrentUser(user) {
   userPromise = Promise.resolve(user);
+  rememberUser(user);
   window.dispatchEvent(new CustomEvent("inkwell:user", { detail: user }));
 }
 

@@ -1,6 +1,7 @@
-// The one way a form (or a confirm button) sends a request: clear the old error,
-// disable the button, run the request, show its error or the network error.
-import { NETWORK_ERROR, showError } from "./auth.js";
+// The one way a form (or a confirm button) sends a request: clear the old errors,
+// disable the button and say what it is doing, run the request, then show its
+// errors: at the field they concern, or above the form.
+import { errorMessage, NETWORK_ERROR, showError } from "./auth.js";
 
 /** A handler returns this when the page is moving on: its button then stays disabled. */
 export const LEAVING = Symbol("leaving");
@@ -11,7 +12,11 @@ export const LEAVING = Symbol("leaving");
  */
 async function run(error, button, handler) {
   showError(error, "");
+  const label = button.textContent;
   button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  // "Logging in…" rather than a faded button: `data-busy-label` on the button.
+  if (button.dataset.busyLabel) button.textContent = button.dataset.busyLabel;
   let result;
   try {
     result = await handler();
@@ -19,7 +24,97 @@ async function run(error, button, handler) {
     result = NETWORK_ERROR;
   }
   if (typeof result === "string") showError(error, result);
-  if (result !== LEAVING) button.disabled = false;
+  if (result === LEAVING) return;
+  button.textContent = label;
+  button.disabled = false;
+  button.removeAttribute("aria-busy");
+}
+
+// --- Errors at their field ------------------------------------------------------
+
+function fieldErrorElement(input) {
+  const id = `${input.id}-error`;
+  let element = document.getElementById(id);
+  if (!element) {
+    element = document.createElement("p");
+    element.id = id;
+    element.className = "field-error";
+    input.insertAdjacentElement("afterend", element);
+  }
+  return element;
+}
+
+function describedBy(input) {
+  return (input.getAttribute("aria-describedby") || "").split(" ").filter(Boolean);
+}
+
+/** Show `message` at `input`: aria-invalid, and the message in its description. */
+export function markField(input, message) {
+  const element = fieldErrorElement(input);
+  element.textContent = message;
+  element.hidden = false;
+  input.setAttribute("aria-invalid", "true");
+  const ids = describedBy(input);
+  if (!ids.includes(element.id)) input.setAttribute("aria-describedby", [element.id, ...ids].join(" "));
+}
+
+function clearField(input) {
+  const element = document.getElementById(`${input.id}-error`);
+  if (!element) return;
+  element.hidden = true;
+  element.textContent = "";
+  input.removeAttribute("aria-invalid");
+  const ids = describedBy(input).filter((id) => id !== element.id);
+  if (ids.length) input.setAttribute("aria-describedby", ids.join(" "));
+  else input.removeAttribute("aria-describedby");
+}
+
+function clearFields(form) {
+  for (const input of form.elements) if (input.id) clearField(input);
+}
+
+function cleanMessage(text) {
+  const message = String(text || "").replace(/^Value error, /, "").trim();
+  return message.charAt(0).toUpperCase() + message.slice(1);
+}
+
+/** The form's fields an error answer names: [{input, message}]. A 422 names them in
+ * `detail[].loc`; a 409 says "Username ..." or "Email ..." in its `detail`. */
+async function erroneousFields(form, response) {
+  let detail = null;
+  try {
+    detail = (await response.clone().json()).detail;
+  } catch {
+    return [];
+  }
+  const field = (name) => {
+    const input = typeof name === "string" ? form.elements.namedItem(name) : null;
+    return input instanceof HTMLElement && input.id && !input.hidden ? input : null;
+  };
+  if (response.status === 422 && Array.isArray(detail)) {
+    return detail
+      .map((item) => ({ input: field((item.loc || []).at(-1)), message: cleanMessage(item.msg) }))
+      .filter(({ input, message }) => input && message);
+  }
+  if (response.status === 409 && typeof detail === "string") {
+    const names = ["username", "email"].filter((name) => detail.toLowerCase().includes(name));
+    const input = names.length === 1 ? field(names[0]) : null;
+    return input ? [{ input, message: detail }] : [];
+  }
+  return [];
+}
+
+/**
+ * The errors of a failed `response` to `form`: those that concern a field are shown
+ * at it (and focus moves to the first); the message for above the form, if any, is
+ * returned (a handler returns it to `onSubmit`).
+ */
+export async function formErrors(form, response, fallback) {
+  const fields = await erroneousFields(form, response);
+  if (!fields.length) return errorMessage(response, fallback);
+  for (const { input, message } of fields) markField(input, message);
+  fields[0].input.focus();
+  return "";
 }
 
 /**
@@ -29,8 +124,17 @@ async function run(error, button, handler) {
  *   ready:  optional, run once the form is valid; return false to send nothing.
  */
 export function onSubmit(form, { error, submit, check, ready }, handler) {
+  // Forms that cannot work without a script come disabled; this one now can.
+  for (const fieldset of form.querySelectorAll("fieldset[data-needs-script]")) {
+    fieldset.disabled = false;
+  }
+  // A field's error goes as soon as the person edits that field.
+  form.addEventListener("input", (event) => {
+    if (event.target.id) clearField(event.target);
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
+    clearFields(form);
     if (check) check();
     if (!form.reportValidity()) return;
     if (ready && ready() === false) return;

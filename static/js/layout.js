@@ -1,8 +1,8 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
-import { apiFetch, errorMessage, getCurrentUser, logout } from "./auth.js";
+import { apiFetch, getCurrentUser, lastKnownUser, logout } from "./auth.js";
 import { localizeDates } from "./dates.js";
 import { setUpDraftDialog } from "./drafts.js";
-import { LEAVING, onSubmit } from "./forms.js";
+import { formErrors, LEAVING, onSubmit } from "./forms.js";
 
 const root = document.documentElement;
 
@@ -13,12 +13,9 @@ function currentTheme() {
   return root.getAttribute("data-theme") === "dark" ? "dark" : "light";
 }
 
+// A toggle keeps one name ("Dark theme") and says its state with aria-pressed.
 function labelThemeButton() {
-  const dark = currentTheme() === "dark";
-  const label = dark ? "Switch to light theme" : "Switch to dark theme";
-  themeButton.setAttribute("aria-pressed", String(dark));
-  themeButton.setAttribute("aria-label", label);
-  themeButton.title = label;
+  themeButton.setAttribute("aria-pressed", String(currentTheme() === "dark"));
 }
 
 themeButton.addEventListener("click", () => {
@@ -49,21 +46,40 @@ media.addEventListener("change", (event) => {
 labelThemeButton();
 
 // --- Navbar -------------------------------------------------------------------
-const userBlock = document.getElementById("nav-user");
-const guestBlock = document.getElementById("nav-guest");
-const emailLink = document.getElementById("nav-email");
+// Which block shows is the stylesheet's business, from `data-auth` on <html>.
+const usernameLink = document.getElementById("nav-username");
 
 function showUser(user) {
-  if (user) {
-    emailLink.textContent = user.email;
-    userBlock.hidden = false;
-    guestBlock.hidden = true;
-  } else {
-    emailLink.textContent = "";
-    userBlock.hidden = true;
-    guestBlock.hidden = false;
-  }
+  usernameLink.textContent = user ? user.username : "";
+  root.setAttribute("data-auth", user ? "user" : "guest");
 }
+
+// Until /api/users/me answers, the last known user (no empty or guest navbar flash).
+showUser(lastKnownUser());
+
+// --- The menu on small screens ------------------------------------------------
+const menuButton = document.getElementById("nav-menu-button");
+const menu = document.getElementById("nav-user");
+
+function setMenuOpen(open) {
+  menuButton.setAttribute("aria-expanded", String(open));
+  menu.classList.toggle("is-open", open);
+}
+
+menuButton.addEventListener("click", () => {
+  const open = menuButton.getAttribute("aria-expanded") !== "true";
+  setMenuOpen(open);
+  if (open) menu.querySelector("button, a").focus();
+});
+menu.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && menuButton.getAttribute("aria-expanded") === "true") {
+    setMenuOpen(false);
+    menuButton.focus();
+  }
+});
+document.addEventListener("click", (event) => {
+  if (!menu.contains(event.target) && !menuButton.contains(event.target)) setMenuOpen(false);
+});
 
 let currentUser = null;
 window.addEventListener("inkwell:user", (event) => {
@@ -90,7 +106,7 @@ onSubmit(form, { error, submit }, async () => {
     method: "POST",
     json: { title: form.elements.title.value, content: form.elements.content.value },
   });
-  if (!response.ok) return errorMessage(response);
+  if (!response.ok) return formErrors(form, response);
   const post = await response.json();
   draft.clear();
   form.reset();

@@ -1,7 +1,7 @@
 // Edit and Delete on a post page, shown only to its author.
 import { apiFetch, errorMessage, getCurrentUser } from "./auth.js";
 import { setUpDraftDialog } from "./drafts.js";
-import { LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
+import { formErrors, LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
 
 const article = document.getElementById("post");
 const postId = article.dataset.postId;
@@ -36,7 +36,7 @@ onSubmit(edit.form, edit, async () => {
     method: "PATCH",
     json: { title: edit.form.elements.title.value, content: edit.form.elements.content.value },
   });
-  if (!response.ok) return errorMessage(response);
+  if (!response.ok) return formErrors(edit.form, response);
   const post = await response.json();
   titleElement.textContent = post.title;
   document.title = `${post.title} · Inkwell`;

@@ -1,28 +1,38 @@
-import { apiFetch, errorMessage } from "./auth.js";
-import { LEAVING, onSubmit } from "./forms.js";
+import { apiFetch, nextFromQuery, setToken } from "./auth.js";
+import { formErrors, LEAVING, onSubmit } from "./forms.js";
 import { watchPasswordMatch } from "./passwords.js";
 
 const form = document.getElementById("register-form");
 const error = document.getElementById("register-error");
 const submit = document.getElementById("register-submit");
-const success = document.getElementById("register-success");
 
 const check = watchPasswordMatch(form.elements.password, form.elements.confirm_password);
 
+/** Sign the new account in with what was just typed, as the login form would. */
+async function signIn(email, password) {
+  const response = await apiFetch("/api/users/token", {
+    method: "POST",
+    auth: false,
+    body: new URLSearchParams({ username: email, password }),
+  });
+  if (!response.ok) return false;
+  setToken((await response.json()).access_token);
+  return true;
+}
+
 onSubmit(form, { error, submit, check }, async () => {
+  const email = form.elements.email.value;
+  const password = form.elements.password.value;
   const response = await apiFetch("/api/users", {
     method: "POST",
     auth: false,
-    json: {
-      username: form.elements.username.value,
-      email: form.elements.email.value,
-      password: form.elements.password.value,
-    },
+    json: { username: form.elements.username.value, email, password },
   });
-  if (!response.ok) return errorMessage(response);
+  if (!response.ok) return formErrors(form, response);
+  // Signed in at once, and on to where the person was going: no second form.
+  const next = nextFromQuery();
+  const signedIn = await signIn(email, password).catch(() => false);
   form.reset();
-  success.showModal();
-  // Move on by itself after a moment; the dialog's link does it at once.
-  setTimeout(() => location.assign("/login"), 4000);
+  location.assign(signedIn ? next : `/login?next=${encodeURIComponent(next)}`);
   return LEAVING;
 });

@@ -36,7 +36,7 @@ def test_change_email_password_then_delete_account(page: Page, api, console) -> 
     page.get_by_role("button", name="Save profile").click()
     expect(page.locator("#profile-success")).to_have_text("Profile saved.")
     expect(page.locator("#account-email")).to_have_text(new_email)
-    expect(page.locator("#nav-email")).to_have_text(new_email)
+    expect(page.locator("#nav-username")).to_have_text(user.username)  # never the email
     expect(confirm).to_be_hidden()
 
     page.get_by_label("Current password", exact=True).fill(user.password)
@@ -50,9 +50,9 @@ def test_change_email_password_then_delete_account(page: Page, api, console) -> 
     expect(page.locator("#password-success")).to_be_visible()
     assert page.evaluate("localStorage.getItem('access_token')") != old_token
     page.reload()
-    expect(page.locator("#nav-email")).to_have_text(new_email)  # the new token works
+    expect(page.locator("#nav-username")).to_have_text(user.username)  # the new token works
 
-    page.get_by_role("button", name="Logout").click()
+    page.get_by_role("button", name="Log out").click()
     expect(page.locator("#nav-guest")).to_be_visible()
     page.goto("/login?next=/account")
     login_through_form(page, new_email, NEW_PASSWORD)

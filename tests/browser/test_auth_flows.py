@@ -26,8 +26,9 @@ def test_register_blocks_mismatched_passwords_then_creates_the_account(page: Pag
             else None
         ),
     )
-    page.goto("/register")
-    page.get_by_label("Username").fill(unique("newbie"))
+    page.goto("/register?next=/account")
+    username = unique("newbie")
+    page.get_by_label("Username").fill(username)
     page.get_by_label("Email").fill(f"{unique('new')}@example.com")
     page.get_by_label("Password", exact=True).fill(STRONG_PASSWORD)
     confirm = page.get_by_label("Confirm password")
@@ -38,17 +39,17 @@ def test_register_blocks_mismatched_passwords_then_creates_the_account(page: Pag
     assert confirm.evaluate("el => el.validationMessage") == "Passwords do not match"
     page.wait_for_timeout(300)
     assert sent == []
-    expect(page).to_have_url(re.compile(r"/register$"))
+    expect(page).to_have_url(re.compile(r"/register\?next=/account$"))
 
     confirm.fill(STRONG_PASSWORD)
     expect(page.locator("#register-confirm:invalid")).to_have_count(0)
     page.get_by_role("button", name="Create account").click()
 
-    success = page.get_by_role("dialog", name="Account created")
-    expect(success).to_be_visible()
+    # Signed in at once, and on to `next`: no second form to fill in.
+    expect(page).to_have_url(re.compile(r"/account$"))
+    expect(page.locator("#account-username")).to_have_text(username)
+    expect(page.locator("#nav-username")).to_have_text(username)
     assert len(sent) == 1
-    success.get_by_role("link", name="Go to login").click()
-    expect(page).to_have_url(re.compile(r"/login$"))
 
 
 def test_register_shows_the_api_error_inline(page: Page, api, console: ConsoleWatch) -> None:
@@ -60,7 +61,16 @@ def test_register_shows_the_api_error_inline(page: Page, api, console: ConsoleWa
     page.get_by_label("Password", exact=True).fill(STRONG_PASSWORD)
     page.get_by_label("Confirm password").fill(STRONG_PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    expect(page.get_by_role("alert")).to_have_text("Username already exists")
+    # At the field it concerns: marked invalid, described by the message, focused.
+    field = page.get_by_label("Username")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#register-username-error")).to_have_text("Username already exists")
+    expect(field).to_have_accessible_description("Username already exists")
+    expect(field).to_be_focused()
+    expect(page.locator("#register-error")).to_be_hidden()
+    field.fill(unique("fresh"))  # editing the field clears its error
+    expect(field).not_to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#register-username-error")).to_be_hidden()
 
 
 def test_login_new_post_and_logout(page: Page, api) -> None:
@@ -72,7 +82,7 @@ def test_login_new_post_and_logout(page: Page, api) -> None:
     login_through_form(page, user.email, user.password)
 
     expect(page).to_have_url(re.compile(r"/$"))
-    expect(page.locator("#nav-email")).to_have_text(user.email)
+    expect(page.locator("#nav-username")).to_have_text(user.username)
     expect(page.get_by_role("button", name="New Post")).to_be_visible()
     expect(nav_guest).to_be_hidden()
 
@@ -95,9 +105,9 @@ def test_login_new_post_and_logout(page: Page, api) -> None:
     expect(card).to_have_count(1)
     expect(card).to_have_attribute("data-author-id", str(user.id))
 
-    page.get_by_role("button", name="Logout").click()
+    page.get_by_role("button", name="Log out").click()
     expect(nav_guest).to_be_visible()
-    expect(page.get_by_role("link", name="Login")).to_be_visible()
+    expect(page.get_by_role("link", name="Log in")).to_be_visible()
     expect(page.get_by_role("link", name="Register")).to_be_visible()
     expect(nav_user).to_be_hidden()
     assert page.evaluate("localStorage.getItem('access_token')") is None

@@ -34,7 +34,7 @@ def test_current_user_is_requested_once_per_page_load(page: Page, api) -> None:
     )
 
     for path, ready in [
-        ("/", "#nav-email"),
+        ("/", "#nav-username"),
         (f"/posts/{post['id']}", "#post-actions"),  # layout.js and post.js both ask
         ("/account", "#account"),  # layout.js and account.js both ask
     ]:
@@ -65,7 +65,7 @@ def test_only_the_author_may_edit_or_delete(
     expect(alice_page.get_by_role("button", name="Delete")).to_be_visible()
 
     bob_page.goto(f"/posts/{post_id}")
-    expect(bob_page.locator("#nav-email")).to_have_text(bob.email)
+    expect(bob_page.locator("#nav-username")).to_have_text(bob.username)
     bob_page.wait_for_load_state("networkidle")
     expect(bob_page.locator("#post-actions")).to_be_hidden()
     expect(bob_page.get_by_role("button", name="Edit")).to_be_hidden()
@@ -119,7 +119,7 @@ def test_user_supplied_text_is_shown_literally(page: Page, api, console: Console
     page.evaluate("token => localStorage.setItem('access_token', token)", token)
     for path in ["/", f"/posts/{first['id']}", f"/users/{user_id}/posts", "/account"]:
         page.goto(path)
-        expect(page.locator("#nav-email")).to_have_text(email)
+        expect(page.locator("#nav-username")).to_have_text(image_attack)  # as text, never markup
         expect(page.get_by_text(image_attack, exact=True).first).to_be_visible()
         if path != "/account":
             expect(page.get_by_text(script_attack, exact=True).first).to_be_visible()
@@ -142,8 +142,11 @@ def test_error_page_and_theme_toggle(page: Page, console: ConsoleWatch) -> None:
     page.goto("/")
     html = page.locator("html")
     expect(html).to_have_attribute("data-theme", "light")
-    page.get_by_role("button", name="Switch to dark theme").click()
+    toggle = page.get_by_role("button", name="Dark theme")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    toggle.click()
     expect(html).to_have_attribute("data-theme", "dark")
+    expect(toggle).to_have_attribute("aria-pressed", "true")  # same name, new state
     page.reload()
     expect(html).to_have_attribute("data-theme", "dark")
     assert page.evaluate("localStorage.getItem('theme')") == "dark"

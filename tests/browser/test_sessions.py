@@ -54,7 +54,7 @@ def log_in(page: Page, user: User, path: str = "/") -> None:
     page.goto(f"/login?next={path}")
     login_through_form(page, user.email, user.password)
     expect(page).to_have_url(re.compile(re.escape(path) + "$"))
-    expect(page.locator("#nav-email")).to_have_text(user.email)
+    expect(page.locator("#nav-username")).to_have_text(user.username)
 
 
 def token(page: Page) -> str | None:
@@ -100,7 +100,7 @@ def test_the_navbar_survives_a_refused_token(page: Page, api) -> None:
     kill_access_token(page)
     sent = refreshes(page)
     page.reload()
-    expect(page.locator("#nav-email")).to_have_text(user.email)
+    expect(page.locator("#nav-username")).to_have_text(user.username)
     assert len(sent) == 1
     assert token(page) != "expired.access.token"
 
@@ -200,10 +200,10 @@ def test_logout_signs_out_every_tab(page: Page, api, console: ConsoleWatch) -> N
     other.on("console", console.on_console)
     other.on("pageerror", console.on_page_error)
     other.goto("/")
-    expect(other.locator("#nav-email")).to_have_text(user.email)
+    expect(other.locator("#nav-username")).to_have_text(user.username)
 
     with page.expect_request(lambda r: r.url.endswith("/api/users/logout")) as logout:
-        page.get_by_role("button", name="Logout").click()
+        page.get_by_role("button", name="Log out").click()
     assert logout.value.method == "POST"
     expect(page.locator("#nav-guest")).to_be_visible()
     expect(other.locator("#nav-guest")).to_be_visible(timeout=2_000)
@@ -227,7 +227,7 @@ def test_login_page_is_skipped_when_signed_in(page: Page, api, live_server: str)
     expect(page.locator("#account-email")).to_have_text(user.email)
     page.goto("/login", wait_until="commit")
     expect(page).to_have_url(f"{live_server}/")
-    expect(page.locator("#nav-email")).to_have_text(user.email)
+    expect(page.locator("#nav-username")).to_have_text(user.username)
     kill_access_token(page)  # a refused token is refreshed, not a reason to stay
     page.goto("/login?next=/account", wait_until="commit")
     expect(page).to_have_url(re.compile(r"/account$"))
