@@ -96,10 +96,14 @@ async function erroneousFields(form, response) {
       .map((item) => ({ input: field((item.loc || []).at(-1)), message: cleanMessage(item.msg) }))
       .filter(({ input, message }) => input && message);
   }
-  if (response.status === 409 && typeof detail === "string") {
-    const names = ["username", "email"].filter((name) => detail.toLowerCase().includes(name));
-    const input = names.length === 1 ? field(names[0]) : null;
-    return input ? [{ input, message: detail }] : [];
+  // "Username already exists", "Current password is incorrect": a message that
+  // starts with the name of one of the form's fields is about that field.
+  if ((response.status === 400 || response.status === 409) && typeof detail === "string") {
+    const text = detail.toLowerCase();
+    for (const input of form.elements) {
+      const name = (input.name || "").replace(/_/g, " ");
+      if (name && text.startsWith(`${name} `) && field(input.name)) return [{ input, message: detail }];
+    }
   }
   return [];
 }

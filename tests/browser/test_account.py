@@ -30,7 +30,9 @@ def test_change_email_password_then_delete_account(page: Page, api, console) -> 
     expect(page.locator("#profile-current-password:invalid")).to_have_count(1)
     confirm.fill("not my password")
     page.get_by_role("button", name="Save profile").click()
-    expect(page.locator("#profile-error")).to_have_text("Current password is incorrect")
+    # At the field it is about, which is marked and described by it.
+    expect(confirm).to_have_accessible_description("Current password is incorrect")
+    expect(confirm).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#account-email")).to_have_text(user.email)
     confirm.fill(user.password)
     page.get_by_role("button", name="Save profile").click()

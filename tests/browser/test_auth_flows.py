@@ -33,7 +33,7 @@ def test_register_blocks_mismatched_passwords_then_creates_the_account(page: Pag
     page.get_by_label("Password", exact=True).fill(STRONG_PASSWORD)
     confirm = page.get_by_label("Confirm password")
     confirm.fill(STRONG_PASSWORD + "!")
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Register").click()
 
     expect(page.locator("#register-confirm:invalid")).to_have_count(1)
     assert confirm.evaluate("el => el.validationMessage") == "Passwords do not match"
@@ -43,7 +43,7 @@ def test_register_blocks_mismatched_passwords_then_creates_the_account(page: Pag
 
     confirm.fill(STRONG_PASSWORD)
     expect(page.locator("#register-confirm:invalid")).to_have_count(0)
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Register").click()
 
     # Signed in at once, and on to `next`: no second form to fill in.
     expect(page).to_have_url(re.compile(r"/account$"))
@@ -60,7 +60,7 @@ def test_register_shows_the_api_error_inline(page: Page, api, console: ConsoleWa
     page.get_by_label("Email").fill(f"{unique('other')}@example.com")
     page.get_by_label("Password", exact=True).fill(STRONG_PASSWORD)
     page.get_by_label("Confirm password").fill(STRONG_PASSWORD)
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Register").click()
     # At the field it concerns: marked invalid, described by the message, focused.
     field = page.get_by_label("Username")
     expect(field).to_have_attribute("aria-invalid", "true")

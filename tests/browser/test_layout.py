@@ -174,7 +174,7 @@ def test_a_field_the_api_refuses_is_marked_at_the_field(
     page.get_by_label("Email").fill(taken.email.upper())  # the same email, whatever its case
     page.get_by_label("Password", exact=True).fill(taken.password)
     page.get_by_label("Confirm password").fill(taken.password)
-    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("button", name="Register").click()
     email = page.get_by_label("Email")
     expect(email).to_have_attribute("aria-invalid", "true")
     expect(email).to_have_accessible_description("Email already registered")
@@ -190,10 +190,11 @@ def test_without_javascript_every_page_offers_log_in_and_no_form_posts(
     context = browser.new_context(base_url=live_server, java_script_enabled=False)
     try:
         page = context.new_page()
+        navbar = page.get_by_role("navigation", name="Main")
         for path in ["/", f"/posts/{post['id']}", f"/users/{user.id}/posts", "/login"]:
             page.goto(path)
-            expect(page.get_by_role("link", name="Log in")).to_be_visible()
-            expect(page.get_by_role("link", name="Register")).to_be_visible()
+            expect(navbar.get_by_role("link", name="Log in")).to_be_visible()
+            expect(navbar.get_by_role("link", name="Register")).to_be_visible()
             expect(page.locator("#nav-user")).to_be_hidden()
         for path, says in [
             ("/login", "Logging in needs JavaScript"),
