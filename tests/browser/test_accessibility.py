@@ -65,8 +65,12 @@ def test_no_serious_violations_on_any_page(
         page.evaluate("theme => localStorage.setItem('theme', theme)", theme)
         if signed_in:
             page.evaluate("token => localStorage.setItem('access_token', token)", token)
-        paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
-        paths += ["/account"] if signed_in else []
+        if size == "phone":  # what differs on a phone is the header, the same everywhere
+            paths = ["/", f"/posts/{post_id}", "/account"]
+        elif signed_in:  # /login would only send a signed-in reader on to the home page
+            paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/account"]
+        else:
+            paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
         found: list[str] = []
         for path in paths:
             page.goto(path)
