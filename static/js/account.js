@@ -160,7 +160,7 @@ function sessionItem(session, wireSignOut) {
     const button = document.createElement("button");
     button.type = "button";
     button.className = "btn btn-ghost";
-    button.textContent = "Sign out";
+    button.textContent = "Log out this session";
     button.setAttribute("aria-describedby", device.id);
     wireSignOut(session, button);
     item.append(button);
@@ -214,11 +214,11 @@ function setUpSessions() {
 
   function wireSignOut(session, button) {
     const path = `/api/users/me/sessions/${encodeURIComponent(session.id)}`;
-    onClick(button, { error }, () => end(path, `Signed out ${deviceLabel(session.user_agent)}.`));
+    onClick(button, { error }, () => end(path, `Logged out ${deviceLabel(session.user_agent)}.`));
   }
 
   onClick(endOthers, { error }, () =>
-    end("/api/users/me/sessions", "Signed out everywhere else."),
+    end("/api/users/me/sessions", "Logged out everywhere else."),
   );
   load();
 }

@@ -267,14 +267,14 @@ def test_account_lists_sessions_and_signs_them_out(page: Page, api, live_server:
         expect(safari.locator(".session-detail")).to_contain_text("Last used")
         expect(sessions.filter(has_text="Firefox on Windows")).to_have_count(1)
 
-        safari.get_by_role("button", name="Sign out", exact=True).click()
+        safari.get_by_role("button", name="Log out this session", exact=True).click()
         expect(sessions).to_have_count(2)
-        expect(page.locator("#sessions-success")).to_have_text("Signed out Safari on macOS.")
+        expect(page.locator("#sessions-success")).to_have_text("Logged out Safari on macOS.")
         assert mac.post("/api/users/token/refresh").status_code == 401
 
-        page.get_by_role("button", name="Sign out everywhere else").click()
+        page.get_by_role("button", name="Log out everywhere else").click()
         expect(sessions).to_have_count(1)
-        expect(page.get_by_role("button", name="Sign out everywhere else")).to_be_hidden()
+        expect(page.get_by_role("button", name="Log out everywhere else")).to_be_hidden()
         assert windows.post("/api/users/token/refresh").status_code == 401
         # This device is still signed in, also once its access token is refused.
         kill_access_token(page)
