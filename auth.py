@@ -55,7 +55,7 @@ async def _hash_work(function: Callable[..., T], *args: object) -> T:
 # Verified when the email is unknown, so that path costs the same as a wrong password.
 _DUMMY_HASH = password_hasher.hash("dummy password that matches no account")
 # Decoding tolerates this much clock difference between servers.
-TOKEN_LEEWAY = timedelta(seconds=10)
+TOKEN_LEEWAY = timedelta(seconds=settings.access_token_leeway_seconds)
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/users/token", auto_error=False)
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     algorithm: str = "HS256"
     # Access tokens are short-lived; the refresh cookie renews them (see sessions.py).
     access_token_expire_minutes: float = Field(default=15, gt=0)
+    # Tokens are still accepted this long past their expiry: clock differences
+    # between the servers that make and check them.
+    access_token_leeway_seconds: float = Field(default=10, ge=0, le=300)
     # A rotated refresh token presented again within this many seconds is a second tab
     # that refreshed at the same moment; later, it is a stolen copy: the session ends.
     refresh_reuse_interval_seconds: float = Field(default=10, ge=0)

@@ -13,15 +13,16 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from auth import TOKEN_LEEWAY
 from tests.browser.conftest import ConsoleWatch, User, login_through_form, register
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 
 TOKEN_SECONDS = 3
-# Tokens are accepted for auth.TOKEN_LEEWAY past their `exp` (clock skew): wait that out.
-PAST_EXPIRY_MS = int((TOKEN_SECONDS + TOKEN_LEEWAY.total_seconds()) * 1000) + 1500
+# Tokens are accepted ACCESS_TOKEN_LEEWAY_SECONDS past their `exp` (clock skew): this
+# server allows one second, and the test waits that out too.
+LEEWAY_SECONDS = 1
+PAST_EXPIRY_MS = int((TOKEN_SECONDS + LEEWAY_SECONDS) * 1000) + 1500
 SAFARI_ON_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
@@ -36,7 +37,11 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Overrides conftest's: a live Inkwell whose access tokens last 3 seconds."""
     minutes = str(TOKEN_SECONDS / 60)
     server = LiveServer(
-        tmp_path_factory.mktemp("sessions"), env={"ACCESS_TOKEN_EXPIRE_MINUTES": minutes}
+        tmp_path_factory.mktemp("sessions"),
+        env={
+            "ACCESS_TOKEN_EXPIRE_MINUTES": minutes,
+            "ACCESS_TOKEN_LEEWAY_SECONDS": str(LEEWAY_SECONDS),
+        },
     )
     try:
         yield server.wait_until_ready()
