@@ -83,12 +83,8 @@ class Settings(BaseSettings):
     # a database that saturated is said so quickly rather than left to hang.
     database_pool_timeout: float = Field(default=2.0, gt=0)
 
-    # At most this many Argon2 operations run at once; the rest wait their turn. One
-    # CPU is left to the event loop: with every core hashing, /me's p99 under 8 looping
-    # logins measured 74-93 ms on 2 cores, against 6 ms with one core left free.
-    max_concurrent_hashes: int = Field(
-        default_factory=lambda: max(1, (os.cpu_count() or 1) - 1), gt=0
-    )
+    # At most this many Argon2 operations run at once; the rest wait their turn.
+    max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     # Requests with a larger body are refused with 413 before they are parsed.
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
 
