@@ -5,8 +5,9 @@
 //
 // The address bar names the page being read (history.replaceState), so Back from
 // a post, or a reload, returns to the same posts at the same spot.
-import { apiFetch, NETWORK_ERROR, showError } from "./auth.js";
+import { NETWORK_ERROR, showError } from "./auth.js";
 import { localizeDates } from "./dates.js";
+import { fetchPage } from "./fetch-page.js";
 
 const list = document.getElementById("post-list");
 const pager = document.getElementById("pager");
@@ -65,12 +66,6 @@ function restorePlace() {
   window.scrollTo(0, top + offset);
 }
 
-async function fetchNextPage(url) {
-  const response = await apiFetch(url, { auth: false, headers: { Accept: "text/html" } });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  return new DOMParser().parseFromString(await response.text(), "text/html");
-}
-
 async function loadMore() {
   const url = new URL(older.href);
   button.disabled = true;
@@ -78,7 +73,7 @@ async function loadMore() {
   error.hidden = true;
   let next;
   try {
-    next = await fetchNextPage(url);
+    next = await fetchPage(url);
   } catch {
     showError(error, NETWORK_ERROR);
     button.disabled = false;

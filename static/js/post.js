@@ -1,6 +1,7 @@
 // Edit and Delete on a post page, shown only to its author.
 import { apiFetch, errorMessage, getCurrentUser } from "./auth.js";
 import { setUpDraftDialog } from "./drafts.js";
+import { fetchPage } from "./fetch-page.js";
 import { formErrors, LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
 
 const article = document.getElementById("post");
@@ -14,9 +15,7 @@ const source = () => document.getElementById("post-source").content.textContent;
 /** Show the post as the server now renders it: this very page, fetched again (the
  * server renders Markdown in one place only), its content moved into this one. */
 async function refreshContent() {
-  const response = await apiFetch(location.pathname, { auth: false, headers: { Accept: "text/html" } });
-  if (!response.ok) throw new Error(`HTTP ${response.status}`);
-  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  const fresh = await fetchPage(location.pathname);
   for (const id of ["post-content", "post-source"]) {
     document.getElementById(id).replaceWith(document.adoptNode(fresh.getElementById(id)));
   }
