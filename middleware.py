@@ -108,6 +108,18 @@ class HeadAsGetMiddleware:
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether the client takes gzip (listed, and not with `q=0`)."""
+    for coding in accept_encoding.lower().split(","):
+        name, _, params = coding.partition(";")
+        if name.strip() in ("gzip", "*"):
+            try:
+                return float(params.strip().removeprefix("q=") or 1) > 0
+            except ValueError:
+                return False
+    return False
+
+
 class CompressionMiddleware(GZipMiddleware):
     """Starlette's gzip for every response worth it (pages, CSS, JS, JSON over 500
     bytes), plus what RFC 9110 (8.8.1) asks of a compressed copy: a strong ETag
@@ -118,7 +130,9 @@ class CompressionMiddleware(GZipMiddleware):
         # A client that takes no gzip skips the responder entirely (~10 µs a request);
         # such an answer then lacks `Vary: Accept-Encoding`, which only means a
         # shared cache may hand the plain copy to a gzip client too.
-        if scope["type"] != "http" or "gzip" not in Headers(scope=scope).get("accept-encoding", ""):
+        if scope["type"] != "http" or not accepts_gzip(
+            Headers(scope=scope).get("accept-encoding", "")
+        ):
             await self.app(scope, receive, send)
             return
 

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config import BASE_DIR
 from hot_reads import CONTENT_VERSION, HotReads
+from middleware import accepts_gzip
 
 # Pages kept per worker, least recently used dropped first (~30 KiB each at most).
 MAX_PAGES = 512
@@ -68,19 +69,10 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(tag == "*" or tag.removeprefix("W/") == opaque for tag in tags)
 
 
-def accepts_gzip(accept_encoding: str) -> bool:
-    """Whether the client takes gzip (listed, and not with `q=0`)."""
-    for coding in accept_encoding.lower().split(","):
-        name, _, params = coding.partition(";")
-        if name.strip() in ("gzip", "*"):
-            try:
-                return float(params.strip().removeprefix("q=") or 1) > 0
-            except ValueError:
-                return False
-    return False
+PageKey = tuple[str, bytes, str, bytes]
 
 
-def page_key(scope: Scope) -> tuple[str, bytes, str, bytes]:
+def page_key(scope: Scope) -> PageKey:
     """What names a page: the full URL (a feed's absolute links can come from the
     Host header, so each host gets its own copy)."""
     host = next((value for name, value in scope["headers"] if name == b"host"), b"")
@@ -92,7 +84,7 @@ class PageCache:
     def __init__(self, reads: HotReads, max_pages: int = MAX_PAGES) -> None:
         self._reads = reads
         self._max_pages = max_pages
-        self._pages: OrderedDict[tuple[str, bytes, str, bytes], Page] = OrderedDict()
+        self._pages: OrderedDict[PageKey, Page] = OrderedDict()
 
     async def version(self) -> int:
         row = await self._reads.one(CONTENT_VERSION)
@@ -108,7 +100,7 @@ class PageCache:
             state["content_version"] = await self.version()
         return int(state["content_version"])
 
-    def _answer(self, scope: Scope, version: int, page: Page) -> Response:
+    def _answer(self, scope: Scope, key: PageKey, version: int, page: Page) -> Response:
         """A current page: 304 for a matching If-None-Match, else its stored copy,
         gzipped for clients that take it. The ETag is weak because the gzipped and
         the plain copy share it (RFC 9110, 8.8.1: equivalent, not byte-identical)."""
@@ -120,26 +112,28 @@ class PageCache:
         }
         if _matches(request_headers.get("if-none-match", ""), headers["ETag"]):
             return Response(status_code=304, headers=headers)
-        self._pages.move_to_end(page_key(scope))
+        self._pages.move_to_end(key)
         if accepts_gzip(request_headers.get("accept-encoding", "")):
             headers["Content-Encoding"] = "gzip"
             return Response(page.gzipped, media_type=page.media_type, headers=headers)
         return Response(page.body, media_type=page.media_type, headers=headers)
 
-    async def stored(self, scope: Scope) -> Response | None:
+    async def stored(self, scope: Scope, key: PageKey | None = None) -> Response | None:
         """The answer for a page this worker rendered at the current version (its
         copy, or 304), or None: for PageCacheMiddleware, before any routing."""
-        page = self._pages.get(page_key(scope))
+        key = key or page_key(scope)
+        page = self._pages.get(key)
         if page is None:
             return None
         version = await self._request_version(scope)
-        return self._answer(scope, version, page) if page.version == version else None
+        return self._answer(scope, key, version, page) if page.version == version else None
 
     async def serve(self, request: Request, render: Callable[[], Awaitable[Response]]) -> Response:
         """The page at this URL: 304 or a stored copy if it is current, else
         `render()`'s answer, stored when it is a 200. Only a page that exists gets a
         304: a deleted post is a 404 whatever tag the client holds."""
-        answer = await self.stored(request.scope)
+        key = page_key(request.scope)
+        answer = await self.stored(request.scope, key)
         if answer is not None:
             return answer
         version = await self._request_version(request.scope)
@@ -148,11 +142,10 @@ class PageCache:
             return response
         body = bytes(response.body)
         page = Page(version, body, gzip.compress(body, GZIP_LEVEL, mtime=0), response.media_type)
-        key = page_key(request.scope)
         self._pages[key] = page
         while len(self._pages) > self._max_pages:
             self._pages.popitem(last=False)
-        return self._answer(request.scope, version, page)
+        return self._answer(request.scope, key, version, page)
 
 
 async def cached_page(request: Request, render: Callable[[], Awaitable[Response]]) -> Response:

@@ -97,7 +97,8 @@ async def home(request: Request, after: After) -> Response:
             page = await page_of_posts(session, after, settings.page_size)
             title = "Older posts" if after else "Home"
             description = "Older posts on Inkwell." if after else HOME_DESCRIPTION
-            return render(request, "home.html", title, description, page=page, older=bool(after))
+            older = after is not None
+            return render(request, "home.html", title, description, page=page, older=older)
 
     return await cached_page(request, render_home)
 

@@ -123,3 +123,13 @@ def test_the_api_docs_link_back_to_the_blog(client):
     docs = client.get("/docs").text
     assert '<a href="/">&larr; Back to Inkwell</a>' in docs
     assert docs.index("Back to Inkwell") < docs.index('<div id="swagger-ui">')
+
+
+def test_a_client_that_refuses_gzip_gets_plain_bodies_everywhere(client, alice):
+    """`gzip;q=0` means "not gzip": one rule decides it for pages and everything else."""
+    create_post(client, alice, content="Words " * 200)
+    refuses = {"Accept-Encoding": "gzip;q=0, identity"}
+    for path in ("/", "/static/css/main.css", "/openapi.json"):
+        response, body = raw(client, path, refuses)
+        assert "content-encoding" not in response.headers, path
+        assert body
