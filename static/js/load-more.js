@@ -5,9 +5,9 @@
 //
 // The address bar names the page being read (history.replaceState), so Back from
 // a post, or a reload, returns to the same posts at the same spot.
-import { NETWORK_ERROR, showError } from "./auth.js";
 import { localizeDates } from "./dates.js";
 import { fetchPage } from "./fetch-page.js";
+import { LEAVING, onClick } from "./forms.js";
 
 const list = document.getElementById("post-list");
 const pager = document.getElementById("pager");
@@ -66,20 +66,11 @@ function restorePlace() {
   window.scrollTo(0, top + offset);
 }
 
+/** Append the next page. Through forms.js's onClick: the button is busy meanwhile,
+ * and a failed fetch shows the network error and leaves the button to try again. */
 async function loadMore() {
   const url = new URL(older.href);
-  button.disabled = true;
-  button.setAttribute("aria-busy", "true");
-  error.hidden = true;
-  let next;
-  try {
-    next = await fetchPage(url);
-  } catch {
-    showError(error, NETWORK_ERROR);
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-    return;
-  }
+  const next = await fetchPage(url);
   // A post already shown (say, the page before was rendered when it was newer)
   // is not shown twice.
   const shown = new Set(Array.from(list.children, (card) => card.dataset.postId));
@@ -90,19 +81,16 @@ async function loadMore() {
   localizeDates(list);
 
   const nextOlder = next.getElementById("older-posts");
-  if (nextOlder) {
-    older.setAttribute("href", nextOlder.getAttribute("href"));
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-  } else {
-    pager.remove();
-  }
+  if (nextOlder) older.setAttribute("href", nextOlder.getAttribute("href"));
+  else pager.remove();
   if (cards.length > 0) cards[0].dataset.pageUrl = url.pathname + url.search;
   // Keyboard and screen-reader users carry on from the first new post (or, if there
   // was none, the last one); the posts land where the button was: no jump.
   const focusCard = cards[0] ?? list.lastElementChild;
   focusCard.querySelector(".post-title a").focus({ preventScroll: true });
   rememberPlace();
+  // At the end the button went with the pager: nothing to enable again.
+  return nextOlder ? undefined : LEAVING;
 }
 
 if (list && list.firstElementChild) {
@@ -111,6 +99,6 @@ if (list && list.firstElementChild) {
 }
 if (list && pager && older && button) {
   button.hidden = false;
-  button.addEventListener("click", loadMore);
+  onClick(button, { error }, loadMore);
   trackPlace();
 }
