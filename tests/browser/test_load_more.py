@@ -8,7 +8,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleWatch, User, create_post, register, token_for
+from tests.browser.conftest import ConsoleWatch, User, create_post, register, sign_in, token_for
 
 pytestmark = pytest.mark.browser
 
@@ -151,3 +151,14 @@ def test_pages_without_more_posts_have_no_pager(new_page: Callable[[], Page], ap
     page.goto(f"/users/{author.id}/posts")
     assert card_ids(page) == ids
     expect(page.locator("#pager")).to_have_count(0)
+
+
+def test_load_more_works_the_same_signed_in(page: Page, api) -> None:
+    author, ids = author_with_posts(api, PAGE_SIZE + 3)
+    sign_in(page, api, author)
+    page.goto(f"/users/{author.id}/posts")
+    expect(page.locator("#nav-username")).to_have_text(author.username)
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("#post-list > .post-card")).to_have_count(len(ids))
+    assert card_ids(page) == ids
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
