@@ -3,9 +3,12 @@
 import logging
 import os
 import secrets
+from email.headerregistry import Address
+from email.utils import parseaddr
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger("inkwell")
@@ -13,6 +16,8 @@ logger = logging.getLogger("inkwell")
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY_FILE = BASE_DIR / ".secret_key"
 MIN_SECRET_BYTES = 32
+# Where `uv run fastapi dev` serves: the links of mails when PUBLIC_URL is unset.
+DEVELOPMENT_URL = "http://127.0.0.1:8000"
 
 
 def load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> SecretStr:
@@ -91,8 +96,23 @@ class Settings(BaseSettings):
     # Posts per page on the home page and each author's page.
     page_size: int = Field(default=10, ge=1, le=100)
     # The site's public address (e.g. https://blog.example.com), for the absolute
-    # links feeds need. Unset: taken from each request, which suits development.
+    # links feeds and mails need. Unset: feeds take it from each request, which suits
+    # development; mails never do (a forged Host would aim reset links elsewhere), so
+    # they use DEVELOPMENT_URL, and a configured SMTP server requires it set.
     public_url: AnyHttpUrl | None = None
+
+    # Mail (mail.py, outbox.py). No SMTP_HOST: development mode, each message is
+    # written to the log instead of sent.
+    smtp_host: str | None = None
+    # Unset: 25 with `none`, 587 with `starttls`, 465 with `tls`.
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "starttls"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # Seconds to connect, or to wait for any one answer of the server.
+    smtp_timeout: float = Field(default=30, gt=0)
+    # The From of every mail. Unset: Inkwell <noreply@ the PUBLIC_URL's host>.
+    mail_from: str | None = None
 
     @field_validator("secret_key")
     @classmethod
@@ -103,6 +123,36 @@ class Settings(BaseSettings):
                 "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(64))'"
             )
         return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _mail_from_is_an_address(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError("MAIL_FROM must be an address, e.g. 'Inkwell <blog@example.com>'")
+        return value
+
+    @model_validator(mode="after")
+    def _mail_links_have_an_address(self) -> Self:
+        if self.smtp_host and self.public_url is None:
+            raise ValueError(
+                "SMTP_HOST is set but PUBLIC_URL is not: links in mails are built from "
+                "PUBLIC_URL (e.g. https://blog.example.com), never from a request"
+            )
+        return self
+
+    @property
+    def site_url(self) -> str:
+        """The base of every link in a mail, without a trailing slash."""
+        return str(self.public_url or DEVELOPMENT_URL).rstrip("/")
+
+    @property
+    def mail_sender(self) -> Address:
+        """MAIL_FROM, or `Inkwell <noreply@host>` for the site's host."""
+        if self.mail_from:
+            name, address = parseaddr(self.mail_from)
+            return Address(display_name=name, addr_spec=address)
+        host = self.public_url.host if self.public_url else None
+        return Address(display_name="Inkwell", username="noreply", domain=host or "localhost")
 
 
 settings = Settings()

@@ -27,14 +27,16 @@ from starlette.types import Scope
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from hot_reads import HotReads, hot_reads_for
+from mail import transport_for
 from middleware import (
     BodySizeLimitMiddleware,
     CompressionMiddleware,
     HeadAsGetMiddleware,
     SecurityHeadersMiddleware,
 )
+from outbox import OutboxSender
 from page_cache import PageCache, PageCacheMiddleware
-from routers import feeds, pages, posts, sessions, users
+from routers import email_links, feeds, pages, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
@@ -63,12 +65,18 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         await ensure_schema_is_current(engine)
     sessionmaker = create_sessionmaker(engine)
     hot_reads = hot_reads_for(engine)
+    if not settings.smtp_host:
+        logger.info("No SMTP_HOST: development mode, mails are written to this log")
+    # Delivers the outbox in the background; requests only queue mail (outbox.py).
+    sender = OutboxSender(sessionmaker, transport_for(settings))
+    sender.start()
     yield {
         "sessionmaker": sessionmaker,
         "login_throttle": DatabaseThrottle(sessionmaker),
         "hot_reads": hot_reads,
         "page_cache": PageCache(hot_reads),
     }
+    await sender.stop()
     hot_reads.close()
     await engine.dispose()
 
@@ -110,6 +118,7 @@ class VersionedStaticFiles(StaticFiles):
 app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
 app.include_router(users.router)
 app.include_router(sessions.router)
+app.include_router(email_links.router)
 app.include_router(posts.router)
 app.include_router(pages.router)
 app.include_router(feeds.router)

@@ -89,6 +89,9 @@ class User(Base):
     # Random, made with the account and carried by its tokens: a token names this
     # account and no other, even one that somehow came to have the same id.
     account_key: Mapped[str] = mapped_column(String(ACCOUNT_KEY_MAX), default=new_account_key)
+    # Whether the owner of `email` opened a link mailed to it (email_links.py). A new
+    # email starts unverified.
+    email_verified: Mapped[bool] = mapped_column(default=False)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -202,3 +205,69 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     user: Mapped[User] = relationship()
+
+
+TOKEN_HASH_MAX = 64  # SHA-256, hex
+EMAIL_ADDRESS_MAX = 320  # RFC 5321's longest path, bar the brackets
+
+
+class EmailToken(Base):
+    """A single-use link mailed to an account: to verify its address, or to reset its
+    password. Only a SHA-256 of the token is kept (email_links.py)."""
+
+    __tablename__ = "email_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_MAX), unique=True)
+    # "verify-email" or "reset-password"
+    purpose: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The address it was mailed to: once the account's email differs, the link is dead.
+    email_key: Mapped[str] = mapped_column(String(KEY_MAX))
+    # For a reset, a fingerprint of the password hash it may replace: any change of
+    # the password, by whatever way, kills the link.
+    password_stamp: Mapped[str | None] = mapped_column(String(TOKEN_HASH_MAX), default=None)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship()
+
+
+class OutboxMessage(Base):
+    """A mail on its way: written in the transaction of the change that caused it,
+    deleted once the SMTP server has accepted it (outbox.py)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sender: Mapped[str] = mapped_column(String(EMAIL_ADDRESS_MAX))  # envelope addresses
+    recipient: Mapped[str] = mapped_column(String(EMAIL_ADDRESS_MAX))
+    # The whole message, headers and body, as it goes on the wire.
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When a sender may next take it: now for a new one, later after a failure, and
+    # a lease's end while a sender holds it (so a killed sender's claim runs out).
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # After this, a message still not accepted is given up (and kept, marked failed).
+    give_up_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Why the last attempt failed: an exception's class and the server's reply code.
+    last_error: Mapped[str | None] = mapped_column(String(200), default=None)
+
+    __table_args__ = (Index("ix_outbox_failed_at_next_attempt_at", "failed_at", "next_attempt_at"),)
+
+
+class RateLimitHit(Base):
+    """One use of a rate-limited action (a reset mail asked for, a link resent), kept
+    for the window (rate_limits.py)."""
+
+    __tablename__ = "rate_limit_hits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # e.g. "reset-email:<folded email>", "reset-client:<address>", "resend:<user id>"
+    key: Mapped[str] = mapped_column(String(KEY_MAX + 20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)

@@ -183,6 +183,30 @@ class UserPublic(BaseModel):
 
 class UserPrivate(UserPublic):
     email: str
+    email_verified: bool
+
+
+# A token from a mailed link (email_links.py): ours are 43 URL-safe characters.
+LinkToken = Annotated[str, Field(min_length=1, max_length=128)]
+
+
+class EmailVerification(InputModel):
+    token: LinkToken
+
+
+class PasswordResetRequest(InputModel):
+    email: Email
+
+
+class PasswordResetConfirm(InputModel):
+    token: LinkToken
+    new_password: Password
+
+
+class Accepted(BaseModel):
+    """The request was taken; what follows happens by mail."""
+
+    detail: str
 
 
 class ErrorMessage(BaseModel):
@@ -196,7 +220,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource",
     409: "The username or email is taken",
     413: "Request body too large",
-    429: "Too many failed password attempts; see Retry-After",
+    429: "Too many attempts or requests; see Retry-After",
 }
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import email_links
 import sessions
 from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
 from database import SessionDep, open_session
@@ -148,6 +149,7 @@ async def create_user(user_in: UserCreate, session: SessionDep) -> User:
     password_hash = await hash_password(user_in.password)
     user = User(username=user_in.username, email=user_in.email, password_hash=password_hash)
     session.add(user)
+    await email_links.queue_verification(session, user)  # sent only if the account is made
     await commit_unique(session, username=user_in.username, email=user_in.email)
     return user
 
@@ -215,7 +217,8 @@ async def change_password(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     session.add(current_user)
     current_user.password_hash = await hash_password(body.new_password)
-    await sessions.revoke(  # commits the new hash too
+    email_links.queue_password_changed(session, current_user)
+    await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )
     response.headers["Cache-Control"] = "no-store"
@@ -254,10 +257,12 @@ async def update_user(
     session: SessionDep,
 ) -> User:
     """A rename needs only the token; a new email also needs `current_password`, checked
-    before anything else is said about the new address."""
+    before anything else is said about the new address, and starts unverified: a link
+    to verify it is mailed to it."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
-    if user_in.email is not None and fold(user_in.email) != user.email_key:
+    new_email = user_in.email is not None and fold(user_in.email) != user.email_key
+    if new_email:
         await confirm_current_password(
             request, session, user, user_in.current_password, "change the email"
         )
@@ -268,6 +273,9 @@ async def update_user(
         exclude_unset=True, exclude={"current_password"}
     ).items():
         setattr(user, field, value)
+    if new_email:  # unproven until its owner opens the link mailed to it
+        user.email_verified = False
+        await email_links.queue_verification(session, user)
     await commit_unique(session, username=user_in.username, email=user_in.email, exclude_id=user.id)
     return user
 

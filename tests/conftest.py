@@ -17,6 +17,7 @@ import auth
 from config import settings
 from main import app
 from tests.databases import fresh_database
+from tests.mail_server import Mailbox, SMTPServer
 
 STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
 
@@ -44,10 +45,32 @@ def fast_argon2(request, monkeypatch) -> None:
         monkeypatch.setattr(auth, "_DUMMY_HASH", FAST_DUMMY_HASH)
 
 
+@pytest.fixture(scope="session")
+def smtp_server() -> Iterator[SMTPServer]:
+    """One real SMTP server (aiosmtpd) for the whole run, in this process."""
+    server = SMTPServer()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
-def client(tmp_path, monkeypatch) -> Iterator[TestClient]:
+def mailbox(smtp_server: SMTPServer, monkeypatch) -> Iterator[Mailbox]:
+    """The apps a test starts send their mail to the test SMTP server; this is what it
+    received (empty at the start of each test)."""
+    monkeypatch.setattr(settings, "smtp_host", "127.0.0.1")
+    monkeypatch.setattr(settings, "smtp_port", smtp_server.port)
+    monkeypatch.setattr(settings, "smtp_security", "none")
+    smtp_server.mailbox.clear()
+    yield smtp_server.mailbox
+    if not smtp_server.running:  # a test that stopped it (an outage) and failed
+        smtp_server.start()
+
+
+@pytest.fixture
+def client(tmp_path, monkeypatch, mailbox) -> Iterator[TestClient]:
     """A client for an app on its own database, a copy of one migrated once per run
-    (start-up only checks that its schema is current)."""
+    (start-up only checks that its schema is current), sending mail to `mailbox`."""
     with fresh_database(tmp_path, migrated=True) as database_url:
         monkeypatch.setattr(settings, "database_url", database_url)
         monkeypatch.setattr(settings, "auto_migrate", False)

@@ -211,6 +211,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("DELETE", "/api/users/me/sessions/{session_id}"),
         ("POST", "/api/users/logout"),
         ("POST", "/api/users/me/password"),
+        ("POST", "/api/users/me/verify-email/resend"),
         ("PATCH", "/api/users/{user_id}"),
         ("DELETE", "/api/users/{user_id}"),
         ("POST", "/api/posts"),

@@ -47,6 +47,7 @@ def test_me_returns_the_private_user(client, alice):
         "email": "alice@example.com",
         "image_file": None,
         "image_path": "/static/img/default.svg",
+        "email_verified": False,
     }
 
 

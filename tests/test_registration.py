@@ -17,6 +17,7 @@ def test_register_returns_the_private_user(client):
         "email": "alice.smith@example.com",
         "image_file": None,
         "image_path": "/static/img/default.svg",
+        "email_verified": False,
     }
 
 

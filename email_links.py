@@ -1,0 +1,162 @@
+"""Single-use links mailed to an account (to verify its address, to reset its
+password), and the mails that carry them.
+
+A link's token is 32 random bytes; only its SHA-256 is stored, so the table alone
+opens nothing. A token works once, until it expires, and only while the account still
+has the address it was mailed to; a reset token also only while the password is the
+one it was issued against (as Django's reset tokens do), so a password changed by any
+other way kills it. Each mail is queued in the caller's transaction (outbox.py).
+"""
+
+import hashlib
+import secrets
+from datetime import timedelta
+from email.headerregistry import Address
+
+from fastapi import HTTPException, status
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
+
+import mail
+import outbox
+from config import settings
+from models import EmailToken, User, utcnow
+
+VERIFY_EMAIL = "verify-email"
+RESET_PASSWORD = "reset-password"  # noqa: S105 (a purpose, not a password)
+LIFETIMES = {VERIFY_EMAIL: timedelta(days=3), RESET_PASSWORD: timedelta(minutes=60)}
+TOKEN_BYTES = 32
+# Longer input is no token of ours (ours are 43 characters).
+TOKEN_MAX = 128
+# Used and expired tokens are kept this long, to tell "already used" from "invalid".
+KEEP_EXPIRED = timedelta(days=1)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def password_stamp(password_hash: str) -> str:
+    """What a reset token remembers of the password it may replace."""
+    return hashlib.sha256(password_hash.encode()).hexdigest()
+
+
+async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
+    """A new token for `user`, added to the session; returns the token itself."""
+    now = utcnow()
+    # Old tokens go as new ones come: no cron job. Without autoflush, so that a new
+    # account is still written by the caller's commit, where a name taken in a
+    # race is answered as such (users.py, commit_unique).
+    with session.no_autoflush:
+        await session.execute(
+            delete(EmailToken).where(EmailToken.expires_at < now - KEEP_EXPIRED),
+            execution_options={"synchronize_session": False},
+        )
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        EmailToken(
+            token_hash=_token_hash(token),
+            purpose=purpose,
+            user=user,
+            email_key=user.email_key,
+            password_stamp=password_stamp(user.password_hash)
+            if purpose == RESET_PASSWORD
+            else None,
+            created_at=now,
+            expires_at=now + LIFETIMES[purpose],
+        )
+    )
+    return token
+
+
+def _recipient(user: User) -> Address:
+    return mail.mailbox(user.username, user.email)
+
+
+def _link(path: str, token: str) -> str:
+    """Always from PUBLIC_URL, never from a request's Host (which a client chooses)."""
+    return f"{settings.site_url}{path}?token={token}"
+
+
+async def queue_verification(session: AsyncSession, user: User) -> None:
+    """Mail `user` a link that proves their address is theirs."""
+    token = await _issue(session, user, VERIFY_EMAIL)
+    message = mail.compose(
+        settings,
+        _recipient(user),
+        "Confirm your email address",
+        "verify_email.txt",
+        username=user.username,
+        email=user.email,
+        link=_link("/verify-email", token),
+        days=LIFETIMES[VERIFY_EMAIL].days,
+    )
+    outbox.enqueue(session, message, give_up_after=LIFETIMES[VERIFY_EMAIL])
+
+
+async def queue_password_reset(session: AsyncSession, user: User) -> None:
+    """Mail `user` a link to choose a new password."""
+    token = await _issue(session, user, RESET_PASSWORD)
+    message = mail.compose(
+        settings,
+        _recipient(user),
+        "Reset your password",
+        "reset_password.txt",
+        username=user.username,
+        link=_link("/reset-password", token),
+        minutes=int(LIFETIMES[RESET_PASSWORD].total_seconds() // 60),
+    )
+    # A reset mail still stuck when its link expires would only be noise.
+    outbox.enqueue(session, message, give_up_after=LIFETIMES[RESET_PASSWORD])
+
+
+def queue_password_changed(session: AsyncSession, user: User) -> None:
+    """Tell `user` their password changed: if it was not them, they learn it now."""
+    message = mail.compose(
+        settings,
+        _recipient(user),
+        "Your password was changed",
+        "password_changed.txt",
+        username=user.username,
+        when=utcnow().strftime("%d %B %Y at %H:%M UTC"),
+    )
+    outbox.enqueue(session, message)
+
+
+def _invalid(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
+
+
+async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
+    """The live token and its user, or 400 saying what is wrong with the link."""
+    row = await session.scalar(
+        select(EmailToken)
+        .options(joinedload(EmailToken.user))
+        .where(EmailToken.token_hash == _token_hash(token), EmailToken.purpose == purpose)
+    )
+    if row is None:
+        raise _invalid("This link is not valid; check that it was copied whole")
+    if row.used_at is not None:
+        raise _invalid("This link has already been used")
+    if utcnow() >= row.expires_at:
+        raise _invalid("This link has expired; ask for a new one")
+    if row.user.email_key != row.email_key:
+        raise _invalid("This link was sent to an address the account no longer uses")
+    if row.password_stamp is not None and row.password_stamp != password_stamp(
+        row.user.password_hash
+    ):
+        raise _invalid("This link no longer works: the password has changed since it was sent")
+    return row
+
+
+async def use(session: AsyncSession, row: EmailToken) -> None:
+    """Spend the token in the caller's transaction; 400 if another request just did."""
+    spent = await session.execute(
+        update(EmailToken)
+        .where(EmailToken.id == row.id, EmailToken.used_at.is_(None))
+        .values(used_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if spent.rowcount != 1:
+        raise _invalid("This link has already been used")

@@ -1,0 +1,122 @@
+"""/api/users: what the links mailed to an account do. Verify its address, send that
+link again, ask for a password reset, and choose a new password with one."""
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select, update
+
+import email_links
+import rate_limits
+import sessions
+from auth import CurrentUser, hash_password
+from database import SessionDep
+from email_links import RESET_PASSWORD, VERIFY_EMAIL
+from models import User, UserSession, fold
+from schemas import (
+    Accepted,
+    EmailVerification,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    error_responses,
+    password_problem,
+)
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+# Mails a person or a client may have sent per hour (rate_limits.py).
+RESENDS_PER_ACCOUNT = 3
+RESETS_PER_EMAIL = 3
+RESETS_PER_CLIENT = 10
+RESET_ACCEPTED = (
+    "If an account uses this address, a link to reset its password is on its way. "
+    "It works for 60 minutes."
+)
+
+
+@router.post(
+    "/verify-email", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400)
+)
+async def verify_email(body: EmailVerification, session: SessionDep) -> None:
+    """Mark the address a verification link was mailed to as the account's own. Needs
+    no sign-in: the link may be opened on another device."""
+    row = await email_links.find(session, body.token, VERIFY_EMAIL)
+    await email_links.use(session, row)
+    row.user.email_verified = True
+    await session.commit()
+
+
+@router.post(
+    "/me/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=error_responses(401, 409, 429),
+)
+async def resend_verification(current_user: CurrentUser, session: SessionDep) -> Accepted:
+    """Mail a fresh verification link; earlier ones keep working until they expire."""
+    if current_user.email_verified:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="Your email address is already verified"
+        )
+    await rate_limits.spend(session, {f"resend:{current_user.id}": RESENDS_PER_ACCOUNT})
+    session.add(current_user)
+    await email_links.queue_verification(session, current_user)
+    await session.commit()
+    return Accepted(detail=f"A new link is on its way to {current_user.email}.")
+
+
+@router.post(
+    "/password-reset",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=Accepted,
+    responses=error_responses(429),
+)
+async def request_password_reset(
+    request: Request, body: PasswordResetRequest, session: SessionDep
+) -> Accepted:
+    """Mail a reset link if an account uses this address. The answer, and nearly its
+    time, are the same either way: no hashing and no SMTP happen here (the mail is
+    queued), and the limits count every address alike, known or not."""
+    email_key = fold(body.email)
+    limits = {
+        f"reset-email:{email_key}": RESETS_PER_EMAIL,
+        f"reset-client:{sessions.client_address(request)}": RESETS_PER_CLIENT,
+    }
+    await rate_limits.spend(session, limits)
+    user = await session.scalar(select(User).where(User.email_key == email_key))
+    if user is not None:
+        await email_links.queue_password_reset(session, user)
+    await session.commit()
+    return Accepted(detail=RESET_ACCEPTED)
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(400),
+)
+async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
+    """Set the new password, end every session of the account (its access and refresh
+    tokens answer 401 from now on) and mail a notice. The link proves the address too."""
+    row = await email_links.find(session, body.token, RESET_PASSWORD)
+    user = row.user
+    problem = password_problem(body.new_password, username=user.username, email=user.email)
+    if problem:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+    old_hash = user.password_hash
+    await session.commit()  # release the connection while Argon2 runs
+    new_hash = await hash_password(body.new_password)
+    await email_links.use(session, row)
+    # Only over the password and address the link was issued for: a change that
+    # raced in while the hash was made wins, and this link is dead.
+    changed = await session.execute(
+        update(User)
+        .where(User.id == user.id, User.password_hash == old_hash, User.email_key == row.email_key)
+        .values(password_hash=new_hash, email_verified=True)
+        .execution_options(synchronize_session=False)
+    )
+    if changed.rowcount != 1:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            detail="This link no longer works: the account changed since it was sent",
+        )
+    email_links.queue_password_changed(session, user)
+    await sessions.revoke(session, UserSession.user_id == user.id)  # commits it all

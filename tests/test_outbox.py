@@ -1,0 +1,305 @@
+"""The outbox against a real SMTP server: mail queued in a transaction goes out once
+it commits, waits out an outage or a restart, and goes out once with several senders."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from email import message_from_string, policy
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+import mail
+import outbox
+from config import settings
+from database import create_engine, create_sessionmaker
+from models import OutboxMessage
+from outbox import OutboxSender
+from tests.databases import fresh_database
+from tests.mail_server import Mailbox, SMTPServer
+
+
+@pytest.fixture
+def database_url(tmp_path) -> Iterator[str]:
+    with fresh_database(tmp_path, migrated=True) as url:
+        yield url
+
+
+@pytest.fixture
+def quick_retries(monkeypatch) -> None:
+    """Retries after a few hundredths of a second instead of half a minute."""
+    monkeypatch.setattr(outbox, "FIRST_RETRY_SECONDS", 0.05)
+    monkeypatch.setattr(outbox, "MAX_RETRY_SECONDS", 0.2)
+
+
+@asynccontextmanager
+async def senders(
+    database_url: str, count: int = 1
+) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], list[OutboxSender]]]:
+    """`count` senders, each with its own engine (as workers have), and a sessionmaker."""
+    engines = [create_engine(database_url) for _ in range(count)]
+    running = [OutboxSender(create_sessionmaker(e), mail.transport_for(settings)) for e in engines]
+    for sender in running:
+        sender.start()
+    try:
+        yield create_sessionmaker(engines[0]), running
+    finally:
+        for sender in running:
+            await sender.stop()
+        for engine in engines:
+            await engine.dispose()
+
+
+def message(number: int, to: str = "reader@example.com") -> Any:
+    return mail.compose(
+        settings,
+        mail.mailbox("Reader", to),
+        f"Message {number}",
+        "password_changed.txt",
+        username="Reader",
+        when=f"test {number}",
+    )
+
+
+async def queue(sessionmaker: async_sessionmaker[AsyncSession], *messages: Any) -> None:
+    async with sessionmaker() as session:
+        for item in messages:
+            outbox.enqueue(session, item)
+        await session.commit()
+
+
+async def rows(sessionmaker: async_sessionmaker[AsyncSession]) -> list[OutboxMessage]:
+    async with sessionmaker() as session:
+        found = list(await session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+        session.expunge_all()  # kept as read: closing rolls back, which would expire them
+        return found
+
+
+async def eventually(check, seconds: float = 10.0) -> None:
+    """Wait, without blocking the loop the senders run on, until `check()` is true."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not check():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def attempts(sessionmaker: async_sessionmaker[AsyncSession]) -> int:
+    async with sessionmaker() as session:
+        return await session.scalar(select(func.max(OutboxMessage.attempts))) or 0
+
+
+async def count(sessionmaker: async_sessionmaker[AsyncSession], *where: Any) -> int:
+    async with sessionmaker() as session:
+        query = select(func.count()).select_from(OutboxMessage).where(*where)
+        return await session.scalar(query) or 0
+
+
+async def until(read, *, at_least: int | None = None, at_most: int | None = None) -> None:
+    """Poll `await read()` until it reaches the bound."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while True:
+        value = await read()
+        if (at_least is None or value >= at_least) and (at_most is None or value <= at_most):
+            return
+        assert loop.time() < deadline, f"still {value}"
+        await asyncio.sleep(0.02)
+
+
+def run(coroutine) -> Any:
+    return asyncio.run(coroutine)
+
+
+def test_a_message_has_the_headers_mail_clients_expect(mailbox: Mailbox, database_url):
+    async def scenario() -> None:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, message(1, "zoë@bücher.example"))
+            await eventually(lambda: mailbox.received)
+
+    run(scenario())
+    (received,) = mailbox.received
+    headers = received.message
+    for name in ("Message-ID", "Date", "From", "To", "Subject"):
+        assert headers[name], name
+    assert headers["Subject"] == "Message 1"
+    assert headers["Auto-Submitted"] == "auto-generated"
+    assert headers.get_content_type() == "text/plain"
+    assert "test 1" in received.text
+    # The domain in its ASCII form; the local part needs (and got) SMTPUTF8.
+    assert received.recipients == ["zoë@xn--bcher-kva.example"]
+
+
+def test_a_rolled_back_transaction_sends_nothing(mailbox: Mailbox, database_url):
+    async def scenario() -> int:
+        async with senders(database_url) as (sessionmaker, running):
+            async with sessionmaker() as session:
+                outbox.enqueue(session, message(1))
+                await session.rollback()
+            await running[0].deliver_due()
+            return len(await rows(sessionmaker))
+
+    assert run(scenario()) == 0
+    assert mailbox.received == []
+
+
+def test_mail_queued_during_an_outage_goes_out_when_the_server_is_back(
+    smtp_server: SMTPServer, mailbox: Mailbox, database_url, quick_retries
+):
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, _):
+            smtp_server.stop()
+            try:
+                await queue(sessionmaker, message(1))
+                await until(lambda: attempts(sessionmaker), at_least=2)  # tried, tried again
+                (waiting,) = await rows(sessionmaker)
+                assert waiting.failed_at is None
+                assert waiting.last_error
+            finally:
+                smtp_server.start()
+            await eventually(lambda: mailbox.received)
+            await until(lambda: count(sessionmaker), at_most=0)
+            return await rows(sessionmaker)
+
+    assert run(scenario()) == []  # delivered, so gone
+    assert len(mailbox.to("reader@example.com")) == 1
+
+
+def test_mail_queued_before_a_restart_goes_out_after_it(mailbox: Mailbox, database_url):
+    async def queue_without_a_sender() -> None:
+        engine = create_engine(database_url)
+        await queue(create_sessionmaker(engine), message(1), message(2))
+        await engine.dispose()
+
+    async def restart() -> None:
+        async with senders(database_url):
+            await eventually(lambda: len(mailbox.received) == 2)
+
+    run(queue_without_a_sender())
+    assert mailbox.received == []
+    run(restart())
+    assert sorted(m.message["Subject"] for m in mailbox.received) == ["Message 1", "Message 2"]
+
+
+def test_a_message_claimed_by_a_killed_sender_goes_out_when_its_lease_ends(
+    mailbox: Mailbox, database_url, monkeypatch
+):
+    monkeypatch.setattr(outbox, "LEASE_SECONDS", 0.3)
+
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        sessionmaker = create_sessionmaker(engine)
+        await queue(sessionmaker, message(1))
+        # A sender that claimed the message and died before sending it.
+        killed = OutboxSender(sessionmaker, mail.transport_for(settings))
+        assert len(await killed._claim()) == 1
+        await engine.dispose()
+        async with senders(database_url):
+            await eventually(lambda: mailbox.received)
+
+    run(scenario())
+    assert len(mailbox.received) == 1
+
+
+@pytest.mark.parametrize("count", [2, 4])
+def test_several_senders_deliver_each_message_once(mailbox: Mailbox, database_url, count):
+    async def scenario() -> None:
+        async with senders(database_url, count) as (sessionmaker, running):
+            # Queued in several commits, while every sender is awake and claiming.
+            for batch in range(6):
+                await queue(sessionmaker, *(message(batch * 10 + n) for n in range(10)))
+                for sender in running:
+                    sender.wake()
+            await eventually(lambda: len(mailbox.received) >= 60)
+            await asyncio.sleep(0.3)  # time for any duplicate to arrive
+            assert await rows(sessionmaker) == []
+
+    run(scenario())
+    subjects = [m.message["Subject"] for m in mailbox.received]
+    assert sorted(subjects) == sorted({f"Message {n}" for n in range(60)})
+
+
+def test_a_refused_message_is_given_up_and_kept(mailbox: Mailbox, database_url, caplog):
+    mailbox.refuse = "550 5.1.1 no such mailbox"
+
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, message(1))
+            await eventually(lambda: any("given up" in r.message for r in caplog.records))
+            return await rows(sessionmaker)
+
+    with caplog.at_level(logging.ERROR, logger="inkwell.outbox"):
+        (row,) = run(scenario())
+    assert row.failed_at is not None
+    assert row.attempts == 1
+    assert row.last_error == "SMTPDataError 550"
+    assert "no such mailbox" not in caplog.text  # the server's words are not logged
+
+
+def test_a_temporary_refusal_is_retried(mailbox: Mailbox, database_url, quick_retries):
+    mailbox.refuse = "451 4.3.0 try again later"
+
+    async def scenario() -> None:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, message(1))
+            await until(lambda: attempts(sessionmaker), at_least=2)
+            mailbox.refuse = None
+            await eventually(lambda: mailbox.received)
+
+    run(scenario())
+    assert len(mailbox.received) == 1
+
+
+def test_a_message_is_given_up_after_its_time(mailbox: Mailbox, database_url, smtp_server):
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, _):
+            smtp_server.stop()
+            try:
+                async with sessionmaker() as session:
+                    outbox.enqueue(session, message(1), give_up_after=timedelta(0))
+                    await session.commit()
+                await until(
+                    lambda: count(sessionmaker, OutboxMessage.failed_at.is_not(None)), at_least=1
+                )
+            finally:
+                smtp_server.start()
+            return await rows(sessionmaker)
+
+    (row,) = run(scenario())
+    assert row.failed_at is not None
+    assert row.last_error.startswith(("SMTPConnect", "ConnectionRefused", "OSError"))
+
+
+def test_development_mode_writes_mail_to_the_log(database_url, monkeypatch, caplog):
+    monkeypatch.setattr(settings, "smtp_host", None)
+
+    async def scenario() -> None:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, message(7))
+            await eventually(lambda: "Message 7" in caplog.text)
+
+    with caplog.at_level(logging.INFO, logger="inkwell.mail"):
+        run(scenario())
+    assert "not sent" in caplog.text
+    assert "test 7" in caplog.text  # the body, links and all, for the developer
+
+
+def test_stored_messages_are_the_wire_format(database_url):
+    async def scenario() -> list[OutboxMessage]:
+        engine = create_engine(database_url)
+        sessionmaker = create_sessionmaker(engine)
+        await queue(sessionmaker, message(1))
+        stored = await rows(sessionmaker)
+        await engine.dispose()
+        return stored
+
+    (row,) = run(scenario())
+    parsed = message_from_string(row.message, policy=policy.default)
+    assert parsed["Subject"] == "Message 1"
+    assert row.recipient == "reader@example.com"
+    assert row.sender == settings.mail_sender.addr_spec
+    assert "\r\n" in row.message
