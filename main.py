@@ -44,6 +44,23 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(m
 logger = logging.getLogger("inkwell")
 
 
+class RedactLinkTokens(logging.Filter):
+    """Mailed links carry single-use tokens in their query (`/reset-password?token=`):
+    the access log records the path without them."""
+
+    TOKEN = re.compile(r"([?&]token=)[^&\s]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # uvicorn.access's arguments: client, method, path with query, version, status.
+        args = record.args
+        if isinstance(args, tuple) and len(args) > 2 and isinstance(args[2], str):
+            record.args = (*args[:2], self.TOKEN.sub(r"\1[redacted]", args[2]), *args[3:])
+        return True
+
+
+logging.getLogger("uvicorn.access").addFilter(RedactLinkTokens())
+
+
 class AppState(TypedDict):
     """What start-up makes; every request sees it as `request.state`."""
 

@@ -148,3 +148,32 @@ async def login_page(request: Request) -> HTMLResponse:
 async def account_page(request: Request) -> HTMLResponse:
     description = "Your Inkwell account: profile, password and signed-in devices."
     return render(request, "account.html", "Your account", description)
+
+
+# Pages that read a single-use token from their address (`?token=`, from a mail): no
+# Referer carries it to any site, not even this one, and no cache keeps the page.
+TOKEN_PAGE_HEADERS = {"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+def token_page(request: Request, name: str, title: str, description: str) -> HTMLResponse:
+    response = render(request, name, title, description)
+    response.headers.update(TOKEN_PAGE_HEADERS)
+    return response
+
+
+@router.get("/verify-email")
+async def verify_email_page(request: Request) -> HTMLResponse:
+    description = "Confirm the email address of your Inkwell account."
+    return token_page(request, "verify_email.html", "Verify your email address", description)
+
+
+@router.get("/forgot-password")
+async def forgot_password_page(request: Request) -> HTMLResponse:
+    description = "Get a link by mail to choose a new Inkwell password."
+    return token_page(request, "forgot_password.html", "Forgot your password?", description)
+
+
+@router.get("/reset-password")
+async def reset_password_page(request: Request) -> HTMLResponse:
+    description = "Choose a new password for your Inkwell account."
+    return token_page(request, "reset_password.html", "Choose a new password", description)

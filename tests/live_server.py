@@ -58,6 +58,7 @@ class LiveServer:
         workers: int = 1,
         env: dict[str, str | None] | None = None,
         args: Sequence[str] = (),
+        smtp_port: int | None = None,
     ) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -68,7 +69,15 @@ class LiveServer:
             "DATABASE_URL": self.cleanup.enter_context(fresh_database(tmp)),
             "AUTO_MIGRATE": "true",
             "SECRET_KEY": secrets.token_hex(32),
-        } | (env or {})
+        }
+        if smtp_port is not None:  # mail to the test's SMTP server, links to this server
+            wanted |= {
+                "SMTP_HOST": "127.0.0.1",
+                "SMTP_PORT": str(smtp_port),
+                "SMTP_SECURITY": "none",
+                "PUBLIC_URL": self.base_url,
+            }
+        wanted |= env or {}
         environment = {
             name: value for name, value in (os.environ | wanted).items() if value is not None
         }

@@ -3,6 +3,7 @@ other, and failed logins counted by either lock the account for both, however ma
 arrive at once."""
 
 import re
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -78,5 +79,24 @@ def test_two_workers_share_the_key_the_tokens_and_the_throttle(tmp_path):
                     break
             assert len(_workers_that_answered(access_log, "POST", "/api/users/token", 429)) == 2
         assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    finally:
+        server.stop()
+
+
+def test_two_workers_send_each_mail_once(tmp_path, smtp_server, mailbox):
+    server = LiveServer(tmp_path, workers=2, smtp_port=smtp_server.port)
+    try:
+        base = server.wait_until_ready()
+        fresh = httpx.Limits(max_keepalive_connections=0)  # requests spread over both
+        addresses = [f"writer{n}@example.com" for n in range(12)]
+        with httpx.Client(base_url=base, limits=fresh, timeout=30) as http:
+            for n, email in enumerate(addresses):
+                user = {"username": f"Writer{n}", "email": email, "password": STRONG_PASSWORD}
+                assert http.post("/api/users", json=user).status_code == 201
+        for email in addresses:
+            (mail,) = mailbox.wait_for(email)
+            assert mail.link("/verify-email").startswith(f"{base}/verify-email?token=")
+        time.sleep(1)  # time for any second copy to arrive
+        assert sorted(r for m in mailbox.received for r in m.recipients) == sorted(addresses)
     finally:
         server.stop()

@@ -32,6 +32,8 @@ if (!user) {
 function showAccount(current) {
   byId("account-username").textContent = current.username;
   byId("account-email").textContent = current.email;
+  const verified = current.email_verified ? "(verified)" : "(not verified yet)";
+  byId("account-email-status").textContent = verified;
   byId("account-avatar").setAttribute("src", current.image_path);
   byId("account-posts-link").setAttribute("href", `/users/${encodeURIComponent(current.id)}/posts`);
   byId("password-form-username").value = current.email;

@@ -242,6 +242,15 @@ export function updateCurrentUser(user) {
   window.dispatchEvent(new CustomEvent("inkwell:user", { detail: user }));
 }
 
+/** Ask /api/users/me again (something the server did changed the user, such as a
+ * verified address) and tell the page, as `updateCurrentUser` does. */
+export async function reloadCurrentUser() {
+  userPromise = null;
+  const user = await getCurrentUser();
+  if (user) window.dispatchEvent(new CustomEvent("inkwell:user", { detail: user }));
+  return user;
+}
+
 /** End this session on the server, forget the token, sign out every tab, go home. */
 export async function logout() {
   leaving = true;

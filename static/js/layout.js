@@ -1,8 +1,8 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
-import { apiFetch, getCurrentUser, lastKnownUser, logout } from "./auth.js";
+import { apiFetch, errorMessage, getCurrentUser, lastKnownUser, logout } from "./auth.js";
 import { localizeDates } from "./dates.js";
 import { setUpDraftDialog } from "./drafts.js";
-import { formErrors, LEAVING, onSubmit } from "./forms.js";
+import { formErrors, LEAVING, onClick, onSubmit } from "./forms.js";
 
 const root = document.documentElement;
 
@@ -81,10 +81,29 @@ document.addEventListener("click", (event) => {
   if (!menu.contains(event.target) && !menuButton.contains(event.target)) setMenuOpen(false);
 });
 
+// --- Unverified address: a notice under the header, with a button to resend ------
+const notice = document.getElementById("verify-notice");
+const noticeSent = document.getElementById("verify-notice-sent");
+const resendButton = document.getElementById("verify-notice-resend");
+
+function showVerifyNotice(user) {
+  notice.hidden = !user || user.email_verified !== false;
+  if (user) document.getElementById("verify-notice-email").textContent = user.email;
+}
+
+onClick(resendButton, { error: document.getElementById("verify-notice-error") }, async () => {
+  noticeSent.hidden = true;
+  const response = await apiFetch("/api/users/me/verify-email/resend", { method: "POST" });
+  if (!response.ok) return errorMessage(response);
+  noticeSent.textContent = "Sent. Check your inbox, and the spam folder too.";
+  noticeSent.hidden = false;
+});
+
 let currentUser = null;
 window.addEventListener("inkwell:user", (event) => {
   currentUser = event.detail;
   showUser(event.detail);
+  showVerifyNotice(event.detail);
 });
 const logoutButton = document.getElementById("logout-button");
 logoutButton.addEventListener("click", () => {
@@ -117,6 +136,7 @@ onSubmit(form, { error, submit }, async () => {
 getCurrentUser().then((user) => {
   currentUser = user;
   showUser(user);
+  showVerifyNotice(user);
   // Back from a forced login with a draft in the dialog: carry on where it stopped.
   if (user && draft.reopenRequested()) newPost.open();
 });

@@ -200,6 +200,9 @@ def test_without_javascript_every_page_offers_log_in_and_no_form_posts(
             ("/login", "Logging in needs JavaScript"),
             ("/register", "Registering needs JavaScript"),
             ("/account", "Your account page needs JavaScript"),
+            ("/forgot-password", "This form needs JavaScript"),
+            ("/reset-password?token=abc", "Choosing a new password needs JavaScript"),
+            ("/verify-email?token=abc", "Verifying your address needs JavaScript"),
         ]:
             page.goto(path)
             expect(page.locator(".noscript-note")).to_contain_text(says)
