@@ -33,7 +33,7 @@ RESET_ACCEPTED = (
 
 
 @router.post(
-    "/verify-email", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400)
+    "/verify-email", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(400, 413)
 )
 async def verify_email(body: EmailVerification, session: SessionDep) -> None:
     """Mark the address a verification link was mailed to as the account's own. Needs
@@ -67,7 +67,7 @@ async def resend_verification(current_user: CurrentUser, session: SessionDep) ->
     "/password-reset",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=Accepted,
-    responses=error_responses(429),
+    responses=error_responses(400, 413, 429),
 )
 async def request_password_reset(
     request: Request, body: PasswordResetRequest, session: SessionDep
@@ -91,7 +91,7 @@ async def request_password_reset(
 @router.post(
     "/password-reset/confirm",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(400),
+    responses=error_responses(400, 413),
 )
 async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
     """Set the new password, end every session of the account (its access and refresh

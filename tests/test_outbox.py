@@ -4,6 +4,7 @@ it commits, waits out an outage or a restart, and goes out once with several sen
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from email import message_from_string, policy
@@ -112,7 +113,10 @@ async def until(read, *, at_least: int | None = None, at_most: int | None = None
 
 
 def run(coroutine) -> Any:
-    return asyncio.run(coroutine)
+    """The scenario on an event loop of its own, in a thread of its own: the browser
+    tests' Playwright keeps a loop running in this one."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def test_a_message_has_the_headers_mail_clients_expect(mailbox: Mailbox, database_url):
