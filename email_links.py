@@ -74,41 +74,42 @@ def _recipient(user: User) -> Address:
     return mail.mailbox(user.username, user.email)
 
 
-def _link(path: str, token: str) -> str:
-    """Always from PUBLIC_URL, never from a request's Host (which a client chooses)."""
-    return f"{settings.site_url}{path}?token={token}"
+# Per purpose: the page its link opens, and the mail's subject and template.
+LINK_MAILS = {
+    VERIFY_EMAIL: ("/verify-email", "Confirm your email address", "verify_email.txt"),
+    RESET_PASSWORD: ("/reset-password", "Reset your password", "reset_password.txt"),
+}
+
+
+async def _queue_link(session: AsyncSession, user: User, purpose: str) -> None:
+    """Issue a token for `purpose` and queue the mail that carries its link. The link
+    starts from PUBLIC_URL, never from a request's Host (which a client chooses). A
+    mail still stuck when its link expires is given up: it would only be noise."""
+    token = await _issue(session, user, purpose)
+    path, subject, template = LINK_MAILS[purpose]
+    lifetime = LIFETIMES[purpose]
+    message = mail.compose(
+        settings,
+        _recipient(user),
+        subject,
+        template,
+        username=user.username,
+        email=user.email,
+        link=f"{settings.site_url}{path}?token={token}",
+        minutes=int(lifetime.total_seconds() // 60),
+        days=lifetime.days,
+    )
+    outbox.enqueue(session, message, give_up_after=lifetime)
 
 
 async def queue_verification(session: AsyncSession, user: User) -> None:
     """Mail `user` a link that proves their address is theirs."""
-    token = await _issue(session, user, VERIFY_EMAIL)
-    message = mail.compose(
-        settings,
-        _recipient(user),
-        "Confirm your email address",
-        "verify_email.txt",
-        username=user.username,
-        email=user.email,
-        link=_link("/verify-email", token),
-        days=LIFETIMES[VERIFY_EMAIL].days,
-    )
-    outbox.enqueue(session, message, give_up_after=LIFETIMES[VERIFY_EMAIL])
+    await _queue_link(session, user, VERIFY_EMAIL)
 
 
 async def queue_password_reset(session: AsyncSession, user: User) -> None:
     """Mail `user` a link to choose a new password."""
-    token = await _issue(session, user, RESET_PASSWORD)
-    message = mail.compose(
-        settings,
-        _recipient(user),
-        "Reset your password",
-        "reset_password.txt",
-        username=user.username,
-        link=_link("/reset-password", token),
-        minutes=int(LIFETIMES[RESET_PASSWORD].total_seconds() // 60),
-    )
-    # A reset mail still stuck when its link expires would only be noise.
-    outbox.enqueue(session, message, give_up_after=LIFETIMES[RESET_PASSWORD])
+    await _queue_link(session, user, RESET_PASSWORD)
 
 
 def queue_password_changed(session: AsyncSession, user: User) -> None:
