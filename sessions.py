@@ -142,12 +142,15 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
 
 
 async def find(db: AsyncSession, session_id: str) -> UserSession | None:
-    """The session and its user, in one query."""
+    """The session and its user, in one query, as the database has them now: read
+    again after a lost rotation race, a row already in this session must not keep the
+    values from before the winner's commit (sessions never expire on commit here)."""
     query = (
         select(UserSession)
         .join(UserSession.user)
         .options(contains_eager(UserSession.user))
         .where(UserSession.id == session_id)
+        .execution_options(populate_existing=True)
     )
     return await db.scalar(query)
 
