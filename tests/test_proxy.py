@@ -91,6 +91,7 @@ def _site_config(tls_port: int, http_port: int, app_port: int, cert: Path, key: 
         "/srv/inkwell/static/": f"{PROJECT_ROOT / 'static'}/",
         "/etc/letsencrypt/live/blog.example.com/fullchain.pem": str(cert),
         "/etc/letsencrypt/live/blog.example.com/privkey.pem": str(key),
+        "/var/log/nginx/access.log": str(cert.parent / "nginx-access.log"),
     }
     for shipped, local in replacements.items():
         assert shipped in config, f"the shipped config no longer has {shipped!r}"
@@ -163,6 +164,7 @@ class Proxy:
     http_url: str  # plain http, through nginx
     access_log: Path  # uvicorn's
     slow_clients: list[SlowClient]
+    nginx_log: Path  # the site's access log
 
     def client(self, local_address: str = "127.0.0.1") -> httpx.Client:
         """An HTTPS client whose connections come from `local_address` (all of
@@ -283,6 +285,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
             f"http://127.0.0.1:{http_port}",
             access_log,
             slow_clients,
+            tmp / "nginx-access.log",
         )
     finally:
         for client in slow_clients:
@@ -349,6 +352,23 @@ def test_the_client_address_reaches_the_throttle_and_cannot_be_forged(proxy: Pro
     assert proxy.app_saw('127.0.0.2:0 - "POST /api/users/token')
     assert proxy.app_saw('127.0.0.3:0 - "POST /api/users/token')
     assert not proxy.app_saw("10.9.9.")
+
+
+def test_link_tokens_stay_out_of_both_access_logs(proxy: Proxy):
+    secrets_in_links = ["sEcReT-reset-link", "another-SeCrEt"]
+    with proxy.client() as http:
+        assert http.get(f"/reset-password?token={secrets_in_links[0]}").status_code == 200
+        assert http.get(f"/verify-email?from=mail&token={secrets_in_links[1]}").status_code == 200
+    deadline = time.monotonic() + 5
+    while "from=mail&token=" not in proxy.nginx_log.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    nginx_log, app_log = proxy.nginx_log.read_text(), proxy.access_log.read_text()
+    assert '"GET /reset-password?token=[redacted] HTTP/1.1" 200' in nginx_log
+    assert '"GET /verify-email?from=mail&token=[redacted] HTTP/1.1" 200' in nginx_log
+    assert "/reset-password?token=[redacted]" in app_log
+    for secret in secrets_in_links:
+        assert secret not in nginx_log
+        assert secret not in app_log
 
 
 def test_static_files_come_from_nginx_with_the_apps_headers(proxy: Proxy):
