@@ -111,8 +111,15 @@ class SMTPTransport:
             # "starttls" insists on it; "none" never tries, even if offered.
             start_tls=s.smtp_security == "starttls",
             timeout=s.smtp_timeout,
+            # The EHLO name: the site's. Left unset, aiosmtplib asks socket.getfqdn(),
+            # a reverse DNS lookup that took seconds on a machine without a resolver.
+            local_hostname=s.mail_sender.domain or "localhost",
         )
-        await client.connect()
+        try:
+            await client.connect()  # and STARTTLS and AUTH, as configured
+        except BaseException:
+            client.close()  # a refused login leaves the socket open otherwise
+            raise
         try:
             yield _SMTPConnection(client)
         finally:

@@ -219,7 +219,7 @@ def test_several_senders_deliver_each_message_once(mailbox: Mailbox, database_ur
                 for sender in running:
                     sender.wake()
             await eventually(lambda: len(mailbox.received) >= 60)
-            await asyncio.sleep(0.3)  # time for any duplicate to arrive
+            await asyncio.sleep(0.2)  # time for any duplicate to arrive
             assert await rows(sessionmaker) == []
 
     run(scenario())

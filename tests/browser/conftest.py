@@ -14,6 +14,7 @@ from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, s
 
 from tests.conftest import STRONG_PASSWORD
 from tests.live_server import LiveServer
+from tests.mail_server import SMTPServer
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -36,10 +37,13 @@ def unique(prefix: str) -> str:
 
 @pytest.fixture(scope="session")
 def server_pool(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    smtp_server: SMTPServer,
 ) -> Iterator[Callable[[], LiveServer]]:
-    """Hands out fresh servers; while one module runs, the next one's server starts
-    (importing the app takes seconds), but only as many as the session will use."""
+    """Hands out fresh servers, which mail to the test SMTP server; while one module
+    runs, the next one's server starts (importing the app takes seconds), but only as
+    many as the session will use."""
     # Modules with a live_server fixture of their own (other settings) start their own.
     modules = {
         item.module
@@ -50,7 +54,7 @@ def server_pool(
     spare: list[LiveServer] = []
 
     def start() -> LiveServer:
-        return LiveServer(tmp_path_factory.mktemp("browser"))
+        return LiveServer(tmp_path_factory.mktemp("browser"), smtp_port=smtp_server.port)
 
     def take() -> LiveServer:
         nonlocal remaining
