@@ -15,7 +15,7 @@ from email.headerregistry import Address
 
 from fastapi import HTTPException, status
 from sqlalchemy import delete, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
 import mail
@@ -110,6 +110,20 @@ async def queue_verification(session: AsyncSession, user: User) -> None:
 async def queue_password_reset(session: AsyncSession, user: User) -> None:
     """Mail `user` a link to choose a new password."""
     await _queue_link(session, user, RESET_PASSWORD)
+
+
+async def queue_password_reset_for(
+    sessionmaker: async_sessionmaker[AsyncSession], email_key: str
+) -> None:
+    """Mail a reset link to the account that uses this (folded) address, if any. Run
+    after a reset request has been answered, so that its answer takes as long whether
+    or not an account exists. The token and the mail are committed together."""
+    async with sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.email_key == email_key))
+        if user is None:
+            return
+        await queue_password_reset(session, user)
+        await session.commit()
 
 
 def queue_password_changed(session: AsyncSession, user: User) -> None:

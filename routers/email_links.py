@@ -1,8 +1,8 @@
 """/api/users: what the links mailed to an account do. Verify its address, send that
 link again, ask for a password reset, and choose a new password with one."""
 
-from fastapi import APIRouter, HTTPException, Request, status
-from sqlalchemy import select, update
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, status
+from sqlalchemy import update
 
 import email_links
 import rate_limits
@@ -70,21 +70,21 @@ async def resend_verification(current_user: CurrentUser, session: SessionDep) ->
     responses=error_responses(400, 413, 429),
 )
 async def request_password_reset(
-    request: Request, body: PasswordResetRequest, session: SessionDep
+    request: Request, body: PasswordResetRequest, session: SessionDep, after: BackgroundTasks
 ) -> Accepted:
-    """Mail a reset link if an account uses this address. The answer, and nearly its
-    time, are the same either way: no hashing and no SMTP happen here (the mail is
-    queued), and the limits count every address alike, known or not."""
+    """Mail a reset link if an account uses this address. The answer, and its time,
+    are the same either way: the request only counts itself against the limits (which
+    count every address alike, known or not), and whether an account uses the address
+    is looked up after the answer has gone (no hashing, no SMTP, no account-dependent
+    write on the request's path)."""
     email_key = fold(body.email)
     limits = {
         f"reset-email:{email_key}": RESETS_PER_EMAIL,
         f"reset-client:{sessions.client_address(request)}": RESETS_PER_CLIENT,
     }
     await rate_limits.spend(session, limits)
-    user = await session.scalar(select(User).where(User.email_key == email_key))
-    if user is not None:
-        await email_links.queue_password_reset(session, user)
     await session.commit()
+    after.add_task(email_links.queue_password_reset_for, request.state.sessionmaker, email_key)
     return Accepted(detail=RESET_ACCEPTED)
 
 
