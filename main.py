@@ -36,7 +36,7 @@ from middleware import (
 )
 from outbox import OutboxSender
 from page_cache import PageCache, PageCacheMiddleware
-from routers import email_links, feeds, pages, posts, sessions, users
+from routers import email_links, feeds, pages, pictures, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
@@ -109,7 +109,11 @@ app = FastAPI(
 app.add_middleware(PageCacheMiddleware)  # innermost: sees HEAD as GET
 app.add_middleware(CompressionMiddleware)
 app.add_middleware(HeadAsGetMiddleware)
-app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+app.add_middleware(
+    BodySizeLimitMiddleware,
+    max_bytes=settings.max_body_bytes,
+    larger={pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES},
+)
 app.add_middleware(SecurityHeadersMiddleware)
 
 
@@ -136,6 +140,7 @@ app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
 app.include_router(users.router)
 app.include_router(sessions.router)
 app.include_router(email_links.router)
+app.include_router(pictures.router)
 app.include_router(posts.router)
 app.include_router(pages.router)
 app.include_router(feeds.router)

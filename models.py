@@ -4,7 +4,16 @@ import secrets
 import unicodedata
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -17,6 +26,8 @@ CONTENT_MAX = 20_000
 # Case folding can lengthen a string up to threefold ("ß" -> "ss"), so keys get room.
 KEY_MAX = 3 * EMAIL_MAX
 DEFAULT_IMAGE = "default.svg"
+# Where uploaded pictures are served, each under its content hash (routers/pictures.py).
+PICTURES_PATH = "/media/pictures"
 # Ids fit a 32-bit INTEGER on every database; larger ones are refused as input.
 MAX_ID = 2**31 - 1
 ACCOUNT_KEY_BYTES = 16  # random bytes, 22 characters once encoded
@@ -110,7 +121,10 @@ class User(Base):
 
     @property
     def image_path(self) -> str:
-        return f"/static/img/{self.image_file or DEFAULT_IMAGE}"
+        """The uploaded picture (content-addressed, see pictures.py), or the default."""
+        if self.image_file:
+            return f"{PICTURES_PATH}/{self.image_file}"
+        return f"/static/img/{DEFAULT_IMAGE}"
 
 
 class Post(Base):
@@ -271,3 +285,15 @@ class RateLimitHit(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
     __table_args__ = (Index("ix_rate_limit_hits_key_at", "key", "at"),)
+
+
+class StoredPicture(Base):
+    """A profile picture as re-encoded by pictures.py, keyed by its name, the SHA-256 of
+    its bytes: in the database, so every worker and machine serves it. Deleted once no
+    account uses it."""
+
+    __tablename__ = "pictures"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<sha256>.webp"
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -220,6 +220,7 @@ ERROR_DESCRIPTIONS = {
     404: "No such resource",
     409: "The username or email is taken",
     413: "Request body too large",
+    415: "Not a picture in an accepted format",
     429: "Too many attempts or requests; see Retry-After",
 }
 

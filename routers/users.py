@@ -16,6 +16,7 @@ from database import SessionDep, open_session
 from models import EMAIL_MAX, User, UserSession, fold
 from page_cache import cached_page
 from pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
+from routers.pictures import forget_if_unused
 from routers.posts import post_page_json
 from schemas import (
     PASSWORD_MAX,
@@ -293,9 +294,12 @@ async def delete_user(
     session: SessionDep,
 ) -> None:
     """Deletes the account and, through the foreign keys' cascades, all its posts and
-    sessions."""
+    sessions; and its picture, unless another account uses the same one."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
+    picture = user.image_file
     await session.delete(user)
+    await session.flush()
+    await forget_if_unused(session, picture)
     await session.commit()
     sessions.clear_refresh_cookie(request, response)

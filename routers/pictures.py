@@ -1,0 +1,90 @@
+"""Profile pictures: upload and remove your own (/api/users/me/picture), and every
+stored picture served under its content hash (/media/pictures/<hash>.webp)."""
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
+from sqlalchemy import delete, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import pictures
+from auth import CurrentUser
+from database import SessionDep
+from models import PICTURES_PATH, StoredPicture, User
+from schemas import UserPrivate, error_responses
+
+router = APIRouter(tags=["users"])
+
+UPLOAD_PATH = "/api/users/me/picture"
+# The multipart envelope around the file: field headers and boundaries.
+UPLOAD_ENVELOPE_BYTES = 16 * 1024
+# The body limit of UPLOAD_PATH (main.py gives it to BodySizeLimitMiddleware).
+UPLOAD_BODY_BYTES = pictures.MAX_UPLOAD_BYTES + UPLOAD_ENVELOPE_BYTES
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+async def forget_if_unused(session: AsyncSession, name: str | None) -> None:
+    """Delete the stored picture `name` once no account uses it (its URL then 404s)."""
+    if name is None:
+        return
+    in_use = exists().where(User.image_file == name)
+    await session.execute(
+        delete(StoredPicture).where(StoredPicture.name == name, ~in_use),
+        execution_options={"synchronize_session": False},
+    )
+
+
+@router.put(
+    UPLOAD_PATH,
+    response_model=UserPrivate,
+    responses=error_responses(400, 401, 413, 415),
+)
+async def upload_picture(
+    file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF picture")],
+    current_user: CurrentUser,
+    session: SessionDep,
+) -> User:
+    """Make `file` your picture: decoded, turned upright, cropped to a centred square,
+    at most 512 px, re-encoded as WebP without any metadata."""
+    upload = await file.read(pictures.MAX_UPLOAD_BYTES + 1)
+    if len(upload) > pictures.MAX_UPLOAD_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            detail=f"The picture is larger than {pictures.MAX_UPLOAD_BYTES // 2**20} MiB",
+        )
+    try:
+        picture = await asyncio.to_thread(pictures.reencode, upload)
+    except pictures.PictureError as error:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(error)) from None
+    session.add(current_user)
+    old = current_user.image_file
+    if await session.get(StoredPicture, picture.name) is None:
+        session.add(StoredPicture(name=picture.name, data=picture.data))
+    current_user.image_file = picture.name
+    await session.flush()
+    if old != picture.name:
+        await forget_if_unused(session, old)
+    await session.commit()
+    return current_user
+
+
+@router.delete(UPLOAD_PATH, response_model=UserPrivate, responses=error_responses(401))
+async def remove_picture(current_user: CurrentUser, session: SessionDep) -> User:
+    """Back to the default picture; the old one is deleted once no account uses it."""
+    session.add(current_user)
+    old = current_user.image_file
+    current_user.image_file = None
+    await session.flush()
+    await forget_if_unused(session, old)
+    await session.commit()
+    return current_user
+
+
+@router.get(f"{PICTURES_PATH}/{{name}}", include_in_schema=False)
+async def serve_picture(name: str, session: SessionDep) -> Response:
+    """A stored picture: its URL names its content, so it may be cached for ever."""
+    data = await session.scalar(select(StoredPicture.data).where(StoredPicture.name == name))
+    if data is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Picture not found")
+    return Response(data, media_type="image/webp", headers={"Cache-Control": IMMUTABLE})
