@@ -13,6 +13,7 @@ import {
 import { formErrors, onClick, onSubmit, setUpDialog } from "./forms.js";
 import { deviceLabel } from "./devices.js";
 import { watchPasswordMatch } from "./passwords.js";
+import { setUpPicture } from "./picture.js";
 
 const byId = (id) => document.getElementById(id);
 let user = await getCurrentUser();
@@ -27,6 +28,11 @@ if (!user) {
   setUpPasswordForm();
   setUpSessions();
   setUpDeletion();
+  // Only the picture changes: the profile form keeps whatever is being typed in it.
+  setUpPicture(user, (updated) => {
+    user = updated;
+    byId("account-avatar").setAttribute("src", updated.image_path);
+  });
 }
 
 function showAccount(current) {

@@ -47,10 +47,16 @@ labelThemeButton();
 
 // --- Navbar -------------------------------------------------------------------
 // Which block shows is the stylesheet's business, from `data-auth` on <html>.
-const usernameLink = document.getElementById("nav-username");
+const usernameText = document.getElementById("nav-username-text");
+const navAvatar = document.getElementById("nav-avatar");
 
 function showUser(user) {
-  usernameLink.textContent = user ? user.username : "";
+  usernameText.textContent = user ? user.username : "";
+  // An uploaded picture, once /api/users/me has answered (the last known user keeps
+  // no more than a name).
+  const picture = user && user.image_file && user.image_path;
+  if (picture) navAvatar.setAttribute("src", picture);
+  navAvatar.hidden = !picture;
   root.setAttribute("data-auth", user ? "user" : "guest");
 }
 
