@@ -6,12 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
 from sqlalchemy import delete, exists, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import pictures
 from auth import CurrentUser
 from database import SessionDep
-from models import PICTURES_PATH, StoredPicture, User
+from models import PICTURES_PATH, StoredPicture, User, utcnow
 from schemas import UserPrivate, error_responses
 
 router = APIRouter(tags=["users"])
@@ -59,8 +61,14 @@ async def upload_picture(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(error)) from None
     session.add(current_user)
     old = current_user.image_file
-    if await session.get(StoredPicture, picture.name) is None:
-        session.add(StoredPicture(name=picture.name, data=picture.data))
+    # The same picture may be stored already (or at this moment, by another request):
+    # its name is its content, so the row there is the row wanted.
+    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    await session.execute(
+        insert(StoredPicture)
+        .values(name=picture.name, data=picture.data, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
     current_user.image_file = picture.name
     await session.flush()
     if old != picture.name:
