@@ -212,6 +212,8 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("POST", "/api/users/logout"),
         ("POST", "/api/users/me/password"),
         ("POST", "/api/users/me/verify-email/resend"),
+        ("PUT", "/api/users/me/picture"),
+        ("DELETE", "/api/users/me/picture"),
         ("PATCH", "/api/users/{user_id}"),
         ("DELETE", "/api/users/{user_id}"),
         ("POST", "/api/posts"),
