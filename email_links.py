@@ -27,19 +27,14 @@ VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 (a purpose, not a password)
 LIFETIMES = {VERIFY_EMAIL: timedelta(days=3), RESET_PASSWORD: timedelta(minutes=60)}
 TOKEN_BYTES = 32
-# Longer input is no token of ours (ours are 43 characters).
-TOKEN_MAX = 128
 # Used and expired tokens are kept this long, to tell "already used" from "invalid".
 KEEP_EXPIRED = timedelta(days=1)
 
 
-def _token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def password_stamp(password_hash: str) -> str:
-    """What a reset token remembers of the password it may replace."""
-    return hashlib.sha256(password_hash.encode()).hexdigest()
+def _sha256(text: str) -> str:
+    """What is stored of a token, and what a reset token remembers of the password
+    hash it may replace."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
@@ -56,13 +51,11 @@ async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
     token = secrets.token_urlsafe(TOKEN_BYTES)
     session.add(
         EmailToken(
-            token_hash=_token_hash(token),
+            token_hash=_sha256(token),
             purpose=purpose,
             user=user,
             email_key=user.email_key,
-            password_stamp=password_stamp(user.password_hash)
-            if purpose == RESET_PASSWORD
-            else None,
+            password_stamp=_sha256(user.password_hash) if purpose == RESET_PASSWORD else None,
             created_at=now,
             expires_at=now + LIFETIMES[purpose],
         )
@@ -148,7 +141,7 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
     row = await session.scalar(
         select(EmailToken)
         .options(joinedload(EmailToken.user))
-        .where(EmailToken.token_hash == _token_hash(token), EmailToken.purpose == purpose)
+        .where(EmailToken.token_hash == _sha256(token), EmailToken.purpose == purpose)
     )
     if row is None:
         raise _invalid("This link is not valid; check that it was copied whole")
@@ -158,9 +151,7 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
         raise _invalid("This link has expired; ask for a new one")
     if row.user.email_key != row.email_key:
         raise _invalid("This link was sent to an address the account no longer uses")
-    if row.password_stamp is not None and row.password_stamp != password_stamp(
-        row.user.password_hash
-    ):
+    if row.password_stamp is not None and row.password_stamp != _sha256(row.user.password_hash):
         raise _invalid("This link no longer works: the password has changed since it was sent")
     return row
 

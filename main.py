@@ -29,6 +29,7 @@ from database import create_engine, create_sessionmaker, ensure_schema_is_curren
 from hot_reads import HotReads, hot_reads_for
 from mail import transport_for
 from middleware import (
+    CACHE_FOREVER,
     BodySizeLimitMiddleware,
     CompressionMiddleware,
     HeadAsGetMiddleware,
@@ -130,9 +131,7 @@ class VersionedStaticFiles(StaticFiles):
     ) -> Response:
         response = super().file_response(full_path, stat_result, scope, status_code)
         versioned = b"v=" in scope.get("query_string", b"")
-        response.headers["Cache-Control"] = (
-            "public, max-age=31536000, immutable" if versioned else "no-cache"
-        )
+        response.headers["Cache-Control"] = CACHE_FOREVER if versioned else "no-cache"
         return response
 
 

@@ -16,6 +16,9 @@ PAGE_CSP = (
     "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )
+# For answers whose address changes whenever their content does (versioned static
+# files, content-addressed pictures): browsers and proxies may keep them for a year.
+CACHE_FOREVER = "public, max-age=31536000, immutable"
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

@@ -256,23 +256,24 @@ class OutboxSender:
                 if outcome is None:
                     continue
                 error, final = outcome
+                reason = _describe(error)
                 retry_at = now + timedelta(seconds=retry_delay(row.attempts))
                 give_up = final or retry_at > row.give_up_at
-                values: dict[str, Any] = {"last_error": _describe(error)[:200]}
+                values: dict[str, Any] = {"last_error": reason[:200]}
                 if give_up:
                     values["failed_at"] = now
                     logger.error(
                         "Outbox message %d given up after %d attempt(s): %s",
                         row.id,
                         row.attempts,
-                        _describe(error),
+                        reason,
                     )
                 else:
                     values["next_attempt_at"] = retry_at
                     logger.warning(
                         "Outbox message %d not sent (%s); attempt %d, next in %.0f s",
                         row.id,
-                        _describe(error),
+                        reason,
                         row.attempts,
                         (retry_at - now).total_seconds(),
                     )

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import pictures
 from auth import CurrentUser
 from database import SessionDep
+from middleware import CACHE_FOREVER
 from models import PICTURES_PATH, StoredPicture, User, utcnow
 from schemas import UserPrivate, error_responses
 
@@ -23,7 +24,6 @@ UPLOAD_PATH = "/api/users/me/picture"
 UPLOAD_ENVELOPE_BYTES = 16 * 1024
 # The body limit of UPLOAD_PATH (main.py gives it to BodySizeLimitMiddleware).
 UPLOAD_BODY_BYTES = pictures.MAX_UPLOAD_BYTES + UPLOAD_ENVELOPE_BYTES
-IMMUTABLE = "public, max-age=31536000, immutable"
 
 
 async def forget_if_unused(session: AsyncSession, name: str | None) -> None:
@@ -95,4 +95,4 @@ async def serve_picture(name: str, session: SessionDep) -> Response:
     data = await session.scalar(select(StoredPicture.data).where(StoredPicture.name == name))
     if data is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Picture not found")
-    return Response(data, media_type="image/webp", headers={"Cache-Control": IMMUTABLE})
+    return Response(data, media_type="image/webp", headers={"Cache-Control": CACHE_FOREVER})
