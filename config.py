@@ -16,8 +16,9 @@ logger = logging.getLogger("inkwell")
 BASE_DIR = Path(__file__).resolve().parent
 SECRET_KEY_FILE = BASE_DIR / ".secret_key"
 MIN_SECRET_BYTES = 32
-# Where `uv run fastapi dev` serves: the links of mails when PUBLIC_URL is unset.
-DEVELOPMENT_URL = "http://127.0.0.1:8000"
+# Where `uv run fastapi dev` serves, by name (passkeys refuse IP addresses): the links
+# of mails when PUBLIC_URL is unset.
+DEVELOPMENT_URL = "http://localhost:8000"
 
 
 def load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> SecretStr:

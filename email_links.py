@@ -119,19 +119,6 @@ async def queue_password_reset_for(
         await session.commit()
 
 
-def queue_password_changed(session: AsyncSession, user: User) -> None:
-    """Tell `user` their password changed: if it was not them, they learn it now."""
-    message = mail.compose(
-        settings,
-        _recipient(user),
-        "Your password was changed",
-        "password_changed.txt",
-        username=user.username,
-        when=utcnow().strftime("%d %B %Y at %H:%M UTC"),
-    )
-    outbox.enqueue(session, message)
-
-
 def _invalid(detail: str) -> HTTPException:
     return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
 

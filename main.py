@@ -37,7 +37,7 @@ from middleware import (
 )
 from outbox import OutboxSender
 from page_cache import PageCache, PageCacheMiddleware
-from routers import email_links, feeds, pages, pictures, posts, sessions, users
+from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
 from throttle import DatabaseThrottle, LoginThrottle
 
@@ -140,6 +140,7 @@ app.include_router(users.router)
 app.include_router(sessions.router)
 app.include_router(email_links.router)
 app.include_router(pictures.router)
+app.include_router(passkeys.router)
 app.include_router(posts.router)
 app.include_router(pages.router)
 app.include_router(feeds.router)

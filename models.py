@@ -297,3 +297,52 @@ class StoredPicture(Base):
     name: Mapped[str] = mapped_column(String(80), primary_key=True)  # "<sha256>.webp"
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+CREDENTIAL_ID_MAX = 1023  # bytes: the WebAuthn spec's limit
+PASSKEY_NAME_MAX = 60
+CHALLENGE_MAX = 64  # base64url of 32 random bytes is 43 characters
+
+
+class Passkey(Base):
+    """A WebAuthn credential that signs its owner in without a password (passkeys.py).
+    Only the public key is here; the private key never leaves the person's device."""
+
+    __tablename__ = "passkeys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    credential_id: Mapped[bytes] = mapped_column(LargeBinary(CREDENTIAL_ID_MAX), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)  # COSE, as the authenticator sent it
+    # The authenticator's signature counter: a value that fails to grow betrays a clone.
+    # Synced passkeys always report 0, which the check allows.
+    sign_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    # How the browser can reach it ("internal", "hybrid", "usb"...), comma-separated:
+    # handed back in excludeCredentials so a second registration is refused early.
+    transports: Mapped[str] = mapped_column(String(200), default="")
+    name: Mapped[str] = mapped_column(String(PASSKEY_NAME_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    user: Mapped[User] = relationship()
+
+
+class PasskeyChallenge(Base):
+    """A challenge handed to a browser for one ceremony: used once (deleted as it is
+    checked), short-lived, and for registration bound to the account that asked."""
+
+    __tablename__ = "passkey_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    challenge: Mapped[str] = mapped_column(String(CHALLENGE_MAX), unique=True)  # base64url
+    # "register" or "sign-in"
+    purpose: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True
+    )
+    # Who asked, so that one client cannot keep more than a few at once.
+    client: Mapped[str] = mapped_column(String(IP_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+    __table_args__ = (Index("ix_passkey_challenges_client_created_at", "client", "created_at"),)

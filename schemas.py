@@ -4,7 +4,7 @@ import unicodedata
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from fastapi import Path as PathParam
 from pydantic import (
@@ -19,7 +19,15 @@ from pydantic import (
 )
 from pydantic.json_schema import SkipJsonSchema
 
-from models import CONTENT_MAX, EMAIL_MAX, MAX_ID, TITLE_MAX, USERNAME_MAX, fold
+from models import (
+    CONTENT_MAX,
+    EMAIL_MAX,
+    MAX_ID,
+    PASSKEY_NAME_MAX,
+    TITLE_MAX,
+    USERNAME_MAX,
+    fold,
+)
 from usernames import clean_username
 
 PASSWORD_MIN = 8
@@ -48,6 +56,14 @@ def _plain_text(value: str) -> str:
     _no_unencodable(value)
     if any(unicodedata.category(c) == "Cc" and c not in TEXT_WHITESPACE for c in value):
         raise ValueError("must not contain control characters")
+    return value
+
+
+def _one_line(value: str) -> str:
+    """A label: printable text on one line."""
+    _no_unencodable(value)
+    if any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must be one line without control characters")
     return value
 
 
@@ -92,6 +108,11 @@ Title = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX),
     AfterValidator(_plain_text),
+]
+PasskeyName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=PASSKEY_NAME_MAX),
+    AfterValidator(_one_line),
 ]
 Content = Annotated[
     str,
@@ -278,3 +299,70 @@ class PostPage(BaseModel):
 
     items: list[PostResponse]
     next_cursor: str | None
+
+
+# --- Passkeys (passkeys.py). The credentials are the JSON form browsers give
+# (`PublicKeyCredential.toJSON()`); py_webauthn checks everything beyond the shape, and
+# fields browsers add later are let through for it to ignore.
+Base64URL = Annotated[str, Field(max_length=64 * 1024, pattern=r"^[A-Za-z0-9_-]*={0,2}$")]
+
+
+class WebAuthnJSON(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AttestationResponseJSON(WebAuthnJSON):
+    clientDataJSON: Base64URL
+    attestationObject: Base64URL
+    transports: list[Annotated[str, Field(max_length=32)]] = Field(default=[], max_length=16)
+
+
+class AssertionResponseJSON(WebAuthnJSON):
+    clientDataJSON: Base64URL
+    authenticatorData: Base64URL
+    signature: Base64URL
+    userHandle: Base64URL | None = None
+
+
+class RegistrationCredentialJSON(WebAuthnJSON):
+    id: Base64URL
+    rawId: Base64URL
+    type: Literal["public-key"]
+    response: AttestationResponseJSON
+
+
+class AuthenticationCredentialJSON(WebAuthnJSON):
+    id: Base64URL
+    rawId: Base64URL
+    type: Literal["public-key"]
+    response: AssertionResponseJSON
+
+
+class PasskeyOptionsRequest(InputModel):
+    """A token alone may be stolen: adding a way in needs the password again."""
+
+    current_password: CurrentPassword
+
+
+class PasskeyRegistration(InputModel):
+    credential: RegistrationCredentialJSON
+    name: PasskeyName | None = Field(
+        default=None, description='What to call it, e.g. the device; "Passkey" if left out'
+    )
+
+
+class PasskeySignIn(InputModel):
+    credential: AuthenticationCredentialJSON
+
+
+class PasskeyRename(InputModel):
+    name: PasskeyName
+
+
+class PasskeyInfo(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None

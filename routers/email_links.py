@@ -5,6 +5,7 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, status
 from sqlalchemy import update
 
 import email_links
+import notices
 import rate_limits
 import sessions
 from auth import CurrentUser, hash_password
@@ -118,5 +119,5 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
             status.HTTP_400_BAD_REQUEST,
             detail="This link no longer works: the account changed since it was sent",
         )
-    email_links.queue_password_changed(session, user)
+    notices.queue_password_changed(session, user)
     await sessions.revoke(session, UserSession.user_id == user.id)  # commits it all

@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import email_links
+import notices
 import sessions
 from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
 from database import SessionDep, open_session
@@ -186,6 +187,12 @@ async def login_for_access_token(
     if new_hash:  # hashing parameters were raised since this hash was made
         user.password_hash = new_hash
         await session.commit()
+    return await sign_in(request, response, session, user)
+
+
+async def sign_in(request: Request, response: Response, session: AsyncSession, user: User) -> Token:
+    """Start a session for `user`, whose identity has just been proven (a password, a
+    passkey): the refresh cookie on `response`, the access token in the answer."""
     row, refresh_token = await sessions.start(session, user, request)
     sessions.set_refresh_cookie(request, response, row, refresh_token)
     response.headers["Cache-Control"] = "no-store"
@@ -218,7 +225,7 @@ async def change_password(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     session.add(current_user)
     current_user.password_hash = await hash_password(body.new_password)
-    email_links.queue_password_changed(session, current_user)
+    notices.queue_password_changed(session, current_user)
     await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )

@@ -59,9 +59,12 @@ class LiveServer:
         env: dict[str, str | None] | None = None,
         args: Sequence[str] = (),
         smtp_port: int | None = None,
+        name: str = "127.0.0.1",
     ) -> None:
+        """`name` is what the server is called in its URL (and PUBLIC_URL): it listens
+        on 127.0.0.1 either way, but passkeys need `localhost`, never an IP address."""
         self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base_url = f"http://{name}:{self.port}"
         self.log = tmp / "server.log"
         self.cleanup = ExitStack()
         # `env` adds to or overrides these; a None value removes the variable.

@@ -11,8 +11,10 @@ import {
   updateCurrentUser,
 } from "./auth.js";
 import { formErrors, onClick, onSubmit, setUpDialog } from "./forms.js";
+import { readableDate } from "./dates.js";
 import { deviceLabel } from "./devices.js";
 import { watchPasswordMatch } from "./passwords.js";
+import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpPicture } from "./picture.js";
 
 const byId = (id) => document.getElementById(id);
@@ -26,6 +28,7 @@ if (!user) {
   byId("account").hidden = false;
   setUpProfileForm();
   setUpPasswordForm();
+  setUpPasskeys(user);
   setUpSessions();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.
@@ -129,15 +132,6 @@ function setUpPasswordForm() {
 }
 
 // --- Sessions: every browser signed in to this account -----------------------------
-const sessionDate = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
-
-/** A timestamp from the API as a readable local date (naive ones are UTC). */
-function readableDate(value) {
-  if (typeof value !== "string") return "";
-  const hasZone = /(?:Z|[+-]\d\d:?\d\d)$/i.test(value);
-  const date = new Date(hasZone ? value : `${value}Z`);
-  return Number.isNaN(date.getTime()) ? "" : sessionDate.format(date);
-}
 
 /** One session as a list item; `wireSignOut(session, button)` makes its button work. */
 function sessionItem(session, wireSignOut) {

@@ -10,3 +10,13 @@ export function localizeDates(root = document) {
     }
   }
 }
+
+const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+/** A timestamp from the API as a readable local date and time (naive ones are UTC). */
+export function readableDate(value) {
+  if (typeof value !== "string") return "";
+  const hasZone = /(?:Z|[+-]\d\d:?\d\d)$/i.test(value);
+  const date = new Date(hasZone ? value : `${value}Z`);
+  return Number.isNaN(date.getTime()) ? "" : dateTimeFormat.format(date);
+}

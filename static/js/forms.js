@@ -153,7 +153,7 @@ export function onClick(button, { error }, handler) {
 
 /**
  * The modal dialog whose ids start with `prefix` (as the templates' dialog macros
- * make them): `<prefix>-button` opens it with `<prefix>-error` cleared and
+ * make them): `<prefix>-button`, if there is one, opens it with `<prefix>-error` cleared and
  * `<prefix>-cancel` closes it (or calls `cancel`, when given). `before` runs just
  * before it opens (e.g. to fill the form), `after` just after (e.g. to move the
  * focus). Returns its elements and how to open it:
@@ -169,7 +169,7 @@ export function setUpDialog(prefix, { before, after, cancel } = {}) {
     dialog.showModal();
     if (after) after();
   };
-  part("button").addEventListener("click", open);
+  part("button")?.addEventListener("click", open);
   part("cancel").addEventListener("click", () => (cancel ? cancel() : dialog.close()));
   return {
     dialog,

@@ -1,0 +1,146 @@
+"""/api/users passkeys: add, list, rename and remove them; sign in with one.
+
+What the ceremonies are checked against (relying party, challenges, counters) is in
+passkeys.py; the WebAuthn verification itself is py_webauthn's.
+"""
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+import notices
+import passkeys
+from auth import CurrentUser
+from database import SessionDep
+from models import Passkey
+from routers.users import confirm_current_password, sign_in
+from schemas import (
+    PasskeyInfo,
+    PasskeyOptionsRequest,
+    PasskeyRegistration,
+    PasskeyRename,
+    PasskeySignIn,
+    PathId,
+    Token,
+    error_responses,
+)
+
+router = APIRouter(prefix="/api/users", tags=["passkeys"])
+
+# The options are WebAuthn's own JSON (PublicKeyCredentialCreationOptionsJSON,
+# PublicKeyCredentialRequestOptionsJSON): handed to the browser as they are.
+OPTIONS_DESCRIPTION = {200: {"description": "Options for the browser's WebAuthn call"}}
+
+
+async def _own_passkey(session: SessionDep, user_id: int, passkey_id: int) -> Passkey:
+    """One of the user's passkeys; 404 for any other, someone else's included."""
+    passkey = await session.scalar(
+        select(Passkey).where(Passkey.id == passkey_id, Passkey.user_id == user_id)
+    )
+    if passkey is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Passkey not found")
+    return passkey
+
+
+@router.post(
+    "/me/passkeys/options",
+    responses=OPTIONS_DESCRIPTION | error_responses(400, 401, 413, 429),
+)
+async def passkey_registration_options(
+    request: Request, body: PasskeyOptionsRequest, current_user: CurrentUser, session: SessionDep
+) -> dict[str, Any]:
+    """Start adding a passkey: options for `navigator.credentials.create()`. Needs the
+    current password (checked, and throttled, as for an email change)."""
+    await confirm_current_password(
+        request, session, current_user, body.current_password, "add a passkey"
+    )
+    return await passkeys.registration_options(session, request, current_user)
+
+
+@router.post(
+    "/me/passkeys",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PasskeyInfo,
+    responses=error_responses(400, 401, 409, 413),
+)
+async def add_passkey(
+    request: Request, body: PasskeyRegistration, current_user: CurrentUser, session: SessionDep
+) -> Passkey:
+    """Finish adding a passkey: the browser's answer to the options. The owner is
+    mailed a notice."""
+    passkey = await passkeys.register(
+        session, request, current_user, body.credential.model_dump(), body.name
+    )
+    notices.queue_passkey_added(session, current_user, passkey.name)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail="This passkey is already registered"
+        ) from None
+    return passkey
+
+
+@router.get("/me/passkeys", response_model=list[PasskeyInfo], responses=error_responses(401))
+async def list_passkeys(current_user: CurrentUser, session: SessionDep) -> list[Passkey]:
+    """The account's passkeys, oldest first."""
+    return list(
+        await session.scalars(
+            select(Passkey).where(Passkey.user_id == current_user.id).order_by(Passkey.id)
+        )
+    )
+
+
+@router.patch(
+    "/me/passkeys/{passkey_id:int}",
+    response_model=PasskeyInfo,
+    responses=error_responses(400, 401, 404, 413),
+)
+async def rename_passkey(
+    passkey_id: PathId, body: PasskeyRename, current_user: CurrentUser, session: SessionDep
+) -> Passkey:
+    passkey = await _own_passkey(session, current_user.id, passkey_id)
+    passkey.name = body.name
+    await session.commit()
+    return passkey
+
+
+@router.delete(
+    "/me/passkeys/{passkey_id:int}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 404),
+)
+async def remove_passkey(
+    passkey_id: PathId, current_user: CurrentUser, session: SessionDep
+) -> None:
+    """The passkey no longer signs anyone in, at once. The owner is mailed a notice."""
+    passkey = await _own_passkey(session, current_user.id, passkey_id)
+    await session.delete(passkey)
+    notices.queue_passkey_removed(session, current_user, passkey.name)
+    await session.commit()
+
+
+@router.post(
+    "/token/passkey/options",
+    responses=OPTIONS_DESCRIPTION | error_responses(413),
+)
+async def passkey_sign_in_options(request: Request, session: SessionDep) -> dict[str, Any]:
+    """Start signing in with a passkey: options for `navigator.credentials.get()`."""
+    return await passkeys.sign_in_options(session, request)
+
+
+@router.post(
+    "/token/passkey",
+    response_model=Token,
+    responses=error_responses(400, 401, 413, 429),
+)
+async def sign_in_with_passkey(
+    request: Request, response: Response, body: PasskeySignIn, session: SessionDep
+) -> Token:
+    """Sign in with the browser's answer to the options: a session starts exactly as
+    with a password (the access token here, the refresh cookie beside it)."""
+    user = await passkeys.authenticate(session, request, body.credential.model_dump())
+    return await sign_in(request, response, session, user)
