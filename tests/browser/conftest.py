@@ -54,7 +54,10 @@ def server_pool(
     spare: list[LiveServer] = []
 
     def start() -> LiveServer:
-        return LiveServer(tmp_path_factory.mktemp("browser"), smtp_port=smtp_server.port)
+        # Called localhost, not 127.0.0.1: WebAuthn (passkeys) refuses IP addresses.
+        return LiveServer(
+            tmp_path_factory.mktemp("browser"), smtp_port=smtp_server.port, name="localhost"
+        )
 
     def take() -> LiveServer:
         nonlocal remaining
