@@ -91,8 +91,8 @@ def relying_party(request: Request) -> RelyingParty:
     return RelyingParty("localhost", "http://localhost" + ("" if port == 80 else f":{port}"))
 
 
-def _refused(detail: str, code: int = status.HTTP_400_BAD_REQUEST) -> HTTPException:
-    return HTTPException(code, detail=detail)
+def _refused(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
 
 
 # --- Challenges ---------------------------------------------------------------------

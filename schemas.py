@@ -304,7 +304,7 @@ class PostPage(BaseModel):
 # --- Passkeys (passkeys.py). The credentials are the JSON form browsers give
 # (`PublicKeyCredential.toJSON()`); py_webauthn checks everything beyond the shape, and
 # fields browsers add later are let through for it to ignore.
-Base64URL = Annotated[str, Field(max_length=64 * 1024, pattern=r"^[A-Za-z0-9_-]*={0,2}$")]
+Base64URL = Annotated[str, Field(max_length=16 * 1024)]
 
 
 class WebAuthnJSON(BaseModel):

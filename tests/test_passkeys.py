@@ -357,14 +357,6 @@ def test_failed_passkeys_spend_the_login_throttle(client, device):
                 "response": {"clientDataJSON": "", "authenticatorData": "", "signature": ""},
             }
         },
-        {
-            "credential": {
-                "id": "not base64!",
-                "rawId": "x",
-                "type": "public-key",
-                "response": {"clientDataJSON": "", "authenticatorData": "", "signature": ""},
-            }
-        },
     ],
 )
 def test_a_malformed_sign_in_body_is_422(client, body):
@@ -377,6 +369,8 @@ def test_garbage_inside_a_well_formed_answer_is_a_clear_4xx(client, device):
     alice = make_account(client, "Alice")
     add_passkey(client, alice, device)
     answer = device.get(sign_in_options(client))
+    not_base64 = {**answer, "rawId": "not base64!"}
+    refused_without_token(send_assertion(client, not_base64), 400, "malformed")
     for field in ("clientDataJSON", "authenticatorData", "signature"):
         broken = {**answer, "response": {**answer["response"], field: "AAAA"}}
         response = send_assertion(client, broken)

@@ -45,49 +45,62 @@ const showPasskeyError = (message) => {
 };
 let autofill = null; // the pending autofill request: {controller, renew}
 
-/** Offer passkeys in the email field's autofill, renewed before its challenge expires. */
+const passkeyBlock = document.getElementById("passkey-sign-in");
+
+/** Offer passkeys in the email field's autofill (where the browser can), renewed
+ * before its challenge expires. The passkey block's `data-autofill` says where this
+ * stands: "starting", "waiting" (offered), or "idle". */
 async function startAutofill() {
-  if (!(await autofillAvailable())) return;
+  stopAutofill();
   const controller = new AbortController();
   // The server's challenge lives 5 minutes: ask again a little before it ends.
-  const renew = setTimeout(() => {
-    stopAutofill();
-    startAutofill();
-  }, 270_000);
+  const renew = setTimeout(startAutofill, 270_000);
   autofill = { controller, renew };
+  passkeyBlock.dataset.autofill = "starting";
+  let signedIn = false;
   try {
-    if (await signInWithPasskey({ mediation: "conditional", signal: controller.signal })) {
-      location.assign(nextFromQuery());
+    if ((await autofillAvailable()) && !controller.signal.aborted) {
+      passkeyBlock.dataset.autofill = "waiting";
+      signedIn = await signInWithPasskey({ mediation: "conditional", signal: controller.signal });
     }
   } catch (failure) {
-    if (controller.signal.aborted) return;
-    showPasskeyError(failure instanceof PasskeyError ? failure.message : NETWORK_ERROR);
+    if (!controller.signal.aborted) {
+      showPasskeyError(failure instanceof PasskeyError ? failure.message : NETWORK_ERROR);
+    }
   }
+  if (controller.signal.aborted) return; // stopped, or replaced by a newer one
+  stopAutofill();
+  if (signedIn) location.assign(nextFromQuery());
 }
 
+/** Withdraw the autofill offer (before the button's own request: one at a time). */
 function stopAutofill() {
   if (!autofill) return;
   clearTimeout(autofill.renew);
   autofill.controller.abort();
   autofill = null;
+  passkeyBlock.dataset.autofill = "idle";
 }
 
 if (passkeysSupported()) {
-  document.getElementById("passkey-sign-in").hidden = false;
+  passkeyBlock.hidden = false;
   const button = document.getElementById("passkey-button");
   onClick(button, { error: passkeyError }, async () => {
-    stopAutofill(); // one WebAuthn request at a time
+    stopAutofill();
+    let signedIn = false;
     try {
-      if (await signInWithPasskey()) {
-        location.assign(nextFromQuery());
-        return LEAVING;
-      }
+      signedIn = await signInWithPasskey();
     } catch (failure) {
-      startAutofill();
+      startAutofill(); // offered again for the next try
       if (failure instanceof PasskeyError) return failure.message;
       throw failure;
     }
-    return undefined;
+    if (!signedIn) {
+      startAutofill();
+      return undefined;
+    }
+    location.assign(nextFromQuery());
+    return LEAVING;
   });
   startAutofill();
 }
