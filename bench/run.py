@@ -411,6 +411,45 @@ def reset_known_vs_unknown(base_url: str, accounts: list[Account]) -> Row:
     )
 
 
+def passkey_vs_password(base_url: str, account: Account) -> Row:
+    """A passkey sign-in (options, then the signed answer: two requests, timed together
+    by the client) against a password login, alternated. The software authenticator
+    of the tests signs, for the development origin (no PUBLIC_URL here)."""
+    sys.path.insert(0, str(ROOT))
+    from tests.soft_authenticator import SoftAuthenticator
+
+    port = httpx.URL(base_url).port
+    device = SoftAuthenticator(origin=f"http://localhost:{port}")
+    passkey_ms: list[float] = []
+    password_ms: list[float] = []
+    with httpx.Client(base_url=base_url, timeout=60) as client:
+        headers = {"Authorization": f"Bearer {login(client, account)}"}
+        body = {"current_password": account.password}
+        options = client.post("/api/users/me/passkeys/options", json=body, headers=headers)
+        answer = {"credential": device.create(options.raise_for_status().json())}
+        client.post("/api/users/me/passkeys", json=answer, headers=headers).raise_for_status()
+
+        def sign_in() -> float:
+            start = time.perf_counter()
+            options = client.post("/api/users/token/passkey/options").raise_for_status().json()
+            answer = {"credential": device.get(options)}
+            client.post("/api/users/token/passkey", json=answer).raise_for_status()
+            return time.perf_counter() - start
+
+        sign_in()  # warm the route
+        for _ in range(LOGIN_SAMPLES):
+            passkey_ms.append(sign_in() * 1000)
+            password_ms.append(timed_login(client, account) * 1000)
+    passkey, password = statistics.median(passkey_ms), statistics.median(password_ms)
+    return Row(
+        label="Passkey sign-in (options + answer) / password login (ratio of medians)",
+        value=f"passkey {passkey:.1f} ms, password {password:.0f} ms",
+        ratio=passkey / password,
+        target="informational",
+        data={"passkey_ms": passkey_ms, "password_ms": password_ms},
+    )
+
+
 def me_without_logins(base_url: str, token: str, seconds: float, tmp: Path) -> Row:
     """The control for the next row: the same /me load with no logins running, so the
     difference is what the logins cost (wrk keeps 8 connections busy, so part of any
@@ -691,6 +730,8 @@ def main() -> int:
             )
         print("Measuring password-reset requests ...", flush=True)
         rows.append(reset_known_vs_unknown(app.url, accounts))
+        print("Measuring passkey sign-ins ...", flush=True)
+        rows.append(passkey_vs_password(app.url, accounts[1]))
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print(f"\nLoad average at the end: {load} (other work on the machine skews every figure)\n")
     print_table(rows)
