@@ -20,9 +20,10 @@ module decides what they are checked against:
 import hashlib
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy import delete, select, update
@@ -58,6 +59,8 @@ import sessions
 from config import settings
 from models import IP_MAX, Passkey, PasskeyChallenge, User, utcnow
 from throttle import LoginThrottle
+
+Answer = TypeVar("Answer", RegistrationCredential, AuthenticationCredential)
 
 RP_NAME = "Inkwell"
 REGISTER = "register"
@@ -132,6 +135,14 @@ async def _new_challenge(
         )
     )
     return challenge
+
+
+def _parsed(parse: Callable[[dict[str, Any]], Answer], answer: dict[str, Any]) -> Answer:
+    """The browser's JSON answer as py_webauthn's structure; 400 if it is not one."""
+    try:
+        return parse(answer)
+    except (WebAuthnException, ValueError) as exc:  # binascii.Error is a ValueError
+        raise _refused(f"The passkey's answer is malformed: {exc}") from exc
 
 
 def _challenge_of(credential: RegistrationCredential | AuthenticationCredential) -> bytes:
@@ -215,10 +226,7 @@ async def register(
 ) -> Passkey:
     """Check the browser's answer to the registration options and keep the new
     passkey, added to the session (the caller commits). 400 if it does not verify."""
-    try:
-        credential = parse_registration_credential_json(answer)
-    except (WebAuthnException, ValueError) as exc:  # binascii.Error is a ValueError
-        raise _refused(f"The passkey's answer is malformed: {exc}") from exc
+    credential = _parsed(parse_registration_credential_json, answer)
     challenge = _challenge_of(credential)
     await _take_challenge(db, challenge, REGISTER, user.id)
     party = relying_party(request)
@@ -276,10 +284,7 @@ async def authenticate(db: AsyncSession, request: Request, answer: dict[str, Any
     stale or reused request, 401 for an answer that does not prove an account, and
     429 once the login throttle's budget is spent: a failed passkey counts against the
     client (and a known passkey against its account) as a wrong password would."""
-    try:
-        credential = parse_authentication_credential_json(answer)
-    except (WebAuthnException, ValueError) as exc:  # binascii.Error is a ValueError
-        raise _refused(f"The passkey's answer is malformed: {exc}") from exc
+    credential = _parsed(parse_authentication_credential_json, answer)
     challenge = _challenge_of(credential)
     await _take_challenge(db, challenge, SIGN_IN, None)
     passkey = await db.scalar(

@@ -8,9 +8,9 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from playwright.sync_api import CDPSession, Page, expect
+from playwright.sync_api import CDPSession, Locator, Page, expect
 
-from tests.browser.conftest import register, sign_in
+from tests.browser.conftest import User, register, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -40,12 +40,29 @@ class Authenticator:
         return self.cdp.send("WebAuthn.getCredentials", {"authenticatorId": self.id})["credentials"]
 
 
-def add_passkey_on_account_page(page: Page, password: str) -> None:
+def signed_in_with_a_device(
+    new_page: Callable[[], Page], api: httpx.Client
+) -> tuple[Page, User, Authenticator]:
+    """A new person, signed in, on a browser with a platform authenticator."""
+    page = new_page()
+    user = register(api)
+    device = Authenticator(page)
+    sign_in(page, api, user)
+    return page, user, device
+
+
+def try_to_add_a_passkey(page: Page, password: str) -> Locator:
+    """Fill in the account page's "Add a passkey" dialog; returns the dialog."""
     page.goto("/account")
     page.get_by_role("button", name="Add a passkey").click()
     dialog = page.get_by_role("dialog", name="Add a passkey")
     dialog.get_by_label("Your password").fill(password)
     dialog.get_by_role("button", name="Continue").click()
+    return dialog
+
+
+def add_passkey_on_account_page(page: Page, password: str) -> None:
+    try_to_add_a_passkey(page, password)
     expect(page.locator("#passkeys-success")).to_contain_text("Passkey added")
 
 
@@ -59,17 +76,10 @@ def test_add_a_passkey_log_out_and_sign_in_with_it_from_the_autofill(
     new_page: Callable[[], Page], api: httpx.Client, console
 ) -> None:
     console.allow(r"status of 400")
-    page = new_page()
-    user = register(api)
-    device = Authenticator(page)
-    sign_in(page, api, user)
+    page, user, device = signed_in_with_a_device(new_page, api)
 
     # A wrong password makes nothing.
-    page.goto("/account")
-    page.get_by_role("button", name="Add a passkey").click()
-    dialog = page.get_by_role("dialog", name="Add a passkey")
-    dialog.get_by_label("Your password").fill("not my password")
-    dialog.get_by_role("button", name="Continue").click()
+    dialog = try_to_add_a_passkey(page, "not my password")
     expect(dialog.locator("#add-passkey-error")).to_have_text("Current password is incorrect")
     assert device.credentials() == []
 
@@ -100,10 +110,7 @@ def test_rename_and_remove_then_the_device_forgets_it(
     new_page: Callable[[], Page], api: httpx.Client, console
 ) -> None:
     console.allow(r"status of 401")
-    page = new_page()
-    user = register(api)
-    device = Authenticator(page)
-    sign_in(page, api, user)
+    page, user, device = signed_in_with_a_device(new_page, api)
     add_passkey_on_account_page(page, user.password)
 
     page.get_by_role("button", name="Rename").click()
@@ -140,10 +147,7 @@ def test_the_button_explains_a_refused_verification_then_signs_in(
 ) -> None:
     """The person cancels, or fails the fingerprint: the browser says only "not
     allowed", and the page says what that can mean; the next try signs in."""
-    page = new_page()
-    user = register(api)
-    device = Authenticator(page)
-    sign_in(page, api, user)
+    page, user, device = signed_in_with_a_device(new_page, api)
     add_passkey_on_account_page(page, user.password)
     log_out(page)
 
