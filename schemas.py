@@ -51,20 +51,21 @@ def _single_line_name(value: str) -> str:
     return clean_username(_no_unencodable(value))
 
 
+def _without_controls(value: str, allowed: str, problem: str) -> str:
+    _no_unencodable(value)
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        raise ValueError(problem)
+    return value
+
+
 def _plain_text(value: str) -> str:
     """Text as people type it: any character but controls, bar newlines and tabs."""
-    _no_unencodable(value)
-    if any(unicodedata.category(c) == "Cc" and c not in TEXT_WHITESPACE for c in value):
-        raise ValueError("must not contain control characters")
-    return value
+    return _without_controls(value, TEXT_WHITESPACE, "must not contain control characters")
 
 
 def _one_line(value: str) -> str:
     """A label: printable text on one line."""
-    _no_unencodable(value)
-    if any(unicodedata.category(c) == "Cc" for c in value):
-        raise ValueError("must be one line without control characters")
-    return value
+    return _without_controls(value, "", "must be one line without control characters")
 
 
 def _strip(value: object) -> object:

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 import notices
 import passkeys
@@ -34,7 +35,7 @@ router = APIRouter(prefix="/api/users", tags=["passkeys"])
 OPTIONS_DESCRIPTION = {200: {"description": "Options for the browser's WebAuthn call"}}
 
 
-async def _own_passkey(session: SessionDep, user_id: int, passkey_id: int) -> Passkey:
+async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> Passkey:
     """One of the user's passkeys; 404 for any other, someone else's included."""
     passkey = await session.scalar(
         select(Passkey).where(Passkey.id == passkey_id, Passkey.user_id == user_id)

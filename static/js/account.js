@@ -132,7 +132,6 @@ function setUpPasswordForm() {
 }
 
 // --- Sessions: every browser signed in to this account -----------------------------
-
 /** One session as a list item; `wireSignOut(session, button)` makes its button work. */
 function sessionItem(session, wireSignOut) {
   const item = document.createElement("li");
