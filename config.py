@@ -115,6 +115,29 @@ class Settings(BaseSettings):
     # The From of every mail. Unset: Inkwell <noreply@ the PUBLIC_URL's host>.
     mail_from: str | None = None
 
+    # How much mail one address or account can be made to receive (counted in the
+    # database, per hour). An address its owner has not verified gets at most this many
+    # mails of any kind; the reset mails' own limit fits inside it.
+    unverified_mail_per_hour: int = Field(default=5, ge=1)
+    # Every mail an account causes (notices, links to a new address...), verified or not.
+    account_mail_per_hour: int = Field(default=10, ge=1)
+    # Sign-ups from one client address.
+    signups_per_hour: int = Field(default=10, ge=1)
+
+    # Uploaded images are decoded in child processes with their own limits (images/):
+    # this many at once per worker, this many more waiting (then 503 + Retry-After),
+    # each killed past this many seconds or this much memory.
+    image_workers: int = Field(default=2, ge=1)
+    image_queue: int = Field(default=8, ge=0)
+    image_decode_seconds: float = Field(default=10, gt=0)
+    image_decode_memory_mb: int = Field(default=512, ge=64)
+    # Picture uploads per account and hour, refused files included.
+    uploads_per_hour: int = Field(default=20, ge=1)
+
+    # While the database is unreachable, pages this worker rendered at the last version
+    # it read are served for this many seconds after its last good read (then 503).
+    stale_pages_seconds: float = Field(default=300, ge=0)
+
     @field_validator("secret_key")
     @classmethod
     def _secret_key_is_long_enough(cls, value: SecretStr) -> SecretStr:
