@@ -26,6 +26,7 @@ from starlette.types import Scope
 
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
+from errors import ApiError
 from hot_reads import HotReads, hot_reads_for
 from mail import transport_for
 from middleware import (
@@ -174,6 +175,9 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """JSON `{"detail": ...}` for the API; a friendly HTML page for everything else."""
     if exc.status_code == 405:
         exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
+    if is_api(request) and isinstance(exc, ApiError):
+        body = {"detail": exc.detail, "code": exc.code}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
     if is_api(request) or not exc.status_code >= 400:
         return await http_exception_handler(request, exc)
     context = {"title": "Page not found" if exc.status_code == 404 else "Something went wrong"}

@@ -233,6 +233,8 @@ class Accepted(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
+    # Stable and machine-readable where the API gives one (errors.ApiError).
+    code: str | None = None
 
 
 ERROR_DESCRIPTIONS = {
@@ -244,6 +246,7 @@ ERROR_DESCRIPTIONS = {
     413: "Request body too large",
     415: "Not a picture in an accepted format",
     429: "Too many attempts or requests; see Retry-After",
+    503: "Busy or briefly unavailable; try again after Retry-After",
 }
 
 
