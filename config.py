@@ -1,5 +1,7 @@
 """Settings, read once from `.env` and the environment (names are case-insensitive)."""
 
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -163,6 +165,12 @@ class Settings(BaseSettings):
                 "PUBLIC_URL (e.g. https://blog.example.com), never from a request"
             )
         return self
+
+    def derived_key(self, purpose: str) -> bytes:
+        """A 32-byte key of its own for `purpose`, derived from SECRET_KEY: what one
+        feature signs or encrypts can never pass for another's."""
+        secret = self.secret_key.get_secret_value().encode()
+        return hmac.new(secret, f"inkwell {purpose}".encode(), hashlib.sha256).digest()
 
     @property
     def site_url(self) -> str:

@@ -17,7 +17,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -83,6 +83,17 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+async def lock_account(session: AsyncSession, user_id: int) -> None:
+    """Make transactions that change one account's rows take turns, from here to their
+    commit, so a cap counted inside them holds (live sessions, passkeys). PostgreSQL
+    locks the account's row; on SQLite the caller's first write takes the database's
+    write lock, so it must write (or flush) before it counts."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user_id}
+        )
 
 
 class Session(AsyncSession):

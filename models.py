@@ -210,6 +210,9 @@ class UserSession(Base):
     refresh_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_LENGTH))
     # The token it replaced, accepted again only within the reuse interval after rotation.
     previous_hash: Mapped[str | None] = mapped_column(String(TOKEN_HASH_LENGTH), default=None)
+    # How many times the refresh token was rotated: each token names its generation, so
+    # any earlier one presented again is known for a copy (sessions.py).
+    generation: Mapped[int] = mapped_column(default=0, server_default="0")
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_used_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -26,7 +26,8 @@ from datetime import timedelta
 from typing import Any, TypeVar
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 from webauthn import (
@@ -57,6 +58,8 @@ from webauthn.helpers.structs import (
 
 import sessions
 from config import settings
+from database import lock_account
+from errors import ApiError
 from models import IP_MAX, Passkey, PasskeyChallenge, User, utcnow
 from throttle import LoginThrottle
 
@@ -225,7 +228,8 @@ async def register(
     db: AsyncSession, request: Request, user: User, answer: dict[str, Any], name: str | None
 ) -> Passkey:
     """Check the browser's answer to the registration options and keep the new
-    passkey, added to the session (the caller commits). 400 if it does not verify."""
+    passkey, added to the session (the caller commits). 400 if it does not verify or
+    the account has its MAX_PASSKEYS already, 409 if it is registered already."""
     credential = _parsed(parse_registration_credential_json, answer)
     challenge = _challenge_of(credential)
     await _take_challenge(db, challenge, REGISTER, user.id)
@@ -249,7 +253,24 @@ async def register(
         name=name or DEFAULT_NAME,
         created_at=utcnow(),
     )
+    # The cap holds in the transaction that stores, not only when options were given
+    # (ten sets of options answered at once would pass that check together).
+    await lock_account(db, user.id)
     db.add(passkey)
+    try:
+        await db.flush()  # on SQLite, takes the write lock before counting
+    except IntegrityError:
+        await db.rollback()
+        raise ApiError(
+            status.HTTP_409_CONFLICT, "passkey_exists", "This passkey is already registered"
+        ) from None
+    owned = await db.scalar(select(func.count()).where(Passkey.user_id == user.id))
+    if (owned or 0) > MAX_PASSKEYS:
+        raise ApiError(
+            status.HTTP_400_BAD_REQUEST,
+            "too_many_passkeys",
+            f"An account can have {MAX_PASSKEYS} passkeys; remove one first",
+        )
     return passkey
 
 

@@ -3,20 +3,28 @@
 - An access token (a JWT, minutes long) names its session (`sid`); every protected
   request checks that the session is still live, so ending a session ends its access
   tokens at once, not when they expire.
-- The refresh token (`<session id>.<secret>`) lives only in an HttpOnly, SameSite=Strict
-  cookie scoped to /api/users; the database keeps a SHA-256 of the secret, never the
-  secret. Each refresh rotates it (RFC 9700, section 4.14.2). The token it replaced is
-  accepted again only within REFRESH_REUSE_INTERVAL_SECONDS (two tabs refreshing at
-  once); presented later, it is a stolen copy and the whole session ends.
+- The refresh token (`<session id>.<generation>.<nonce>.<tag>`) lives only in an
+  HttpOnly, SameSite=Strict cookie scoped to /api/users; the database keeps a SHA-256
+  of its secret part, never the secret. Each refresh rotates it (RFC 9700, section
+  4.14.2) and counts one generation up. The token it replaced is accepted again only
+  within REFRESH_REUSE_INTERVAL_SECONDS (two tabs refreshing at once). Any earlier
+  token of the chain presented later is a stolen copy and the whole session ends:
+  the tag, a MAC over the session, generation and nonce with a key derived from
+  SECRET_KEY, proves that the server issued it, so only the current hash need be
+  stored, and a forged token (the session id is no secret) ends nothing.
+- An account keeps at most MAX_SESSIONS live sessions: a sign-in beyond that ends the
+  least recently used.
 - A session ends at sign-out, at its absolute lifetime, after its idle timeout (no
   refresh), on a password change (all but the current one), and with the account.
 - Ended and expired rows are deleted as new sessions start: no cron job.
 """
 
+import base64
 import hashlib
 import hmac
 import ipaddress
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -26,12 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
 from config import settings
-from models import IP_MAX, USER_AGENT_MAX, User, UserSession, utcnow
+from database import lock_account
+from models import IP_MAX, USER_AGENT_MAX, User, UserSession, new_session_id, utcnow
 
 REFRESH_COOKIE = "refresh_token"
 # The cookie travels with the API's user routes only, never with page requests.
 REFRESH_COOKIE_PATH = "/api/users"
 REFRESH_SECRET_BYTES = 32
+REFRESH_TAG_BYTES = 16
+# Ours are about 110 characters; anything much longer is not one of ours.
+REFRESH_TOKEN_MAX = 200
+# Live sessions an account keeps; a sign-in beyond this ends the least recently used.
+MAX_SESSIONS = 50
 # Ended and expired sessions are kept this long (for the list and for reuse detection).
 KEEP_ENDED = timedelta(days=1)
 
@@ -108,13 +122,50 @@ def clear_refresh_cookie(request: Request, response: Response) -> None:
     response.delete_cookie(REFRESH_COOKIE, **_cookie_attributes(request))
 
 
-def _new_secret() -> tuple[str, str]:
-    secret = secrets.token_urlsafe(REFRESH_SECRET_BYTES)
-    return secret, _token_hash(secret)
+def _tag(session_id: str, generation: int, nonce: str) -> str:
+    message = f"{session_id}.{generation}.{nonce}".encode()
+    mac = hmac.new(settings.derived_key("refresh token"), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:REFRESH_TAG_BYTES]).rstrip(b"=").decode()
+
+
+def _new_token(session_id: str, generation: int) -> tuple[str, str]:
+    """A refresh token for this generation of the session, and the hash to store."""
+    nonce = secrets.token_urlsafe(REFRESH_SECRET_BYTES)
+    secret = f"{nonce}.{_tag(session_id, generation, nonce)}"
+    return f"{session_id}.{generation}.{secret}", _token_hash(secret)
+
+
+@dataclass(frozen=True)
+class Presented:
+    """What a refresh cookie claims to be."""
+
+    session_id: str
+    # None for a token made before generations (`<session id>.<secret>`).
+    generation: int | None
+    secret_hash: str
+    # Whether its tag proves that this server issued it (never, before generations).
+    genuine: bool
+
+
+def _parse(token: str | None) -> Presented | None:
+    if not token or len(token) > REFRESH_TOKEN_MAX:
+        return None
+    parts = token.split(".")
+    if len(parts) == 2 and all(parts):  # from before generations
+        return Presented(parts[0], None, _token_hash(parts[1]), genuine=False)
+    if len(parts) != 4 or not all(parts):
+        return None
+    session_id, generation, nonce, tag = parts
+    if not (generation.isascii() and generation.isdigit() and len(generation) <= 9):
+        return None
+    genuine = hmac.compare_digest(tag.encode(), _tag(session_id, int(generation), nonce).encode())
+    return Presented(session_id, int(generation), _token_hash(f"{nonce}.{tag}"), genuine)
 
 
 async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSession, str]:
-    """A new session for `user`; returns it with its refresh token. Commits."""
+    """A new session for `user`; returns it with its refresh token. Commits. Past
+    MAX_SESSIONS live ones, the least recently used end (checked in the transaction
+    that stores, one sign-in of the account at a time)."""
     now = utcnow()
     await db.execute(
         delete(UserSession).where(
@@ -125,9 +176,13 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
             )
         )
     )
-    secret, secret_hash = _new_secret()
+    await lock_account(db, user.id)
+    session_id = new_session_id()
+    token, secret_hash = _new_token(session_id, 0)
     user_agent, ip = _client(request)
     row = UserSession(
+        id=session_id,
+        generation=0,
         user_id=user.id,
         refresh_hash=secret_hash,
         created_at=now,
@@ -137,8 +192,27 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
         ip=ip,
     )
     db.add(row)
+    await db.flush()  # on SQLite, takes the write lock before counting
+    live = (
+        UserSession.user_id == user.id,
+        UserSession.revoked_at.is_(None),
+        UserSession.expires_at > now,
+        UserSession.last_used_at > now - idle_timeout(),
+    )
+    newest = (
+        select(UserSession.id)
+        .where(*live)
+        .order_by(UserSession.last_used_at.desc(), UserSession.created_at.desc())
+        .limit(MAX_SESSIONS)
+    )
+    await db.execute(
+        update(UserSession)
+        .where(*live, UserSession.id.not_in(newest.scalar_subquery()))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
     await db.commit()
-    return row, f"{row.id}.{secret}"
+    return row, token
 
 
 async def find(db: AsyncSession, session_id: str) -> UserSession | None:
@@ -155,22 +229,32 @@ async def find(db: AsyncSession, session_id: str) -> UserSession | None:
     return await db.scalar(query)
 
 
-def _split(token: str | None) -> tuple[str, str] | None:
-    session_id, dot, secret = (token or "").partition(".")
-    if not dot or not session_id or not secret or len(token or "") > 200:
-        return None
-    return session_id, secret
-
-
-async def _presented(db: AsyncSession, token: str | None) -> tuple[UserSession, str] | None:
-    """The session a refresh token names, and the hash of the secret it presents."""
-    parts = _split(token)
-    row = await find(db, parts[0]) if parts else None
-    return None if parts is None or row is None else (row, _token_hash(parts[1]))
+async def _presented(db: AsyncSession, token: str | None) -> tuple[UserSession, Presented] | None:
+    """The session a refresh token names, and what the token presents."""
+    presented = _parse(token)
+    row = await find(db, presented.session_id) if presented else None
+    return None if presented is None or row is None else (row, presented)
 
 
 def _matches(presented: str, stored: str | None) -> bool:
     return stored is not None and hmac.compare_digest(presented, stored)
+
+
+def _is_current(row: UserSession, token: Presented) -> bool:
+    same_generation = token.generation in (None, row.generation)
+    return same_generation and _matches(token.secret_hash, row.refresh_hash)
+
+
+def _is_previous(row: UserSession, token: Presented) -> bool:
+    same_generation = token.generation in (None, row.generation - 1)
+    return same_generation and _matches(token.secret_hash, row.previous_hash)
+
+
+def _is_earlier(row: UserSession, token: Presented) -> bool:
+    """A token this server issued for this session before its current one."""
+    if token.generation is None:  # from before generations: only the previous is known
+        return _matches(token.secret_hash, row.previous_hash)
+    return token.genuine and token.generation < row.generation
 
 
 async def holder(db: AsyncSession, token: str | None) -> UserSession | None:
@@ -179,11 +263,7 @@ async def holder(db: AsyncSession, token: str | None) -> UserSession | None:
     if found is None:
         return None
     row, presented = found
-    return (
-        row
-        if _matches(presented, row.refresh_hash) or _matches(presented, row.previous_hash)
-        else None
-    )
+    return row if _is_current(row, presented) or _is_previous(row, presented) else None
 
 
 def _gone() -> HTTPException:
@@ -205,25 +285,30 @@ async def refresh(
 ) -> tuple[UserSession, str | None]:
     """Rotate the refresh token: the session and its new token, or (within the reuse
     interval, for a token just rotated by another tab) no new token. 401 otherwise;
-    a rotated token presented after the interval ends the session."""
+    an earlier token of the session presented after the interval ends the session."""
     found = await _presented(db, token)
     now = utcnow()
     if found is None or not is_live(found[0], now):
         raise _gone()
     row, presented = found
-    if _matches(presented, row.refresh_hash):
-        secret, secret_hash = _new_secret()
+    if presented.generation is not None and not presented.genuine:
+        raise _gone()  # not made here: a guess at a session id ends nothing
+    if _is_current(row, presented):
+        generation = row.generation + 1
+        new_token, secret_hash = _new_token(row.id, generation)
         user_agent, ip = _client(request)
         rotated = await db.execute(
             update(UserSession)
             .where(
                 UserSession.id == row.id,
-                UserSession.refresh_hash == presented,
+                UserSession.refresh_hash == presented.secret_hash,
+                UserSession.generation == row.generation,
                 UserSession.revoked_at.is_(None),
             )
             .values(
                 refresh_hash=secret_hash,
-                previous_hash=presented,
+                previous_hash=presented.secret_hash,
+                generation=generation,
                 rotated_at=now,
                 last_used_at=now,
                 user_agent=user_agent,
@@ -233,13 +318,14 @@ async def refresh(
         )
         await db.commit()
         if rotated.rowcount == 1:
-            return row, f"{row.id}.{secret}"
+            return row, new_token
         row = await find(db, row.id)  # another request rotated it first
         if row is None or not is_live(row, now):
             raise _gone()
-    if _matches(presented, row.previous_hash):
-        interval = timedelta(seconds=settings.refresh_reuse_interval_seconds)
-        if row.rotated_at is not None and now - row.rotated_at <= interval:
-            return row, None
+    interval = timedelta(seconds=settings.refresh_reuse_interval_seconds)
+    just_rotated = row.rotated_at is not None and now - row.rotated_at <= interval
+    if _is_previous(row, presented) and just_rotated:
+        return row, None
+    if _is_earlier(row, presented):
         await revoke(db, UserSession.id == row.id)  # reuse: the token was stolen
     raise _gone()

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, HTTPException, Request, Response, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
@@ -46,14 +47,19 @@ def ensure_same_site(request: Request) -> None:
 @router.post("/token/refresh", response_model=Token, responses=error_responses(401, 403))
 async def refresh_access_token(
     request: Request, response: Response, session: SessionDep, refresh_token: RefreshCookie = None
-) -> Token:
+) -> Token | JSONResponse:
     """A new access token for the session in the `refresh_token` cookie, which rotates."""
     ensure_same_site(request)
     try:
         row, new_refresh_token = await sessions.refresh(session, refresh_token, request)
-    except HTTPException:
-        sessions.clear_refresh_cookie(request, response)
-        raise
+    except HTTPException as refused:
+        # Answered here, not raised: the exception handler's response would replace
+        # `response`, and with it the header that clears the dead cookie.
+        answer = JSONResponse(
+            {"detail": refused.detail}, status_code=refused.status_code, headers=refused.headers
+        )
+        sessions.clear_refresh_cookie(request, answer)
+        return answer
     if new_refresh_token is not None:
         sessions.set_refresh_cookie(request, response, row, new_refresh_token)
     response.headers["Cache-Control"] = "no-store"

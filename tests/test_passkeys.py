@@ -2,12 +2,14 @@
 in this process, checked by py_webauthn inside the app, on SQLite and PostgreSQL."""
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from pydantic import AnyHttpUrl
 from sqlalchemy import Executable, func, select, update
 
+import passkeys
 from config import settings
 from models import PasskeyChallenge, utcnow
 from tests.conftest import bearer, login, make_account
@@ -465,3 +467,28 @@ def test_without_public_url_the_origin_is_the_servers_own_address(client, monkey
 
     assert attempt("http://evil.example:9999").status_code == 401
     assert attempt(local).status_code == 200
+
+
+def test_the_passkey_cap_holds_when_stored_not_only_when_asked(client, alice, monkeypatch):
+    """Options for ten passkeys asked first and answered after used to slip past the cap,
+    which was checked only when options were given: it holds where passkeys are stored."""
+    monkeypatch.setattr(passkeys, "MAX_PASSKEYS", 2)
+    options = [registration_options(client, alice) for _ in range(4)]
+    answers = [SoftAuthenticator(origin=ORIGIN).create(each) for each in options]
+    statuses = [finish_registration(client, alice, answer).status_code for answer in answers]
+    assert statuses == [201, 201, 400, 400]
+    assert len(passkeys_of(client, alice)) == 2
+
+
+def test_passkeys_stored_at_once_never_exceed_the_cap(client, alice, monkeypatch):
+    monkeypatch.setattr(passkeys, "MAX_PASSKEYS", 3)
+    options = [registration_options(client, alice) for _ in range(8)]
+    answers = [SoftAuthenticator(origin=ORIGIN).create(each) for each in options]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(
+            pool.map(lambda answer: finish_registration(client, alice, answer), answers)
+        )
+    assert sorted(response.status_code for response in statuses) == [201] * 3 + [400] * 5
+    refused = next(response for response in statuses if response.status_code == 400)
+    assert refused.json()["code"] == "too_many_passkeys"
+    assert len(passkeys_of(client, alice)) == 3

@@ -245,3 +245,112 @@ def test_tabs_refreshing_at_once_all_stay_signed_in(client, alice):
     with ThreadPoolExecutor(max_workers=10) as pool:
         statuses = list(pool.map(lambda _: client.post(REFRESH).status_code, range(10)))
     assert statuses == [200] * 10
+
+
+def test_any_earlier_token_of_the_chain_ends_the_session(client, alice, clock):
+    """Rotating twice must not launder a stolen token (RFC 9700, 4.14.2): A -> B -> C,
+    then A presented past the interval ends the session, and C no longer refreshes."""
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    second = refresh_cookie(refresh(client, first))["refresh_token"].value
+    renewed = refresh(client, second)
+    third = refresh_cookie(renewed)["refresh_token"].value
+    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    assert refresh(client, first).status_code == 401
+    assert refresh(client, third).status_code == 401
+    assert (
+        client.get("/api/users/me", headers=bearer(renewed.json()["access_token"])).status_code
+        == 401
+    )
+
+
+def test_an_earlier_token_ends_the_session_even_within_the_interval(client, alice):
+    """Only the token just replaced rides the interval (a second tab); one from two
+    rotations back can only be a copy."""
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    second = refresh_cookie(refresh(client, first))["refresh_token"].value
+    third = refresh_cookie(refresh(client, second))["refresh_token"].value
+    assert refresh(client, first).status_code == 401
+    assert refresh(client, third).status_code == 401
+
+
+def test_a_forged_token_of_an_earlier_generation_ends_nothing(client, alice, clock):
+    """The session id is no secret (it is in every access token): a token whose tag
+    this server did not make proves nothing and must not end the session."""
+    first = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    second = refresh_cookie(refresh(client, first))["refresh_token"].value
+    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    session_id, _generation, nonce, tag = first.split(".")
+    forged = [
+        f"{session_id}.0.{nonce}.{'A' * len(tag)}",
+        f"{session_id}.0.forged.{tag}",
+        f"{session_id}.1.{nonce}.{tag}",
+        f"{session_id}.-1.{nonce}.{tag}",
+        f"{session_id}.0.{nonce}",
+    ]
+    for token in forged:
+        assert refresh(client, token).status_code == 401, token
+    assert refresh(client, second).status_code == 200
+
+
+def test_a_token_from_before_generations_still_rotates_and_is_still_watched(client, alice, clock):
+    """Cookies handed out before tokens carried a generation (`<id>.<secret>`) keep
+    working after the upgrade, and their reuse still ends the session."""
+    token = refresh_cookie(login(client, alice.email))["refresh_token"].value
+    session_id = token.split(".")[0]
+    old_secret = "an-old-style-secret"
+
+    async def make_old_style() -> None:
+        async with client.app_state["sessionmaker"]() as db:
+            row = await db.get(UserSession, session_id)
+            row.refresh_hash = sessions._token_hash(old_secret)
+            row.generation = 0
+            await db.commit()
+
+    client.portal.call(make_old_style)
+    old = f"{session_id}.{old_secret}"
+    renewed = refresh(client, old)
+    assert renewed.status_code == 200
+    new = refresh_cookie(renewed)["refresh_token"].value
+    assert new.split(".")[:2] == [session_id, "1"]
+    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    assert refresh(client, old).status_code == 401
+    assert refresh(client, new).status_code == 401
+
+
+def test_a_refused_refresh_clears_its_cookie(client, alice):
+    """The browser must stop sending a dead cookie: the 401 itself clears it."""
+    for bad in ("bogus", "x.y", None):
+        client.cookies.clear()
+        if bad is not None:
+            client.cookies.set("refresh_token", bad)
+        refused = client.post(REFRESH)
+        assert refused.status_code == 401
+        assert refused.json() == {"detail": "Session expired or ended"}
+        cleared = refresh_cookie(refused)["refresh_token"]
+        assert cleared.value == ""
+        assert cleared["path"] == "/api/users"
+        assert cleared["max-age"] == "0"
+
+
+def test_live_sessions_per_account_are_capped_least_recently_used_first(
+    client, alice, clock, monkeypatch
+):
+    monkeypatch.setattr(sessions, "MAX_SESSIONS", 3)
+    tokens = []
+    for _ in range(3):
+        clock[0] += timedelta(seconds=1)
+        tokens.append(refresh_cookie(login(client, alice.email))["refresh_token"].value)
+    # The fixture's own session (the oldest) ended already: three remain.
+    clock[0] += timedelta(seconds=1)
+    refreshed = refresh_cookie(refresh(client, tokens[0]))["refresh_token"].value
+    clock[0] += timedelta(seconds=1)
+    newest = login(client, alice.email)
+    listed = client.get(
+        "/api/users/me/sessions", headers=bearer(newest.json()["access_token"])
+    ).json()
+    assert len(listed) == 3
+    # tokens[1] was the least recently used: it ended; the refreshed one lives on.
+    assert refresh(client, tokens[1]).status_code == 401
+    assert refresh(client, refreshed).status_code == 200
+    assert refresh(client, tokens[2]).status_code == 200
+    assert client.get("/api/users/me", headers=alice.headers).status_code == 401
