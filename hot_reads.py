@@ -21,6 +21,7 @@ from collections import namedtuple
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
+import sqlalchemy.exc
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -91,9 +92,13 @@ class SQLiteReads:
         if prepared is None:
             prepared = self._prepared[statement] = self._prepare(statement)
         params = prepared.defaults | params
-        values = self._connection.execute(
-            prepared.sql, [params[name] for name in prepared.parameter_names]
-        ).fetchone()
+        arguments = [params[name] for name in prepared.parameter_names]
+        try:
+            values = self._connection.execute(prepared.sql, arguments).fetchone()
+        except sqlite3.OperationalError as error:
+            # As SQLAlchemy would raise it, so that it is answered like any other
+            # database that cannot be used right now (503, see main.py).
+            raise sqlalchemy.exc.OperationalError(prepared.sql, arguments, error) from error
         if values is None:
             return None
         return prepared.row._make(

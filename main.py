@@ -26,7 +26,7 @@ from starlette.types import Scope
 
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
-from errors import ApiError
+from errors import ApiError, is_database_unavailable
 from hot_reads import HotReads, hot_reads_for
 from mail import transport_for
 from middleware import (
@@ -197,8 +197,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     """No free connection within the pool timeout, a server that went away, or a lock
     that did not come: 503 with `Retry-After`, quickly, instead of a 500 or a hang.
     Any other database error is a bug and stays a 500."""
-    transient = isinstance(exc, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.OperationalError)
-    if not (transient or getattr(exc, "connection_invalidated", False)):
+    if not is_database_unavailable(exc):
         raise exc
     # The class names only: a driver's message can quote SQL parameters.
     cause = type(getattr(exc, "orig", None) or exc).__name__

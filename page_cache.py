@@ -15,10 +15,16 @@ The version is read before rendering, so a stored page is never older than its
 version: a write that lands during the render only makes the copy fresher than its
 tag, and the next request, seeing the new version, renders again. Every worker
 checks the same row, so a write shows at once whichever worker served it.
+
+When the database cannot be reached, a page this worker holds at the last version it
+read is still served, for STALE_PAGES_SECONDS after that read (`Cache-Status` says
+so): readers keep reading through a restart or a short outage. Past that, or for a
+page not held, the answer is the app's 503 with Retry-After, never a 500.
 """
 
 import gzip
 import hashlib
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -28,7 +34,8 @@ from fastapi import Request, Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from config import BASE_DIR
+from config import BASE_DIR, settings
+from errors import is_database_unavailable
 from hot_reads import CONTENT_VERSION, HotReads
 from middleware import accepts_gzip
 
@@ -38,15 +45,19 @@ MAX_PAGES = 512
 GZIP_LEVEL = 9
 # Browsers may keep a page but must ask (cheaply, with If-None-Match) before reusing it.
 CACHE_CONTROL = "no-cache"
+# RFC 9211: a copy served while the database could not say whether it is current.
+STALE_CACHE_STATUS = 'Inkwell; hit; detail="stale: database unavailable"'
+# Besides the top-level modules: the packages whose code makes pages.
+_NOT_PAGE_CODE = {".venv", "tests", "bench", "migrations", "deploy", "data"}
 
 
 def code_fingerprint(root: Path = BASE_DIR) -> str:
     """What pages are made of besides the data: templates, static files and code. A
     deploy that changes any of it changes every ETag, so no browser keeps an old page."""
     digest = hashlib.sha256()
-    for pattern in ("*.py", "routers/*.py", "templates/**/*", "static/**/*"):
+    for pattern in ("*.py", "*/*.py", "templates/**/*", "static/**/*"):
         for path in sorted(root.glob(pattern)):
-            if path.is_file():
+            if path.is_file() and path.relative_to(root).parts[0] not in _NOT_PAGE_CODE:
                 digest.update(path.relative_to(root).as_posix().encode())
                 digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -85,12 +96,24 @@ class PageCache:
         self._reads = reads
         self._max_pages = max_pages
         self._pages: OrderedDict[PageKey, Page] = OrderedDict()
+        # The last version the database answered, and when (time.monotonic()).
+        self._last_read: tuple[int, float] | None = None
 
     async def version(self) -> int:
         row = await self._reads.one(CONTENT_VERSION)
         if row is None:
             raise RuntimeError("content_version has no row: is the schema migrated?")
-        return int(row.version)
+        version = int(row.version)
+        self._last_read = (version, time.monotonic())
+        return version
+
+    def _servable_while_down(self, page: Page) -> bool:
+        """A copy at the last version read, while that read is recent enough."""
+        if self._last_read is None:
+            return False
+        version, read_at = self._last_read
+        fresh_enough = time.monotonic() - read_at <= settings.stale_pages_seconds
+        return page.version == version and fresh_enough
 
     async def _request_version(self, scope: Scope) -> int:
         """The version, read once per request: a stale copy found by the middleware
@@ -100,7 +123,9 @@ class PageCache:
             state["content_version"] = await self.version()
         return int(state["content_version"])
 
-    def _answer(self, scope: Scope, key: PageKey, version: int, page: Page) -> Response:
+    def _answer(
+        self, scope: Scope, key: PageKey, version: int, page: Page, *, stale: bool = False
+    ) -> Response:
         """A current page: 304 for a matching If-None-Match, else its stored copy,
         gzipped for clients that take it. The ETag is weak because the gzipped and
         the plain copy share it (RFC 9110, 8.8.1: equivalent, not byte-identical)."""
@@ -110,6 +135,8 @@ class PageCache:
             "Cache-Control": CACHE_CONTROL,
             "Vary": "Accept-Encoding",
         }
+        if stale:
+            headers["Cache-Status"] = STALE_CACHE_STATUS
         if _matches(request_headers.get("if-none-match", ""), headers["ETag"]):
             return Response(status_code=304, headers=headers)
         self._pages.move_to_end(key)
@@ -125,7 +152,12 @@ class PageCache:
         page = self._pages.get(key)
         if page is None:
             return None
-        version = await self._request_version(scope)
+        try:
+            version = await self._request_version(scope)
+        except Exception as error:
+            if is_database_unavailable(error) and self._servable_while_down(page):
+                return self._answer(scope, key, page.version, page, stale=True)
+            raise
         return self._answer(scope, key, version, page) if page.version == version else None
 
     async def serve(self, request: Request, render: Callable[[], Awaitable[Response]]) -> Response:
@@ -172,7 +204,14 @@ class PageCacheMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cache: PageCache | None = scope.get("state", {}).get("page_cache")
         if scope["type"] == "http" and scope["method"] == "GET" and cache is not None:
-            answer = await cache.stored(scope)
+            try:
+                answer = await cache.stored(scope)
+            except Exception as error:
+                if not is_database_unavailable(error):
+                    raise
+                # Outside the app's error handlers here: the route reads again, and
+                # its failure is answered as any other (503 with Retry-After).
+                answer = None
             if answer is not None:
                 await answer(scope, receive, send)
                 return

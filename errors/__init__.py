@@ -3,6 +3,7 @@
 
 from collections.abc import Mapping
 
+import sqlalchemy.exc
 from starlette.exceptions import HTTPException
 
 
@@ -21,3 +22,12 @@ class ApiError(HTTPException):
     ) -> None:
         super().__init__(status_code, detail=detail, headers=dict(headers or {}) or None)
         self.code = code
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """Whether `error` says the database cannot be reached or used right now (no free
+    connection in time, a server that went away, a lock that did not come), rather
+    than that a query is wrong: the first is a 503 with Retry-After, the second a bug."""
+    if isinstance(error, sqlalchemy.exc.TimeoutError | sqlalchemy.exc.OperationalError):
+        return True
+    return isinstance(error, sqlalchemy.exc.DBAPIError) and error.connection_invalidated

@@ -12,6 +12,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+import sessions
 from config import BASE_DIR, settings
 from database import open_session
 from markdown_render import excerpt
@@ -36,6 +37,8 @@ templates.env.globals["static_url"] = static_url
 # Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
 # pages are cached (page_cache.py), so that costs once per change, and needs no column.
 templates.env.globals["excerpt"] = excerpt
+# How many sign-ins an account keeps, said where the sessions are listed.
+templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 

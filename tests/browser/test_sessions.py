@@ -14,6 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
+from sessions import MAX_SESSIONS
 from tests.browser.conftest import ConsoleWatch, User, login_through_form, register
 from tests.live_server import LiveServer
 
@@ -277,6 +278,9 @@ def test_account_lists_sessions_and_signs_them_out(page: Page, api, live_server:
         safari = sessions.filter(has_text="Safari on macOS")
         expect(safari.locator(".session-detail")).to_contain_text("Last used")
         expect(sessions.filter(has_text="Firefox on Windows")).to_have_count(1)
+        expect(page.locator("#sessions-cap")).to_contain_text(
+            f"At most {MAX_SESSIONS} sign-ins are kept"
+        )
 
         safari.get_by_role("button", name="Log out this session", exact=True).click()
         expect(sessions).to_have_count(2)
