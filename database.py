@@ -5,19 +5,25 @@ option (through psycopg 3): both are driven asynchronously, so a slow query or a
 busy lock never blocks the event loop.
 """
 
+import asyncio
+import contextlib
 import fcntl
+import logging
+import os
+import sqlite3
+import stat
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import Annotated, Any
 
+import sqlalchemy
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,8 +35,14 @@ from sqlalchemy.ext.asyncio import (
 import inline_sqlite
 from config import BASE_DIR, settings
 
+logger = logging.getLogger("inkwell")
+
 # How long a SQLite writer waits for another one to finish before giving up.
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# The SQLite file holds password hashes, sessions and queued mail: its owner's only,
+# as `.secret_key` is. SQLite gives the -wal and -shm files it makes the same mode.
+PRIVATE_FILE_MODE = 0o600
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
 def async_url(database_url: str) -> URL:
@@ -64,9 +76,73 @@ def create_engine(database_url: str) -> AsyncEngine:
         # taken (a round trip, only at checkout) rather than fail one request per connection.
         return create_async_engine(url, pool_pre_ping=True, **pool)
     path = url.database or ":memory:"
-    engine = create_async_engine(url, async_creator=lambda: inline_sqlite.connect(path), **pool)
+
+    async def connect() -> inline_sqlite.Connection:
+        private_sqlite_file(path)
+        return await inline_sqlite.connect(path)
+
+    engine = create_async_engine(url, async_creator=connect, **pool)
     event.listen(engine.sync_engine, "connect", _configure_sqlite)
     return engine
+
+
+def create_sync_engine(database_url: str) -> Engine:
+    """The same database through a blocking driver, for Alembic's command line: the
+    SQLite file is made private and configured as the app's own connections are."""
+    url = sync_url(database_url)
+    engine = sqlalchemy.create_engine(url)
+    if url.get_backend_name() == "sqlite":
+        path = url.database or ":memory:"
+        # Before each connection is opened; returning None lets SQLAlchemy open it.
+        event.listen(engine, "do_connect", lambda *_: private_sqlite_file(path))
+        event.listen(engine, "connect", _configure_sqlite)
+    return engine
+
+
+def private_sqlite_file(path: str) -> None:
+    """Make the SQLite file at `path` readable by its owner only: create it 0600 if it
+    is missing, before SQLite does (SQLite would make it 0644 under the usual umask,
+    and gives its -wal and -shm files the main file's mode), and take group and other
+    access away from it and its companions if an older start left them looser.
+
+    Every connection Inkwell opens to the file comes through here first: the engine's
+    pool, Alembic's command line (`create_sync_engine`) and hot_reads.py's own.
+    """
+    if path in ("", ":memory:"):
+        return
+    with contextlib.suppress(FileExistsError, FileNotFoundError):  # no directory: SQLite says so
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    for name in (path, *(path + suffix for suffix in SQLITE_COMPANIONS)):
+        try:
+            mode = stat.S_IMODE(os.stat(name).st_mode)
+            if mode & 0o077:
+                os.chmod(name, mode & 0o700)
+                logger.warning("%s was readable by others: now %o (owner only)", name, mode & 0o700)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # another user's file: say so, SQLite may still open it
+            logger.warning("%s is readable by others and not ours to change", name)
+
+
+async def checkpoint_sqlite(engine: AsyncEngine) -> None:
+    """Copy SQLite's write-ahead log into the database file and empty it, so rows just
+    deleted (delivered mail) linger in neither: `secure_delete` has zeroed them in the
+    pages the log carries. In a thread, on a connection of its own: it syncs the file
+    to disk (about 10 ms here), which the event loop must not wait for. It never waits
+    for a lock either: if a reader is still on an older snapshot, it copies what it
+    can and leaves the rest to the next checkpoint. PostgreSQL: nothing to do."""
+    path = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and path not in (None, "", ":memory:"):
+        await asyncio.to_thread(_truncate_wal, path)
+
+
+def _truncate_wal(path: str) -> None:
+    private_sqlite_file(path)
+    connection = sqlite3.connect(path, timeout=0)  # busy: give up at once
+    try:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        connection.close()
 
 
 def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
@@ -76,9 +152,12 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     Python's sqlite3 opens a transaction only at the first write, so a write
     transaction takes the write lock at once and waits on the busy timeout, and
     plain reads never hold a snapshot that a later write would have to upgrade.
+    `secure_delete` zeroes what a delete frees, so a deleted row (a delivered mail,
+    an ended session) does not linger in the file's free space.
     """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -160,8 +239,9 @@ def _migration_lock(url: URL) -> Iterator[None]:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         yield
         return
-    with Path(f"{url.database}.migrating").open("w") as lock_file:
-        fcntl.flock(lock_file, fcntl.LOCK_EX)
+    lock_path = f"{url.database}.migrating"
+    with os.fdopen(os.open(lock_path, os.O_WRONLY | os.O_CREAT, PRIVATE_FILE_MODE), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         yield
 
 

@@ -25,6 +25,7 @@ import sqlalchemy.exc
 from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from database import private_sqlite_file
 from models import ContentVersion, User, UserSession
 
 # A bearer token's session and its user, for auth.py.
@@ -62,9 +63,9 @@ class SQLiteReads:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._dialect = engine.dialect
-        self._connection = sqlite3.connect(
-            engine.url.database or "", check_same_thread=False, isolation_level=None
-        )
+        path = engine.url.database or ""
+        private_sqlite_file(path)
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._connection.execute("PRAGMA query_only=ON")
         self._prepared: dict[Select[Any], _Prepared] = {}
 

@@ -122,11 +122,15 @@ class SMTPTransport:
             raise
         try:
             yield _SMTPConnection(client)
-        finally:
-            try:
-                await client.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                client.close()
+        except BaseException:
+            # Cut off (a stop whose grace ran out, the database failing): no polite
+            # QUIT, which would wait for a slow server's reply to the message first.
+            client.close()
+            raise
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()
 
 
 class _SMTPConnection:

@@ -2,15 +2,17 @@
 
 - `enqueue()` adds a message to the caller's transaction, so it exists exactly when
   the change that caused it was committed, and the request answers at once: no SMTP
-  on a request's path.
+  on a request's path. The message is stored encrypted (`seal`): its links are
+  single-use keys to an account, and the database file is not the place for them.
 - `OutboxSender`, started by the app's lifespan in each worker, delivers due messages.
   It claims a batch in one short transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL,
   SQLite's write lock), which pushes the messages' next attempt a lease into the
   future: other workers and machines skip them meanwhile, and if this one is killed
-  mid-send the lease runs out and another takes them over. An accepted message is
-  deleted; a failed one is tried again with exponential backoff, and given up (kept,
-  marked failed, logged) once its `give_up_at` passes or the server refuses it for
-  good (a 5xx reply).
+  mid-send the lease runs out and another takes them over. A message is deleted as
+  soon as the server accepts it, in a transaction of its own; a failed one is tried
+  again with exponential backoff, and given up (kept, marked failed, logged) once its
+  `give_up_at` passes or the server refuses it for good (a 5xx reply). Stopping, a
+  sender finishes the message in flight and hands the rest of its batch back.
 - A commit that queued mail wakes this worker's sender at once; otherwise it looks
   again when the earliest retry is due, and at least every POLL_SECONDS.
 
@@ -20,20 +22,28 @@ same Message-ID, by which mail clients drop the copy.
 """
 
 import asyncio
+import base64
 import contextlib
 import logging
 import random
 import weakref
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from functools import lru_cache
 from typing import Any
 
 import aiosmtplib
-from sqlalchemy import delete, event, func, select, update
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import Update, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as SyncSession
 
 import mail
+from config import settings
+from database import checkpoint_sqlite
 from models import OutboxMessage, utcnow
 
 logger = logging.getLogger("inkwell.outbox")
@@ -53,6 +63,12 @@ STOP_GRACE_SECONDS = 2.0
 # After the database itself failed, wait this long before trying again.
 DATABASE_RETRY_SECONDS = 5.0
 
+# A stored message starts with this when it is encrypted; rows queued before messages
+# were (a message on the wire starts with its From header) are sent as they are.
+SEALED_PREFIX = "fernet1:"
+# The key's own label: derived from SECRET_KEY, it serves nothing else.
+_SEAL_KEY_INFO = b"inkwell outbox message"
+
 _QUEUED = "outbox_queued"
 # The senders running in this process, woken by any commit that queued mail.
 _senders: "weakref.WeakSet[OutboxSender]" = weakref.WeakSet()
@@ -70,7 +86,7 @@ def enqueue(
         OutboxMessage(
             sender=message["From"].addresses[0].addr_spec,
             recipient=message["To"].addresses[0].addr_spec,
-            message=mail.serialize(message),
+            message=seal(mail.serialize(message)),
             created_at=now,
             next_attempt_at=now,
             give_up_at=now + give_up_after,
@@ -91,6 +107,37 @@ def _forget_queued(session: SyncSession) -> None:
     session.info.pop(_QUEUED, None)
 
 
+class UnreadableMessage(Exception):
+    """A stored message that cannot be decrypted: SECRET_KEY changed since it was
+    queued (or the row was altered). It is given up, never sent."""
+
+
+@lru_cache(maxsize=2)
+def _fernet(secret_key: str) -> Fernet:
+    """Fernet (AES-128-CBC and HMAC-SHA256) with a key derived from SECRET_KEY by HKDF."""
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_KEY_INFO)
+    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())))
+
+
+def seal(message: str) -> str:
+    """`message` encrypted and authenticated, as it is stored in the outbox."""
+    token = _fernet(settings.secret_key.get_secret_value()).encrypt(message.encode())
+    return SEALED_PREFIX + token.decode("ascii")
+
+
+def unseal(stored: str) -> str:
+    """The message a row holds, decrypted; raises UnreadableMessage."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored  # queued in plain text, before messages were encrypted
+    try:
+        sealed = stored.removeprefix(SEALED_PREFIX).encode("ascii")
+        return _fernet(settings.secret_key.get_secret_value()).decrypt(sealed).decode()
+    except (InvalidToken, UnicodeError) as error:
+        raise UnreadableMessage(
+            "cannot be decrypted with this SECRET_KEY (changed since it was queued?)"
+        ) from error
+
+
 def retry_delay(attempts: int) -> float:
     """Seconds before the next try after `attempts` failed ones: doubling, capped,
     with some jitter so that senders do not retry in lockstep."""
@@ -101,6 +148,8 @@ def retry_delay(attempts: int) -> float:
 def _describe(error: BaseException) -> str:
     """Why a send failed, for the log and the row: the exception's class and the
     server's reply code, never its text (it may quote addresses or credentials)."""
+    if isinstance(error, UnreadableMessage):  # our own words
+        return f"{type(error).__name__}: {error}"
     code = getattr(error, "code", None)
     return f"{type(error).__name__}" + (f" {code}" if code else "")
 
@@ -135,10 +184,16 @@ class OutboxSender:
         _senders.add(self)
 
     async def stop(self) -> None:
-        """Stop sending, at once if idle. A send still running after a grace period is
-        cancelled: its message is left to its lease, and goes out after a restart or
-        from another worker. (A flag rather than only `cancel()`: a cancellation that
-        arrives as the wake-up event is set was seen swallowed, and shutdown hung.)"""
+        """Stop sending, at once if idle. In the middle of a batch, the message in
+        flight is finished (within a grace period) and the batch's unsent messages are
+        handed back, due now, so that a restarted or another worker sends them within
+        seconds rather than after the lease. A send still running after the grace is
+        cancelled and its message handed back too, counted as an attempt: the server
+        may have accepted it and its reply was what got lost (RFC 1047), so it may
+        arrive twice, with one Message-ID (delivery is at least once). Waiting out the
+        lease instead would not spare that copy, only delay a message never received.
+        (A flag rather than only `cancel()`: a cancellation that arrives as the wake-up
+        event is set was seen swallowed, and shutdown hung.)"""
         _senders.discard(self)
         if self._task is not None:
             self._stopping = True
@@ -214,73 +269,150 @@ class OutboxSender:
         return sorted(rows, key=lambda row: row.id)
 
     async def deliver_due(self) -> int:
-        """Send what is due now; the number of messages claimed (0: nothing was due)."""
+        """Send what is due now; the number of messages claimed (0: nothing was due).
+
+        Each message the server accepts is deleted at once, in a transaction of its
+        own, so nothing later in the batch (a stop, a kill, a lost connection) can make
+        it go out again. Stopping, the sender takes no further message from the batch:
+        the ones it did not try are handed back (see `stop`).
+        """
         rows = await self._claim()
         if not rows:
             return 0
-        # Per message: None once accepted, else the error and whether it is final.
-        outcomes: dict[int, tuple[BaseException, bool] | None] = {}
+        # Hand the rest back well before the lease ends: a batch of slow sends could
+        # otherwise outlive it, and another sender would take the same messages.
+        give_back_at = asyncio.get_running_loop().time() + LEASE_SECONDS / 2
+        batch = _Batch(rows)
         try:
             async with self.transport.connect() as connection:
                 for row in rows:
-                    try:
-                        await connection.send(row.sender, row.recipient, row.message)
-                        outcomes[row.id] = None
-                    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-                        outcomes[row.id] = (error, _permanent(error))
-                        if isinstance(error, aiosmtplib.SMTPServerDisconnected | OSError):
-                            break  # the connection is gone: the rest wait for a retry
+                    if self._stopping or asyncio.get_running_loop().time() > give_back_at:
+                        break
+                    batch.in_flight = row.id
+                    if not await self._send(connection, row, batch):
+                        break  # the connection is gone: the rest wait for a retry
+                    batch.in_flight = None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             # Connecting (or closing) failed: a server down or misconfigured, which
             # says nothing final about any one message.
             for row in rows:
-                outcomes.setdefault(row.id, (error, False))
-        for row in rows:  # left untried when the connection dropped
-            outcomes.setdefault(row.id, (ConnectionError("connection lost"), False))
-        await self._record(rows, outcomes)
+                if row.id not in batch.accepted:
+                    batch.failures.setdefault(row.id, (error, False))
+        finally:
+            # Also when cancelled mid-send (the grace of `stop` ran out): recorded,
+            # then the cancellation goes on.
+            await self._record(batch)
         return len(rows)
 
-    async def _record(
-        self, rows: list[Any], outcomes: dict[int, tuple[BaseException, bool] | None]
-    ) -> None:
-        now = utcnow()
-        delivered = [row.id for row in rows if outcomes[row.id] is None]
+    async def _send(self, connection: mail.Connection, row: Any, batch: "_Batch") -> bool:
+        """Send one claimed message and delete it once accepted; False when the
+        connection is gone (every message not yet tried then counts a failed attempt)."""
+        try:
+            message = unseal(row.message)
+            await connection.send(row.sender, row.recipient, message)
+        except UnreadableMessage as error:
+            batch.failures[row.id] = (error, True)
+            return True
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            batch.failures[row.id] = (error, _permanent(error))
+            if not isinstance(error, aiosmtplib.SMTPServerDisconnected | OSError):
+                return True
+            lost = ConnectionError("connection lost")
+            for other in batch.rows:
+                if other.id not in batch.accepted:
+                    batch.failures.setdefault(other.id, (lost, False))
+            return False
+        batch.accepted.add(row.id)
         async with self.sessionmaker() as session:
-            if delivered:
-                await session.execute(
-                    delete(OutboxMessage).where(OutboxMessage.id.in_(delivered)),
-                    execution_options={"synchronize_session": False},
-                )
-            for row in rows:
-                outcome = outcomes[row.id]
-                if outcome is None:
-                    continue
-                error, final = outcome
-                reason = _describe(error)
-                retry_at = now + timedelta(seconds=retry_delay(row.attempts))
-                give_up = final or retry_at > row.give_up_at
-                values: dict[str, Any] = {"last_error": reason[:200]}
-                if give_up:
-                    values["failed_at"] = now
-                    logger.error(
-                        "Outbox message %d given up after %d attempt(s): %s",
-                        row.id,
-                        row.attempts,
-                        reason,
-                    )
-                else:
-                    values["next_attempt_at"] = retry_at
-                    logger.warning(
-                        "Outbox message %d not sent (%s); attempt %d, next in %.0f s",
-                        row.id,
-                        reason,
-                        row.attempts,
-                        (retry_at - now).total_seconds(),
-                    )
-                await session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == row.id)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
+            await session.execute(
+                delete(OutboxMessage).where(OutboxMessage.id == row.id),
+                execution_options={"synchronize_session": False},
+            )
             await session.commit()
+        batch.deleted.add(row.id)
+        return True
+
+    async def _record(self, batch: "_Batch") -> None:
+        """Write down how the batch went, in one transaction: failures (retried later, or
+        given up), messages handed back, and deletions that did not happen at once."""
+        now = utcnow()
+        undeleted = batch.accepted - batch.deleted
+        handed_back = [
+            row
+            for row in batch.rows
+            if row.id not in batch.accepted and row.id not in batch.failures
+        ]
+        if undeleted or handed_back or batch.failures:
+            async with self.sessionmaker() as session:
+                if undeleted:
+                    await session.execute(
+                        delete(OutboxMessage).where(OutboxMessage.id.in_(undeleted)),
+                        execution_options={"synchronize_session": False},
+                    )
+                for row in handed_back:
+                    await session.execute(self._hand_back(row, now, batch.in_flight == row.id))
+                for row in batch.rows:
+                    if row.id in batch.failures:
+                        await session.execute(self._failed(row, now, *batch.failures[row.id]))
+                await session.commit()
+            if handed_back:
+                logger.info("Outbox: %d message(s) handed back, unsent", len(handed_back))
+        if batch.accepted:  # their rows are gone: out of SQLite's log too
+            await checkpoint_sqlite(self.sessionmaker.kw["bind"])
+
+    @staticmethod
+    def _hand_back(row: Any, now: datetime, interrupted: bool) -> Update:
+        """A claimed message this sender will not send after all: due now, for the next
+        claim of any sender, and its attempt not counted. Except the message whose send
+        was cut off (`interrupted`): the server may have accepted it, its reply lost
+        (RFC 1047), so that attempt counts, and the copy keeps its Message-ID."""
+        values: dict[str, Any] = {"next_attempt_at": now}
+        if interrupted:
+            values["last_error"] = "Interrupted: stopped mid-send, may have been accepted"
+        else:
+            values["attempts"] = OutboxMessage.attempts - 1
+        return (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+    @staticmethod
+    def _failed(row: Any, now: datetime, error: BaseException, final: bool) -> Update:
+        """A message not accepted: tried again after a while, or given up."""
+        reason = _describe(error)
+        retry_at = now + timedelta(seconds=retry_delay(row.attempts))
+        values: dict[str, Any] = {"last_error": reason[:200]}
+        if final or retry_at > row.give_up_at:
+            values["failed_at"] = now
+            logger.error(
+                "Outbox message %d given up after %d attempt(s): %s", row.id, row.attempts, reason
+            )
+        else:
+            values["next_attempt_at"] = retry_at
+            logger.warning(
+                "Outbox message %d not sent (%s); attempt %d, next in %.0f s",
+                row.id,
+                reason,
+                row.attempts,
+                (retry_at - now).total_seconds(),
+            )
+        return (
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row.id)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@dataclass
+class _Batch:
+    """What became of each message of a claimed batch, as it is sent."""
+
+    rows: list[Any]
+    accepted: set[int] = field(default_factory=set)  # the server took them
+    deleted: set[int] = field(default_factory=set)  # and their rows are gone
+    # Not accepted: the error, and whether it is final.
+    failures: dict[int, tuple[BaseException, bool]] = field(default_factory=dict)
+    in_flight: int | None = None  # being sent (when a cancellation cuts it off)

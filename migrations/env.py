@@ -1,10 +1,10 @@
 """Alembic's entry point, shared by `uv run alembic ...` and Inkwell's own start-up."""
 
 from alembic import context
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from config import settings
-from database import sync_url
+from database import create_sync_engine, sync_url
 from models import Base
 
 # Any constant will do: concurrent upgrades on PostgreSQL (several workers or
@@ -44,7 +44,7 @@ def run_migrations_online() -> None:
     if connection is not None:
         run_migrations(connection)
         return
-    engine = create_engine(sync_url(settings.database_url))
+    engine = create_sync_engine(settings.database_url)
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()

@@ -11,6 +11,7 @@ from email import message_from_string, policy
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,7 +19,7 @@ import mail
 import outbox
 from config import settings
 from database import create_engine, create_sessionmaker
-from models import OutboxMessage
+from models import OutboxMessage, utcnow
 from outbox import OutboxSender
 from tests.databases import fresh_database
 from tests.mail_server import Mailbox, SMTPServer
@@ -292,7 +293,7 @@ def test_development_mode_writes_mail_to_the_log(database_url, monkeypatch, capl
     assert "test 7" in caplog.text  # the body, links and all, for the developer
 
 
-def test_stored_messages_are_the_wire_format(database_url):
+def test_stored_messages_are_encrypted_and_open_to_the_wire_format(database_url):
     async def scenario() -> list[OutboxMessage]:
         engine = create_engine(database_url)
         sessionmaker = create_sessionmaker(engine)
@@ -302,8 +303,126 @@ def test_stored_messages_are_the_wire_format(database_url):
         return stored
 
     (row,) = run(scenario())
-    parsed = message_from_string(row.message, policy=policy.default)
+    assert row.message.startswith(outbox.SEALED_PREFIX)
+    assert "Message 1" not in row.message
+    assert "test 1" not in row.message
+    wire = outbox.unseal(row.message)
+    parsed = message_from_string(wire, policy=policy.default)
     assert parsed["Subject"] == "Message 1"
     assert row.recipient == "reader@example.com"
     assert row.sender == settings.mail_sender.addr_spec
-    assert "\r\n" in row.message
+    assert "\r\n" in wire
+
+
+async def plain_text_row(sessionmaker: async_sessionmaker[AsyncSession], number: int) -> None:
+    """A row as queued before messages were encrypted: the wire format itself."""
+    await queue(sessionmaker, message(number))
+    async with sessionmaker() as session:
+        row = await session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
+        row.message = mail.serialize(message(number))
+        await session.commit()
+
+
+def test_a_message_queued_in_plain_text_before_the_upgrade_is_still_sent(
+    mailbox: Mailbox, database_url
+):
+    async def scenario() -> None:
+        engine = create_engine(database_url)
+        await plain_text_row(create_sessionmaker(engine), 1)
+        await engine.dispose()
+        async with senders(database_url) as (sessionmaker, _):
+            await eventually(lambda: mailbox.received)
+            await until(lambda: count(sessionmaker), at_most=0)
+
+    run(scenario())
+    (received,) = mailbox.received
+    assert received.message["Subject"] == "Message 1"
+
+
+def test_a_message_sealed_with_another_secret_key_is_given_up_not_sent(
+    mailbox: Mailbox, database_url, monkeypatch, caplog
+):
+    """SECRET_KEY changed while mail waited: that row is given up with a clear reason,
+    and the sender goes on with the others."""
+
+    async def queue_with_the_old_key() -> None:
+        engine = create_engine(database_url)
+        await queue(create_sessionmaker(engine), message(1))
+        await engine.dispose()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(settings, "secret_key", SecretStr("an-older-key-" + "x" * 40))
+        run(queue_with_the_old_key())
+
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, message(2))
+            await eventually(lambda: mailbox.received)
+            await until(
+                lambda: count(sessionmaker, OutboxMessage.failed_at.is_not(None)), at_least=1
+            )
+            return await rows(sessionmaker)
+
+    with caplog.at_level(logging.ERROR, logger="inkwell.outbox"):
+        (given_up,) = run(scenario())
+    assert [m.message["Subject"] for m in mailbox.received] == ["Message 2"]
+    assert given_up.last_error.startswith("UnreadableMessage: cannot be decrypted")
+    assert "given up" in caplog.text
+
+
+def test_each_message_is_deleted_as_soon_as_it_is_accepted(mailbox: Mailbox, database_url):
+    """Not after the whole batch: a worker stopped or killed later in the batch must
+    not send again what already went out."""
+    mailbox.delay = 0.3
+
+    async def scenario() -> int:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, *(message(n) for n in range(4)))
+            await eventually(lambda: mailbox.received)
+            await until(lambda: count(sessionmaker), at_most=3)
+            return len(mailbox.received)
+
+    assert run(scenario()) < 4  # the batch was still going when its first row went
+
+
+def test_stopping_mid_batch_hands_the_unsent_messages_back(mailbox: Mailbox, database_url):
+    """The message in flight is finished; the others are due again at once, their
+    attempt not counted, rather than held for the rest of the 5-minute lease."""
+    mailbox.delay = 0.3
+
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, running):
+            await queue(sessionmaker, *(message(n) for n in range(8)))
+            await eventually(lambda: mailbox.received)
+            await running[0].stop()
+            return await rows(sessionmaker)
+
+    left = run(scenario())
+    sent = len(mailbox.received)
+    assert 1 <= sent < 8
+    assert len(left) == 8 - sent  # each message either went once or is still queued
+    assert {row.attempts for row in left} == {0}
+    assert all(row.next_attempt_at <= utcnow() for row in left)
+    assert all(row.failed_at is None and row.last_error is None for row in left)
+
+
+def test_a_send_cut_off_by_the_stop_grace_is_handed_back_as_an_attempt(
+    mailbox: Mailbox, database_url, monkeypatch
+):
+    monkeypatch.setattr(outbox, "STOP_GRACE_SECONDS", 0.2)
+    mailbox.delay = 1.0  # longer than the grace: the send is cancelled
+
+    async def scenario() -> list[OutboxMessage]:
+        async with senders(database_url) as (sessionmaker, running):
+            await queue(sessionmaker, message(1), message(2))
+            await until(lambda: attempts(sessionmaker), at_least=1)  # claimed
+            await asyncio.sleep(0.1)  # in the middle of the first send
+            await running[0].stop()
+            return await rows(sessionmaker)
+
+    first, second = run(scenario())
+    assert first.attempts == 1  # it was tried: the server may have it
+    assert first.last_error.startswith("Interrupted")
+    assert second.attempts == 0
+    assert first.next_attempt_at <= utcnow()
+    assert second.next_attempt_at <= utcnow()
