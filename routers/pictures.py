@@ -1,7 +1,6 @@
 """Profile pictures: upload and remove your own (/api/users/me/picture), and every
 stored picture served under its content hash (/media/pictures/<hash>.webp)."""
 
-import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
@@ -11,8 +10,12 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import pictures
+import rate_limits
 from auth import CurrentUser
+from config import settings
 from database import SessionDep
+from errors import ApiError
+from images.pool import REFUSED_422, decode_pool
 from middleware import CACHE_FOREVER
 from models import PICTURES_PATH, StoredPicture, User, utcnow
 from schemas import UserPrivate, error_responses
@@ -40,7 +43,7 @@ async def forget_if_unused(session: AsyncSession, name: str | None) -> None:
 @router.put(
     UPLOAD_PATH,
     response_model=UserPrivate,
-    responses=error_responses(400, 401, 413, 415),
+    responses=error_responses(400, 401, 413, 415, 429, 503) | REFUSED_422,
 )
 async def upload_picture(
     file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF picture")],
@@ -51,14 +54,17 @@ async def upload_picture(
     at most 512 px, re-encoded as WebP without any metadata."""
     upload = await file.read(pictures.MAX_UPLOAD_BYTES + 1)
     if len(upload) > pictures.MAX_UPLOAD_BYTES:
-        raise HTTPException(
+        raise ApiError(
             status.HTTP_413_CONTENT_TOO_LARGE,
-            detail=f"The picture is larger than {pictures.MAX_UPLOAD_BYTES // 2**20} MiB",
+            "too_large",
+            f"The picture is larger than {pictures.MAX_UPLOAD_BYTES // 2**20} MiB",
         )
-    try:
-        picture = await asyncio.to_thread(pictures.reencode, upload)
-    except pictures.PictureError as error:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail=str(error)) from None
+    if decode_pool().busy:  # say so before the upload is counted (a race may still 503)
+        raise decode_pool().busy_error()
+    # Counted and committed before decoding: a refused or hostile file counts too.
+    await rate_limits.spend(session, {f"upload:{current_user.id}": settings.uploads_per_hour})
+    await session.commit()
+    picture = await pictures.reencode(upload)
     session.add(current_user)
     old = current_user.image_file
     # The same picture may be stored already (or at this moment, by another request):

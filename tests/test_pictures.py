@@ -124,6 +124,7 @@ def test_what_is_not_a_picture_is_refused_and_the_account_stays_usable(
 ):
     response = upload(client, alice.headers, data, filename, content_type)
     assert response.status_code == 415
+    assert response.json()["code"] == "not_a_picture"
     assert "JPEG, PNG, WebP or GIF" in response.json()["detail"]
     me = client.get("/api/users/me", headers=alice.headers).json()
     assert me["image_path"] == "/static/img/default.svg"
@@ -132,8 +133,9 @@ def test_what_is_not_a_picture_is_refused_and_the_account_stays_usable(
 
 def test_a_decompression_bomb_is_refused_before_decoding(client, alice):
     response = upload(client, alice.headers, png_bomb(), "bomb.png", "image/png")
-    assert response.status_code == 415
-    assert response.json()["detail"] == "The picture has too many pixels"
+    assert response.status_code == 422
+    assert response.json()["code"] == "too_many_pixels"
+    assert response.json()["detail"].startswith("The picture has too many pixels: 40000 x 40000")
 
 
 def test_more_than_5_mib_is_413_and_other_routes_keep_1_mib(client, alice):

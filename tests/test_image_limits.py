@@ -1,0 +1,290 @@
+"""Uploaded images are decoded under bounds whatever the file claims (images/): pixels
+capped from the header, each decode in a child with memory and time limits, a bounded
+pool, a per-account upload limit; and the server keeps serving meanwhile. The hostile
+files are made here, by hand, a few KB each."""
+
+import asyncio
+import contextlib
+import io
+import struct
+import threading
+import zlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from PIL import Image
+
+from config import settings
+from errors import ApiError
+from images import decode, limits
+from images import pool as image_pool
+from tests.conftest import STRONG_PASSWORD
+from tests.live_server import LiveServer
+from tests.test_pictures import PICTURE, png, upload
+
+MIB = 2**20
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def palette_png(width: int, height: int) -> bytes:
+    """A 1-bit palette PNG of `width` x `height` black pixels: 100 megapixels are 12 KB,
+    and decode to 100 MB as a palette image, 300 MB as RGB."""
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte "none", then the bits
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0))
+        + png_chunk(b"PLTE", b"\0\0\0\xff\xff\xff")
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">HH", 0xFF00 | marker, len(payload) + 2) + payload
+
+
+def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
+    """A grey progressive JPEG (SOF2) whose scans carry no data: libjpeg pads each with
+    zeros but walks every block of the image for each, 10 bytes a scan. The same scan
+    again and again is a "bogus progression", a warning only."""
+    one_code = b"\x01" + b"\0" * 15  # one Huffman code, of 1 bit
+    return (
+        b"\xff\xd8"
+        + jpeg_segment(0xDB, b"\x00" + b"\x01" * 64)  # a quantisation table of ones
+        + jpeg_segment(0xC2, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+        + jpeg_segment(0xC4, b"\x00" + one_code + b"\x00" + b"\x10" + one_code + b"\x00")
+        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x00\x00\x00")  # DC first
+        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x01\x3f\x00") * scans  # all AC, again
+        + b"\xff\xd9"
+    )
+
+
+def kib(pid: int, field: str) -> int:
+    """A figure of /proc/<pid>/status in KiB (VmRSS, VmHWM), 0 once the process is gone."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:  # gone
+        return 0
+    return next((int(line.split()[1]) for line in lines if line.startswith(f"{field}:")), 0)
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and all its descendants (the decoding children among them)."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):  # gone meanwhile
+                pending += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def decoders(pid: int) -> int:
+    """How many decoding children the server has right now."""
+    count = 0
+    for child in process_tree(pid)[1:]:
+        with contextlib.suppress(OSError):  # gone meanwhile
+            count += b"images.decode" in Path(f"/proc/{child}/cmdline").read_bytes()
+    return count
+
+
+class TreeRss:
+    """Samples the resident memory of a process and all its children, in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._sample)
+
+    def _sample(self) -> None:
+        while not self.stopped.wait(0.005):
+            self.peak = max(self.peak, sum(kib(pid, "VmRSS") for pid in process_tree(self.pid)))
+
+    def __enter__(self) -> "TreeRss":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One live server for this module: four decoders at once, each stopped after 2 s."""
+    env = {"IMAGE_DECODE_SECONDS": "2", "IMAGE_WORKERS": "4", "IMAGE_QUEUE": "4"}
+    live = LiveServer(tmp_path_factory.mktemp("images"), env=env)
+    live.wait_until_ready()
+    yield live
+    live.stop()
+
+
+def sign_up(server: LiveServer, username: str) -> dict[str, str]:
+    email = f"{username.lower()}@example.com"
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        user = {"username": username, "email": email, "password": STRONG_PASSWORD}
+        assert http.post("/api/users", json=user).status_code == 201
+        form = {"username": email, "password": STRONG_PASSWORD}
+        token = http.post("/api/users/token", data=form).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def put_picture(server: LiveServer, headers: dict[str, str], data: bytes) -> httpx.Response:
+    files = {"file": ("me.img", data, "application/octet-stream")}
+    return httpx.put(f"{server.base_url}{PICTURE}", files=files, headers=headers, timeout=60)
+
+
+def test_a_12_kb_png_declaring_100_megapixels_is_refused_in_bounded_memory(server):
+    bomb = palette_png(10_000, 10_000)
+    assert len(bomb) < 16 * 1024
+    headers = sign_up(server, "Pngbomb")
+    pid = server.process.pid
+    peak_before, rss_before = kib(pid, "VmHWM"), kib(pid, "VmRSS")
+    with TreeRss(pid) as tree, ThreadPoolExecutor(4) as uploads:
+        responses = list(uploads.map(lambda _: put_picture(server, headers, bomb), range(4)))
+    for response in responses:
+        assert response.status_code == 422, response.text
+        assert response.json()["code"] == "too_many_pixels"
+        assert "10000 x 10000" in response.json()["detail"]
+    # Decoded, each would have taken about 1 GiB of the server (4 GiB, held after).
+    assert (kib(pid, "VmHWM") - peak_before) * 1024 < 64 * MIB
+    # The server and its decoding children together: no picture was decoded anywhere.
+    assert (tree.peak - rss_before) * 1024 < 4 * 64 * MIB
+
+
+def test_hostile_progressive_jpegs_are_refused_from_the_header(server):
+    headers = sign_up(server, "Jpegbomb")
+    # 100 megapixels in the header: refused before a scan is read.
+    huge = put_picture(server, headers, progressive_jpeg(10_000, 10_000, 1_400))
+    assert huge.status_code == 422, huge.text
+    assert huge.json()["code"] == "too_many_pixels"
+    # 25 megapixels pass, but 20,000 scans would be a minute of CPU in 200 KB.
+    scans = put_picture(server, headers, progressive_jpeg(5_000, 5_000, 20_000))
+    assert scans.status_code == 422, scans.text
+    assert scans.json()["code"] == "image_too_complex"
+    assert "20001 scans" in scans.json()["detail"]
+
+
+def test_me_is_served_first_while_the_costliest_allowed_jpegs_decode(server):
+    headers = sign_up(server, "Jpegheavy")
+    # What the caps still let through, at its dearest: 25 megapixels, 500 scans (about
+    # a second of CPU each; decoded, or stopped at the server's 2 s deadline).
+    heavy = progressive_jpeg(5_000, 5_000, limits.MAX_JPEG_SCANS - 1)
+    finished: list[tuple[str, httpx.Response]] = []  # in the order they came back
+
+    def hostile() -> None:
+        finished.append(("upload", put_picture(server, headers, heavy)))
+
+    uploads = [threading.Thread(target=hostile) for _ in range(4)]
+    for thread in uploads:
+        thread.start()
+    with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as http:
+        seen = 0
+        for _ in range(1000):  # until all four decode, each in a child of its own
+            seen = decoders(server.process.pid)
+            if seen == 4 or finished:
+                break
+            threading.Event().wait(0.005)
+        assert seen == 4, finished
+        for _ in range(5):
+            finished.append(("me", http.get("/api/users/me")))
+    for thread in uploads:
+        thread.join()
+    assert [kind for kind, _ in finished] == ["me"] * 5 + ["upload"] * 4
+    for kind, response in finished:
+        if kind == "me":
+            assert response.status_code == 200
+        elif response.status_code != 200:
+            assert response.status_code == 422, response.text
+            assert response.json()["code"] == "image_too_complex"
+            assert "more than 2 s" in response.json()["detail"]
+    assert decoders(server.process.pid) == 0  # each one ended, none left behind
+
+
+def test_a_decode_past_its_deadline_is_stopped(monkeypatch):
+    # About a second of CPU (see above), a tenth of that allowed: killed, whatever
+    # the machine.
+    heavy = progressive_jpeg(5_000, 5_000, limits.MAX_JPEG_SCANS - 1)
+    monkeypatch.setattr(settings, "image_decode_seconds", 0.1)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(image_pool.reencode(heavy, side=512))
+    assert refused.value.status_code == 422
+    assert refused.value.code == "image_too_complex"
+    assert "more than 0.1 s" in refused.value.detail
+
+
+def test_a_decode_past_its_memory_limit_is_refused(monkeypatch):
+    # 25 megapixels: 25 MB as a palette image, 75 MB more as RGB.
+    picture = palette_png(5_000, 5_000)
+    monkeypatch.setattr(settings, "image_decode_memory_mb", 64)
+    with pytest.raises(ApiError) as refused:
+        asyncio.run(image_pool.reencode(picture, side=512))
+    assert refused.value.status_code == 422
+    assert refused.value.code == "image_too_complex"
+    assert "more than 64 MiB" in refused.value.detail
+    monkeypatch.setattr(settings, "image_decode_memory_mb", 512)
+    monkeypatch.setattr(settings, "image_decode_seconds", 60)  # however busy the machine
+    webp = asyncio.run(image_pool.reencode(picture, side=512))
+    assert Image.open(io.BytesIO(webp)).size == (512, 512)
+
+
+def test_the_pool_runs_so_many_queues_so_many_more_then_answers_503():
+    async def scenario() -> list[str]:
+        pool = image_pool.DecodePool(workers=1, queue=1)
+        release = asyncio.Event()
+        ran: list[str] = []
+
+        async def job(name: str) -> None:
+            async with pool.slot():
+                ran.append(name)
+                await release.wait()
+
+        first = asyncio.create_task(job("first"))
+        await asyncio.sleep(0)
+        waiting = asyncio.create_task(job("gives up"))
+        await asyncio.sleep(0)
+        assert pool.busy
+        with pytest.raises(ApiError) as refused:
+            await job("refused")
+        assert refused.value.status_code == 503
+        assert refused.value.code == "busy"
+        assert int(refused.value.headers["Retry-After"]) > 0
+        waiting.cancel()  # a client that went away leaves its place in the queue
+        await asyncio.sleep(0)
+        assert not pool.busy
+        second = asyncio.create_task(job("second"))
+        await asyncio.sleep(0)
+        release.set()
+        await asyncio.gather(first, second)
+        assert not pool.busy
+        async with pool.slot():  # and every slot came back
+            pass
+        return ran
+
+    assert asyncio.run(scenario()) == ["first", "second"]
+
+
+def test_uploads_per_account_and_hour_count_refused_files_too(client, alice, bob, monkeypatch):
+    monkeypatch.setattr(settings, "uploads_per_hour", 3)
+    for _ in range(3):
+        response = upload(client, alice.headers, b"not a picture", "a.txt", "text/plain")
+        assert response.status_code == 415
+    refused = upload(client, alice.headers, png(20, 20), "ok.png", "image/png")
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) > 0
+    assert upload(client, bob.headers, png(20, 20), "ok.png", "image/png").status_code == 200
+
+
+def test_a_picture_can_also_be_fitted_whole_for_posts():
+    webp = decode.reencode(png(2000, 1000), side=512, shape="fit")
+    assert Image.open(io.BytesIO(webp)).size == (512, 256)
