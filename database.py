@@ -111,7 +111,9 @@ def private_sqlite_file(path: str) -> None:
     if path in ("", ":memory:"):
         return
     with contextlib.suppress(FileExistsError, FileNotFoundError):  # no directory: SQLite says so
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # whatever the umask
+        os.close(fd)
     for name in (path, *(path + suffix for suffix in SQLITE_COMPANIONS)):
         try:
             mode = stat.S_IMODE(os.stat(name).st_mode)
