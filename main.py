@@ -40,6 +40,7 @@ from outbox import OutboxSender
 from page_cache import PageCache, PageCacheMiddleware
 from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
 from routers.pages import STATIC_DIR, static_url, templates
+from schemas import MAX_REPORTED_ERRORS, too_many_errors
 from throttle import DatabaseThrottle, LoginThrottle
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
@@ -222,10 +223,16 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     parse names no page: 404."""
     if not is_api(request):
         return await http_error(request, StarletteHTTPException(404, detail="Page not found"))
+    found = exc.errors()
+    if len(found) > MAX_REPORTED_ERRORS:  # a net: InputModel already cuts unknown fields
+        shown = MAX_REPORTED_ERRORS - 1
+        more = too_many_errors(len(found) - shown)
+        where = tuple(found[shown]["loc"][:1])
+        found = [*found[:shown], {"type": more.type, "loc": where, "msg": more.message()}]
     errors = [
         {key: value for key, value in error.items() if key != "input"}
         | {"loc": [_printable(part) for part in error["loc"]]}
-        for error in exc.errors()
+        for error in found
     ]
     return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 

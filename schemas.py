@@ -14,10 +14,13 @@ from pydantic import (
     ConfigDict,
     EmailStr,
     Field,
+    ModelWrapValidatorHandler,
     StringConstraints,
+    ValidationError,
     model_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models import (
     CONTENT_MAX,
@@ -36,6 +39,9 @@ COMMON_PASSWORDS_FILE = Path(__file__).resolve().parent / "data" / "common_passw
 TEXT_WHITESPACE = "\n\r\t"
 # Containment checks skip shorter names: every password "contains" the username "a".
 MIN_GUESSABLE_PART = 3
+# A 422 lists at most this many errors, the last one counting those left out: what a
+# hostile body costs to answer does not grow with it.
+MAX_REPORTED_ERRORS = 10
 
 
 def _no_unencodable(value: str) -> str:
@@ -142,10 +148,36 @@ def password_problem(password: str, *, username: str, email: str) -> str | None:
     return None
 
 
+def too_many_errors(count: int, what: str = "errors") -> PydanticCustomError:
+    """The last entry of a cut list of errors: how many more there were."""
+    return PydanticCustomError(
+        "too_many_errors", "{count} more {what} not listed", {"count": count, "what": what}
+    )
+
+
 class InputModel(BaseModel):
     """Unknown fields are refused, so a client can never set what it was not offered."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _few_unknown_fields(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """A body of 100,000 unknown keys would make one error each (a 10 MB answer,
+        seconds of work): past MAX_REPORTED_ERRORS, name the first few and count the rest."""
+        if isinstance(data, dict) and len(data) > MAX_REPORTED_ERRORS:
+            fields = cls.model_fields
+            unknown = [key for key in data if key not in fields]
+            if len(unknown) > MAX_REPORTED_ERRORS:
+                shown = MAX_REPORTED_ERRORS - 1
+                errors = [
+                    InitErrorDetails(type="extra_forbidden", loc=(key,), input=data[key])
+                    for key in unknown[:shown]
+                ]
+                more = too_many_errors(len(unknown) - shown, "unknown fields")
+                errors.append(InitErrorDetails(type=more, loc=(), input=None))
+                raise ValidationError.from_exception_data(cls.__name__, errors)
+        return handler(data)
 
 
 def _no_default_in_schema(schema: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy.orm import joinedload
 
 from auth import CurrentUser
 from database import SessionDep, open_session
-from markdown_render import render_html
+from markdown_render import render_off_loop
 from models import Post, User
 from page_cache import cached_page
 from pagination import LIMIT_DEFAULT, After, Limit, PageOfPosts, page_of_posts
@@ -51,6 +51,8 @@ async def save_changes(
     session: AsyncSession, post_id: int, user: User, changes: dict[str, str]
 ) -> Post:
     """PUT sends every field and PATCH only some; both land here."""
+    if "content" in changes:  # rendered off the loop; the assignment below finds it
+        await render_off_loop(changes["content"])
     post = await get_own_post(session, post_id, user, "update")
     for field, value in changes.items():
         setattr(post, field, value)
@@ -73,21 +75,24 @@ async def read_posts(request: Request, after: After, limit: Limit = LIMIT_DEFAUL
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PostResponse,
-    responses=error_responses(400, 401, 413),
+    responses=error_responses(400, 401, 413, 503),
 )
 async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
     """The author is whoever the token names; the body cannot choose one."""
+    await render_off_loop(post_in.content)  # off the loop; the assignment finds it
     post = Post(title=post_in.title, content=post_in.content, author=current_user)
     session.add(post)
     await session.commit()
     return post
 
 
-@router.post("/preview", response_model=PreviewResponse, responses=error_responses(400, 401, 413))
+@router.post(
+    "/preview", response_model=PreviewResponse, responses=error_responses(400, 401, 413, 503)
+)
 async def preview_post(preview: PreviewRequest, _user: CurrentUser) -> PreviewResponse:
     """Content rendered exactly as publishing it would (the Write / Preview toggle).
     Signed-in authors only: it is the editor's tool, not a public rendering service."""
-    return PreviewResponse(html=render_html(preview.content))
+    return PreviewResponse(html=await render_off_loop(preview.content))
 
 
 @router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))
@@ -98,7 +103,7 @@ async def read_post(post_id: PathId, session: SessionDep) -> Post:
 @router.put(
     "/{post_id:int}",
     response_model=PostResponse,
-    responses=error_responses(400, 401, 403, 404, 413),
+    responses=error_responses(400, 401, 403, 404, 413, 503),
 )
 async def replace_post(
     post_id: PathId, post_in: PostCreate, current_user: CurrentUser, session: SessionDep
@@ -109,7 +114,7 @@ async def replace_post(
 @router.patch(
     "/{post_id:int}",
     response_model=PostResponse,
-    responses=error_responses(400, 401, 403, 404, 413),
+    responses=error_responses(400, 401, 403, 404, 413, 503),
 )
 async def update_post(
     post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
