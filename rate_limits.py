@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models import RateLimitHit, utcnow
+from throttle import bounded_key
 
 # Every limit counts the uses of the past hour.
 WINDOW = timedelta(hours=1)
@@ -30,6 +31,7 @@ async def spend(session: AsyncSession, limits: dict[str, int]) -> None:
     """Count one use against each key's hourly limit, or raise 429 with `Retry-After`
     if any key has none left. Nothing is committed: the caller's commit records the
     use with whatever it is for, and a rollback forgets it."""
+    limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
     now = utcnow()
     if session.bind.dialect.name == "postgresql":
         for key in sorted(limits):  # one order everywhere: no deadlock

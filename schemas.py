@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from models import (
     CONTENT_MAX,
     EMAIL_MAX,
+    KEY_MAX,
     MAX_ID,
     PASSKEY_NAME_MAX,
     TITLE_MAX,
@@ -79,9 +80,14 @@ def _strip(value: object) -> object:
 
 
 def _email_rules(value: str) -> str:
+    """Lengths are checked on what is stored: lowercasing can lengthen an address ("İ"
+    becomes two characters) and its folded key far more (NFKC makes 18 of U+FDFA)."""
+    value = value.lower()
     if len(value) > EMAIL_MAX:
         raise ValueError(f"must be at most {EMAIL_MAX} characters")
-    return value.lower()
+    if len(fold(value)) > KEY_MAX:
+        raise ValueError(f"must be at most {KEY_MAX} characters once normalised (NFKC)")
+    return value
 
 
 def _password_text(value: str) -> str:

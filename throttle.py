@@ -18,6 +18,7 @@ counts as a failure once PENDING_SECONDS have passed.
 """
 
 import asyncio
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,6 +39,9 @@ RESERVATION_LOCK_ID = 7_140_514
 PENDING_SECONDS = 60
 # How long an attempt waits for pending ones to finish before it answers 429 itself.
 MAX_WAIT_SECONDS = 20.0
+# A key's kind ("email", "client", "reset-email"...) as kept in a hashed key.
+MAX_KIND = 32
+KEY_LENGTH = LoginFailure.key.type.length
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,19 @@ class LoginThrottle(Protocol):
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The password was right: forget the attempt and the email's failures."""
+
+
+def bounded_key(key: str, max_length: int) -> str:
+    """`key` as it is when it fits its column, else its kind (what comes before the first
+    ":") and the SHA-256 of the rest. What follows the kind can be any length (a login
+    form's email, an X-Forwarded-For address): PostgreSQL refuses a value longer than
+    its column where SQLite stores it. Used wherever a throttle or rate-limit key is
+    stored or looked up (here and rate_limits.py), so both always agree."""
+    if len(key) <= max_length:
+        return key
+    kind, _, rest = key.partition(":")
+    digest = hashlib.sha256(rest.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{kind[:MAX_KIND]}:sha256:{digest}"
 
 
 def too_many_attempts(retry_after: float) -> HTTPException:
@@ -125,8 +142,8 @@ class DatabaseThrottle:
 
     async def reserve(self, email_key: str, client: str) -> Attempt:
         keys = {
-            f"email:{email_key}": MAX_FAILURES_PER_EMAIL,
-            f"client:{client}": MAX_FAILURES_PER_CLIENT,
+            bounded_key(f"email:{email_key}", KEY_LENGTH): MAX_FAILURES_PER_EMAIL,
+            bounded_key(f"client:{client}", KEY_LENGTH): MAX_FAILURES_PER_CLIENT,
         }
         loop = asyncio.get_running_loop()
         give_up, pause = loop.time() + MAX_WAIT_SECONDS, 0.02
@@ -164,7 +181,7 @@ class DatabaseThrottle:
             await session.execute(
                 delete(LoginFailure).where(
                     or_(
-                        LoginFailure.key == f"email:{attempt.email_key}",
+                        LoginFailure.key == bounded_key(f"email:{attempt.email_key}", KEY_LENGTH),
                         LoginFailure.id.in_(attempt.ids),
                     )
                 )
