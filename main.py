@@ -228,7 +228,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
         shown = MAX_REPORTED_ERRORS - 1
         more = too_many_errors(len(found) - shown)
         where = tuple(found[shown]["loc"][:1])
-        found = [*found[:shown], {"type": more.type, "loc": where, "msg": more.message()}]
+        summary = {"type": more.type, "loc": where, "msg": more.message(), "ctx": more.context}
+        found = [*found[:shown], summary]
     errors = [
         {key: value for key, value in error.items() if key != "input"}
         | {"loc": [_printable(part) for part in error["loc"]]}

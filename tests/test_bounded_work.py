@@ -77,6 +77,7 @@ def test_any_long_list_of_errors_is_cut_and_counted(client):
     assert summary["type"] == "too_many_errors"
     assert summary["loc"] == ["body"]
     assert summary["msg"] == "4 more errors not listed"
+    assert summary["ctx"]["count"] == 4
 
 
 def test_a_valid_body_still_passes(client):
