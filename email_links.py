@@ -5,23 +5,27 @@ A link's token is 32 random bytes; only its SHA-256 is stored, so the table alon
 opens nothing. A token works once, until it expires, and only while the account still
 has the address it was mailed to; a reset token also only while the password is the
 one it was issued against (as Django's reset tokens do), so a password changed by any
-other way kills it. Each mail is queued in the caller's transaction (outbox.py).
+other way kills it. Each mail is counted against its budgets and queued in the
+caller's transaction (account_mail.py).
 """
 
+import asyncio
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
-from email.headerregistry import Address
 
 from fastapi import HTTPException, status
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
-import mail
-import outbox
+import account_mail
 from config import settings
+from errors import ApiError
 from models import EmailToken, User, utcnow
+
+logger = logging.getLogger("inkwell.email_links")
 
 VERIFY_EMAIL = "verify-email"
 RESET_PASSWORD = "reset-password"  # noqa: S105 (a purpose, not a password)
@@ -63,10 +67,6 @@ async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
     return token
 
 
-def _recipient(user: User) -> Address:
-    return mail.mailbox(user.username, user.email)
-
-
 # Per purpose: the page its link opens, and the mail's subject and template.
 LINK_MAILS = {
     VERIFY_EMAIL: ("/verify-email", "Confirm your email address", "verify_email.txt"),
@@ -75,24 +75,26 @@ LINK_MAILS = {
 
 
 async def _queue_link(session: AsyncSession, user: User, purpose: str) -> None:
-    """Issue a token for `purpose` and queue the mail that carries its link. The link
-    starts from PUBLIC_URL, never from a request's Host (which a client chooses). A
-    mail still stuck when its link expires is given up: it would only be noise."""
+    """Issue a token for `purpose` and queue the mail that carries its link (429
+    `mail_limit` past the address's or the account's budget). The link starts from
+    PUBLIC_URL, never from a request's Host (which a client chooses). A mail still
+    stuck when its link expires is given up: it would only be noise."""
     token = await _issue(session, user, purpose)
     path, subject, template = LINK_MAILS[purpose]
     lifetime = LIFETIMES[purpose]
-    message = mail.compose(
-        settings,
-        _recipient(user),
+    await account_mail.send(
+        session,
+        user,
         subject,
         template,
-        username=user.username,
+        # The reset flow is the owner's way back in: limited per address instead.
+        account_budget=purpose != RESET_PASSWORD,
+        give_up_after=lifetime,
         email=user.email,
         link=f"{settings.site_url}{path}?token={token}",
         minutes=int(lifetime.total_seconds() // 60),
         days=lifetime.days,
     )
-    outbox.enqueue(session, message, give_up_after=lifetime)
 
 
 async def queue_verification(session: AsyncSession, user: User) -> None:
@@ -109,14 +111,59 @@ async def queue_password_reset_for(
     sessionmaker: async_sessionmaker[AsyncSession], email_key: str
 ) -> None:
     """Mail a reset link to the account that uses this (folded) address, if any. Run
-    after a reset request has been answered, so that its answer takes as long whether
-    or not an account exists. The token and the mail are committed together."""
+    well after a reset request has been answered (`reset_password_later`), so that
+    nothing about it shows in that answer or the requests that follow. The token and
+    the mail are committed together; past the address's budget nothing is sent, and
+    nobody is told (the answer went long ago, and must not differ anyway)."""
     async with sessionmaker() as session:
         user = await session.scalar(select(User).where(User.email_key == email_key))
         if user is None:
             return
-        await queue_password_reset(session, user)
+        try:
+            await queue_password_reset(session, user)
+        except ApiError as error:
+            if error.code != account_mail.MAIL_LIMIT:
+                raise
+            return  # rolled back as the session closes
         await session.commit()
+
+
+# A reset request's follow-up (the lookup, and for a known address the token, the mail
+# and its SMTP conversation) starts this many seconds after the answer, at random.
+RESET_DELAY_SECONDS = (0.5, 5.0)
+_random = secrets.SystemRandom()
+# Detached follow-ups still waiting: asyncio keeps only weak references to tasks.
+_pending: set[asyncio.Task[None]] = set()
+
+
+def reset_delay() -> float:
+    """Seconds from a reset request's answer to its follow-up: random, from a source an
+    attacker cannot predict from earlier ones."""
+    return _random.uniform(*RESET_DELAY_SECONDS)
+
+
+def reset_password_later(sessionmaker: async_sessionmaker[AsyncSession], email_key: str) -> None:
+    """Look the address up and mail its account a reset link, later, detached from the
+    request. Run right after the answer (a BackgroundTask), that work fell on the
+    event loop just as the client's next request came: after a known address the next
+    request took 3 times as long, which told the address was known. At a random moment
+    seconds later, its cost lands on whatever the server is doing then, unrelated to
+    the client's requests, and the limits per address and client leave too few tries
+    to find it statistically. Nothing is written for it before then: a worker that
+    stops meanwhile loses the request (the person asks again), never a message."""
+    task = asyncio.get_running_loop().create_task(_reset_after_a_while(sessionmaker, email_key))
+    _pending.add(task)
+    task.add_done_callback(_pending.discard)
+
+
+async def _reset_after_a_while(
+    sessionmaker: async_sessionmaker[AsyncSession], email_key: str
+) -> None:
+    await asyncio.sleep(reset_delay())
+    try:
+        await queue_password_reset_for(sessionmaker, email_key)
+    except Exception:
+        logger.exception("A password reset request was lost")
 
 
 def _invalid(detail: str) -> HTTPException:

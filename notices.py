@@ -1,45 +1,52 @@
 """Security notices mailed to an account's owner after a change to how it is signed
 into: a new password, a passkey added or removed. If it was not them, they learn it
-now and know what to do. Each is queued in the caller's transaction (outbox.py), so it
-goes out if and only if the change is committed.
+now and know what to do. Each is counted and queued in the caller's transaction
+(account_mail.py), so it goes out if and only if the change is committed, and a change
+whose notice may not go (the budget is spent) is refused with it.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import mail
-import outbox
-from config import settings
+import account_mail
 from models import User, utcnow
 
 
-def _queue(session: AsyncSession, user: User, subject: str, template: str, **context: str) -> None:
-    message = mail.compose(
-        settings,
-        mail.mailbox(user.username, user.email),
-        subject,
-        template,
-        username=user.username,
-        when=utcnow().strftime("%d %B %Y at %H:%M UTC"),
-        **context,
-    )
-    outbox.enqueue(session, message)
+def _when() -> str:
+    return utcnow().strftime("%d %B %Y at %H:%M UTC")
 
 
-def queue_password_changed(session: AsyncSession, user: User) -> None:
-    _queue(session, user, "Your password was changed", "password_changed.txt")
-
-
-def queue_passkey_added(session: AsyncSession, user: User, passkey_name: str) -> None:
-    _queue(
-        session, user, "A passkey was added to your account", "passkey_added.txt", name=passkey_name
+async def queue_password_changed(
+    session: AsyncSession, user: User, *, by_reset: bool = False
+) -> None:
+    """`by_reset`: the change was made with a mailed reset link, which counts apart from
+    the account's budget (account_mail.py)."""
+    await account_mail.send(
+        session,
+        user,
+        "Your password was changed",
+        "password_changed.txt",
+        account_budget=not by_reset,
+        when=_when(),
     )
 
 
-def queue_passkey_removed(session: AsyncSession, user: User, passkey_name: str) -> None:
-    _queue(
+async def queue_passkey_added(session: AsyncSession, user: User, passkey_name: str) -> None:
+    await account_mail.send(
+        session,
+        user,
+        "A passkey was added to your account",
+        "passkey_added.txt",
+        chosen={"name": passkey_name},
+        when=_when(),
+    )
+
+
+async def queue_passkey_removed(session: AsyncSession, user: User, passkey_name: str) -> None:
+    await account_mail.send(
         session,
         user,
         "A passkey was removed from your account",
         "passkey_removed.txt",
-        name=passkey_name,
+        chosen={"name": passkey_name},
+        when=_when(),
     )

@@ -8,17 +8,20 @@ to their commit, and a use whose transaction rolls back was never counted.
 """
 
 import zlib
+from collections.abc import Mapping
 from datetime import timedelta
 
 from fastapi import HTTPException, status
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from errors import ApiError
 from models import RateLimitHit, utcnow
 from throttle import bounded_key
 
 # Every limit counts the uses of the past hour.
 WINDOW = timedelta(hours=1)
+TOO_MANY = "Too many requests of this kind; try again later"
 
 
 def _lock_id(key: str) -> int:
@@ -27,10 +30,17 @@ def _lock_id(key: str) -> int:
     return zlib.crc32(f"rate-limit:{key}".encode())
 
 
-async def spend(session: AsyncSession, limits: dict[str, int]) -> None:
+async def spend(
+    session: AsyncSession,
+    limits: Mapping[str, int],
+    *,
+    code: str | None = None,
+    detail: str = TOO_MANY,
+) -> None:
     """Count one use against each key's hourly limit, or raise 429 with `Retry-After`
-    if any key has none left. Nothing is committed: the caller's commit records the
-    use with whatever it is for, and a rollback forgets it."""
+    if any key has none left: an `ApiError` with `code` and `detail` when given (the
+    limits older than error codes answer without one). Nothing is committed: the
+    caller's commit records the use with whatever it is for, and a rollback forgets it."""
     limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
     now = utcnow()
     if session.bind.dialect.name == "postgresql":
@@ -52,9 +62,8 @@ async def spend(session: AsyncSession, limits: dict[str, int]) -> None:
         if blocking is not None:
             waits.append((blocking + WINDOW - now).total_seconds())
     if waits:
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS,
-            detail="Too many requests of this kind; try again later",
-            headers={"Retry-After": str(max(1, round(max(waits) + 0.5)))},
-        )
+        headers = {"Retry-After": str(max(1, round(max(waits) + 0.5)))}
+        if code is not None:
+            raise ApiError(status.HTTP_429_TOO_MANY_REQUESTS, code, detail, headers=headers)
+        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail, headers=headers)
     session.add_all(RateLimitHit(key=key, at=now) for key in limits)

@@ -1,8 +1,9 @@
 """/api/users: what the links mailed to an account do. Verify its address, send that
 link again, ask for a password reset, and choose a new password with one."""
 
-from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, status
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 
 import email_links
 import notices
@@ -52,7 +53,9 @@ async def verify_email(body: EmailVerification, session: SessionDep) -> None:
     responses=error_responses(401, 409, 429),
 )
 async def resend_verification(current_user: CurrentUser, session: SessionDep) -> Accepted:
-    """Mail a fresh verification link; earlier ones keep working until they expire."""
+    """Mail a fresh verification link; earlier ones keep working until they expire.
+    Besides its own limit, it spends the address's and the account's mail budgets
+    (429 `mail_limit`)."""
     if current_user.email_verified:
         raise HTTPException(
             status.HTTP_409_CONFLICT, detail="Your email address is already verified"
@@ -71,13 +74,14 @@ async def resend_verification(current_user: CurrentUser, session: SessionDep) ->
     responses=error_responses(400, 413, 429),
 )
 async def request_password_reset(
-    request: Request, body: PasswordResetRequest, session: SessionDep, after: BackgroundTasks
+    request: Request, body: PasswordResetRequest, session: SessionDep
 ) -> Accepted:
     """Mail a reset link if an account uses this address. The answer, and its time,
     are the same either way: the request only counts itself against the limits (which
     count every address alike, known or not), and whether an account uses the address
-    is looked up after the answer has gone (no hashing, no SMTP, no account-dependent
-    write on the request's path)."""
+    is looked up seconds after the answer has gone, detached from the request (no
+    hashing, no SMTP, no account-dependent work on the request's path or right
+    after it). An unverified address past its mail budget silently gets nothing."""
     email_key = fold(body.email)
     limits = {
         f"reset-email:{email_key}": RESETS_PER_EMAIL,
@@ -85,7 +89,7 @@ async def request_password_reset(
     }
     await rate_limits.spend(session, limits)
     await session.commit()
-    after.add_task(email_links.queue_password_reset_for, request.state.sessionmaker, email_key)
+    email_links.reset_password_later(request.state.sessionmaker, email_key)
     return Accepted(detail=RESET_ACCEPTED)
 
 
@@ -119,5 +123,7 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
             status.HTTP_400_BAD_REQUEST,
             detail="This link no longer works: the account changed since it was sent",
         )
-    notices.queue_password_changed(session, user)
+    # The link proved the address (as just written): the notice may greet by name.
+    set_committed_value(user, "email_verified", True)
+    await notices.queue_password_changed(session, user, by_reset=True)
     await sessions.revoke(session, UserSession.user_id == user.id)  # commits it all

@@ -64,17 +64,18 @@ async def passkey_registration_options(
     "/me/passkeys",
     status_code=status.HTTP_201_CREATED,
     response_model=PasskeyInfo,
-    responses=error_responses(400, 401, 409, 413),
+    responses=error_responses(400, 401, 409, 413, 429),
 )
 async def add_passkey(
     request: Request, body: PasskeyRegistration, current_user: CurrentUser, session: SessionDep
 ) -> Passkey:
     """Finish adding a passkey: the browser's answer to the options. The owner is
-    mailed a notice."""
+    mailed a notice (429 `mail_limit`, and no passkey, once the account's mail budget
+    is spent)."""
     passkey = await passkeys.register(
         session, request, current_user, body.credential.model_dump(), body.name
     )
-    notices.queue_passkey_added(session, current_user, passkey.name)
+    await notices.queue_passkey_added(session, current_user, passkey.name)
     try:
         await session.commit()
     except IntegrityError:
@@ -112,15 +113,16 @@ async def rename_passkey(
 @router.delete(
     "/me/passkeys/{passkey_id:int}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(401, 404),
+    responses=error_responses(401, 404, 429),
 )
 async def remove_passkey(
     passkey_id: PathId, current_user: CurrentUser, session: SessionDep
 ) -> None:
-    """The passkey no longer signs anyone in, at once. The owner is mailed a notice."""
+    """The passkey no longer signs anyone in, at once. The owner is mailed a notice
+    (429 `mail_limit`, and the passkey stays, once the account's mail budget is spent)."""
     passkey = await _own_passkey(session, current_user.id, passkey_id)
     await session.delete(passkey)
-    notices.queue_passkey_removed(session, current_user, passkey.name)
+    await notices.queue_passkey_removed(session, current_user, passkey.name)
     await session.commit()
 
 

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import email_links
 import notices
+import rate_limits
 import sessions
 from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
+from config import settings
 from database import SessionDep, open_session
 from models import EMAIL_MAX, User, UserSession, fold
 from page_cache import cached_page
@@ -39,6 +41,10 @@ from throttle import LoginThrottle
 router = APIRouter(prefix="/api/users", tags=["users"])
 
 LOGIN_FAILED = "Incorrect email or password"
+SIGN_UP_LIMIT = "sign_up_limit"
+SIGN_UP_LIMIT_DETAIL = (
+    "Too many sign-ups from your network address in the past hour; try again later"
+)
 
 
 async def reject_repeated_form_fields(request: Request) -> None:
@@ -142,10 +148,21 @@ def ensure_self(current_user: User, user: User) -> None:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPrivate,
-    responses=error_responses(400, 409, 413),
+    responses=error_responses(400, 409, 413, 429),
 )
-async def create_user(user_in: UserCreate, session: SessionDep) -> User:
+async def create_user(request: Request, user_in: UserCreate, session: SessionDep) -> User:
+    """Sign up, and mail the address a link to verify it. Limited per client address
+    (SIGNUPS_PER_HOUR, counted before the hash: a refused attempt costs no Argon2) and
+    by the address's budget for unverified mail (429 `mail_limit`), so neither a
+    sign-up flood nor a sign-up-and-delete loop makes a mail cannon."""
     await ensure_available(session, username=user_in.username, email=user_in.email)
+    client = f"sign-up-client:{sessions.client_address(request)}"
+    await rate_limits.spend(
+        session,
+        {client: settings.signups_per_hour},
+        code=SIGN_UP_LIMIT,
+        detail=SIGN_UP_LIMIT_DETAIL,
+    )
     # End the read before the slow hash, so no connection or lock is held meanwhile.
     await session.commit()
     password_hash = await hash_password(user_in.password)
@@ -225,7 +242,8 @@ async def change_password(
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
     session.add(current_user)
     current_user.password_hash = await hash_password(body.new_password)
-    notices.queue_password_changed(session, current_user)
+    # 429 `mail_limit` (nothing changed) once the account's mail budget is spent.
+    await notices.queue_password_changed(session, current_user)
     await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )
@@ -266,7 +284,8 @@ async def update_user(
 ) -> User:
     """A rename needs only the token; a new email also needs `current_password`, checked
     before anything else is said about the new address, and starts unverified: a link
-    to verify it is mailed to it."""
+    to verify it is mailed to it, within the new address's and the account's mail
+    budgets (else 429 `mail_limit`, and nothing changes)."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
     new_email = user_in.email is not None and fold(user_in.email) != user.email_key

@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 
 # Before the app is imported: tests never read or create the developer's key file.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
+# Tests sign many accounts up from one client (TestClient's, or 127.0.0.1 for live
+# servers); the per-client limit is tested where it is set back (test_mail_limits.py).
+os.environ.setdefault("SIGNUPS_PER_HOUR", "1000000")
 
 import pytest
 from fastapi.testclient import TestClient

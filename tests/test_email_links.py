@@ -18,6 +18,13 @@ from tests.mail_server import Mailbox
 NEW_PASSWORD = "Another-Correct-Horse-7"
 
 
+@pytest.fixture(autouse=True)
+def reset_at_once(monkeypatch) -> None:
+    """A reset request's follow-up starts at once, not seconds later (how it is
+    detached from the request is tested in test_mail_limits.py)."""
+    monkeypatch.setattr(email_links, "RESET_DELAY_SECONDS", (0.0, 0.0))
+
+
 def verification_token(mailbox: Mailbox, address: str, count: int = 1) -> str:
     return mailbox.wait_for(address, count)[count - 1].token("/verify-email")
 
