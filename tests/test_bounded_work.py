@@ -5,7 +5,12 @@ MAX_REPORTED_ERRORS errors and counts the rest, and Markdown renders in its own 
 
 import json
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
+import httpx
 import pytest
 from pydantic import ValidationError
 
@@ -117,6 +122,29 @@ def test_markdown_renders_once_and_off_the_event_loop(client, alice, render_thre
     assert client.patch(path, json={"title": "Only the title"}, headers=headers).is_success
     assert len(render_threads) == 4  # the post's own render on assignment found each one
     assert all(name.startswith("markdown") for name in render_threads), render_threads
+
+
+def test_a_read_is_answered_while_slow_markdown_renders(client, alice):
+    """Three of the slowest previews in flight: a request sent after them is answered
+    before the first of them (rendered on the event loop, it waited for one at least)."""
+    finished: list[str] = []
+
+    def timed(name: str, call: Callable[[], httpx.Response]) -> None:
+        assert call().is_success
+        finished.append(name)
+
+    def preview(n: int) -> httpx.Response:
+        source = WORST_MARKDOWN[0][:-2] + str(n)  # distinct: none is a cached render
+        return client.post("/api/posts/preview", json={"content": source}, headers=alice.headers)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        calls = [pool.submit(timed, f"preview{n}", partial(preview, n)) for n in range(3)]
+        time.sleep(0.2)  # the first render is under way
+        me = partial(client.get, "/api/users/me", headers=alice.headers)
+        calls.append(pool.submit(timed, "me", me))
+        for call in calls:
+            call.result()
+    assert finished[0] == "me", finished
 
 
 @pytest.mark.parametrize("source", WORST_MARKDOWN)
