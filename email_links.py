@@ -10,6 +10,7 @@ caller's transaction (account_mail.py).
 """
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -132,8 +133,10 @@ async def queue_password_reset_for(
 # and its SMTP conversation) starts this many seconds after the answer, at random.
 RESET_DELAY_SECONDS = (0.5, 5.0)
 _random = secrets.SystemRandom()
-# Detached follow-ups still waiting: asyncio keeps only weak references to tasks.
+# Detached follow-ups not done yet (asyncio keeps only weak references to tasks), and
+# those of them still in their random wait.
 _pending: set[asyncio.Task[None]] = set()
+_waiting: set[asyncio.Task[None]] = set()
 
 
 def reset_delay() -> float:
@@ -149,17 +152,32 @@ def reset_password_later(sessionmaker: async_sessionmaker[AsyncSession], email_k
     request took 3 times as long, which told the address was known. At a random moment
     seconds later, its cost lands on whatever the server is doing then, unrelated to
     the client's requests, and the limits per address and client leave too few tries
-    to find it statistically. Nothing is written for it before then: a worker that
-    stops meanwhile loses the request (the person asks again), never a message."""
+    to find it statistically. Nothing of it is written before then: a worker that
+    stops gracefully meanwhile does it as it stops (`run_pending_resets`); one killed
+    loses the request (the person asks again), never a message."""
     task = asyncio.get_running_loop().create_task(_reset_after_a_while(sessionmaker, email_key))
     _pending.add(task)
     task.add_done_callback(_pending.discard)
 
 
+async def run_pending_resets() -> None:
+    """For a worker that stops (its lifespan's shutdown, after the last request, so no
+    timing is left to hide): the follow-ups still waiting are done now, not lost."""
+    for task in list(_waiting):
+        task.cancel()  # the wait only: see _reset_after_a_while
+    await asyncio.gather(*_pending, return_exceptions=True)
+
+
 async def _reset_after_a_while(
     sessionmaker: async_sessionmaker[AsyncSession], email_key: str
 ) -> None:
-    await asyncio.sleep(reset_delay())
+    task = asyncio.current_task()
+    assert task is not None
+    _waiting.add(task)
+    # Cancelled while waiting, the worker is stopping: then it is done at once.
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.sleep(reset_delay())
+    _waiting.discard(task)
     try:
         await queue_password_reset_for(sessionmaker, email_key)
     except Exception:

@@ -303,3 +303,15 @@ def test_a_resets_follow_up_starts_seconds_later_at_random(monkeypatch):
     assert low >= 0.5
     assert all(low <= delay <= high for delay in delays)
     assert len(set(delays)) == len(delays)
+
+
+def test_a_stopping_worker_does_the_waiting_follow_ups_at_once(client, mailbox, monkeypatch):
+    """Called by the lifespan as a worker stops: a reset still in its random wait is
+    done then, not lost with the process."""
+    monkeypatch.setattr(email_links, "RESET_DELAY_SECONDS", (600.0, 600.0))
+    make_account(client, "Alice")
+    reset(client, "alice@example.com")
+    assert reset_tokens(client) == []
+    client.portal.call(email_links.run_pending_resets)
+    assert len(reset_tokens(client)) == 1
+    assert "/reset-password" in mailbox.wait_for("alice@example.com", 2)[1].text
