@@ -426,3 +426,24 @@ def test_a_send_cut_off_by_the_stop_grace_is_handed_back_as_an_attempt(
     assert second.attempts == 0
     assert first.next_attempt_at <= utcnow()
     assert second.next_attempt_at <= utcnow()
+
+
+def test_a_batch_outliving_half_its_lease_hands_the_rest_back(
+    mailbox: Mailbox, database_url, monkeypatch, caplog
+):
+    """Slow sends must not outlast the claim: another sender would take the same
+    messages. The rest are handed back, and claimed again at once."""
+    monkeypatch.setattr(outbox, "LEASE_SECONDS", 0.6)
+    mailbox.delay = 0.2
+
+    async def scenario() -> None:
+        async with senders(database_url) as (sessionmaker, _):
+            await queue(sessionmaker, *(message(n) for n in range(5)))
+            await eventually(lambda: len(mailbox.received) >= 5)
+            await until(lambda: count(sessionmaker), at_most=0)
+
+    with caplog.at_level(logging.INFO, logger="inkwell.outbox"):
+        run(scenario())
+    assert "handed back" in caplog.text
+    subjects = sorted(m.message["Subject"] for m in mailbox.received)
+    assert subjects == [f"Message {n}" for n in range(5)]
