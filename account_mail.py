@@ -43,7 +43,7 @@ MAIL_LIMIT_DETAIL = (
 
 def budgets(user: User, *, account_budget: bool = True) -> dict[str, int]:
     """The hourly limits a mail to `user` spends (rate_limits.py keys)."""
-    limits = {}
+    limits: dict[str, int] = {}
     if account_budget and user.id is not None:  # a new account has spent nothing yet
         limits[f"account-mail:{user.id}"] = settings.account_mail_per_hour
     if not user.email_verified:
