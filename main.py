@@ -26,6 +26,7 @@ from starlette.types import Scope
 
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
+from email_links import run_pending_resets
 from errors import ApiError, is_database_unavailable
 from hot_reads import HotReads, hot_reads_for
 from mail import transport_for
@@ -96,6 +97,8 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
         "hot_reads": hot_reads,
         "page_cache": PageCache(hot_reads),
     }
+    # Reset requests still waiting out their random delay are done now, not lost.
+    await run_pending_resets()
     await sender.stop()
     hot_reads.close()
     await engine.dispose()

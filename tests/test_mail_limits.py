@@ -4,20 +4,25 @@ mailed to an address nobody proved, and a reset's follow-up is detached from its
 request. A real SMTP server receives the mail."""
 
 import asyncio
+import signal
 import threading
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import AnyHttpUrl
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 import account_mail
 import email_links
 from config import settings
+from database import sync_url
 from main import app
 from models import EmailToken, OutboxMessage
 from tests.conftest import STRONG_PASSWORD, bearer, login, make_account, register
-from tests.mail_server import Mailbox
+from tests.databases import fresh_database
+from tests.live_server import LiveServer
+from tests.mail_server import Mailbox, SMTPServer
 from tests.soft_authenticator import SoftAuthenticator
 from tests.test_passkeys import ORIGIN, add_passkey
 
@@ -315,3 +320,38 @@ def test_a_stopping_worker_does_the_waiting_follow_ups_at_once(client, mailbox, 
     client.portal.call(email_links.run_pending_resets)
     assert len(reset_tokens(client)) == 1
     assert "/reset-password" in mailbox.wait_for("alice@example.com", 2)[1].text
+
+
+def test_a_worker_stopping_before_the_follow_up_does_it_as_it_stops(
+    tmp_path, smtp_server: SMTPServer, mailbox: Mailbox
+):
+    """SIGTERM while a reset request waits out its random delay: the worker does it as
+    it stops (the lifespan's shutdown), so a graceful restart loses no request."""
+    with fresh_database(tmp_path, migrated=True) as database_url:
+        server = LiveServer(
+            tmp_path, smtp_port=smtp_server.port, env={"DATABASE_URL": database_url}
+        )
+        try:
+            with httpx.Client(base_url=server.wait_until_ready(), timeout=10) as http:
+                body = {"username": "Alice", "email": "alice@example.com"}
+                created = http.post("/api/users", json=body | {"password": STRONG_PASSWORD})
+                assert created.status_code == 201
+                mailbox.wait_for("alice@example.com")
+                asked = http.post("/api/users/password-reset", json={"email": body["email"]})
+                assert asked.status_code == 202
+            server.process.send_signal(signal.SIGTERM)
+            server.process.wait(timeout=15)
+            engine = create_engine(sync_url(database_url))
+            try:
+                with engine.connect() as connection:
+                    tokens = connection.scalars(
+                        select(EmailToken.id).where(EmailToken.purpose == "reset-password")
+                    ).all()
+                    waiting = connection.scalars(select(OutboxMessage.recipient)).all()
+            finally:
+                engine.dispose()
+            delivered = [m for m in mailbox.to(body["email"]) if "/reset-password" in m.text]
+            assert len(tokens) == 1
+            assert len(delivered) + waiting.count(body["email"]) == 1
+        finally:
+            server.stop()
