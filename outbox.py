@@ -35,8 +35,6 @@ from typing import Any
 
 import aiosmtplib
 from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import Update, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as SyncSession
@@ -66,8 +64,6 @@ DATABASE_RETRY_SECONDS = 5.0
 # A stored message starts with this when it is encrypted; rows queued before messages
 # were (a message on the wire starts with its From header) are sent as they are.
 SEALED_PREFIX = "fernet1:"
-# The key's own label: derived from SECRET_KEY, it serves nothing else.
-_SEAL_KEY_INFO = b"inkwell outbox message"
 
 _QUEUED = "outbox_queued"
 # The senders running in this process, woken by any commit that queued mail.
@@ -113,15 +109,19 @@ class UnreadableMessage(Exception):
 
 
 @lru_cache(maxsize=2)
-def _fernet(secret_key: str) -> Fernet:
-    """Fernet (AES-128-CBC and HMAC-SHA256) with a key derived from SECRET_KEY by HKDF."""
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_SEAL_KEY_INFO)
-    return Fernet(base64.urlsafe_b64encode(hkdf.derive(secret_key.encode())))
+def _fernet(key: bytes) -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _cipher() -> Fernet:
+    """Fernet (AES-128-CBC and HMAC-SHA256) under the outbox's own key, derived from
+    SECRET_KEY as every key of the app is (config.Settings.derived_key)."""
+    return _fernet(settings.derived_key("outbox message"))
 
 
 def seal(message: str) -> str:
     """`message` encrypted and authenticated, as it is stored in the outbox."""
-    token = _fernet(settings.secret_key.get_secret_value()).encrypt(message.encode())
+    token = _cipher().encrypt(message.encode())
     return SEALED_PREFIX + token.decode("ascii")
 
 
@@ -131,7 +131,7 @@ def unseal(stored: str) -> str:
         return stored  # queued in plain text, before messages were encrypted
     try:
         sealed = stored.removeprefix(SEALED_PREFIX).encode("ascii")
-        return _fernet(settings.secret_key.get_secret_value()).decrypt(sealed).decode()
+        return _cipher().decrypt(sealed).decode()
     except (InvalidToken, UnicodeError) as error:
         raise UnreadableMessage(
             "cannot be decrypted with this SECRET_KEY (changed since it was queued?)"

@@ -71,6 +71,7 @@ def fresh_database(directory: Path, *, migrated: bool = False) -> Iterator[str]:
         path = directory / "test.db"
         if migrated:
             shutil.copyfile(_migrated_template(), path)
+            path.chmod(0o600)  # as the app makes its own (database.private_sqlite_file)
         yield f"sqlite:///{path}"
         return
     server = sync_url(TEST_DATABASE_URL)
