@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import sys
 from collections import deque
@@ -64,6 +65,36 @@ def too_complex(why: str) -> ApiError:
     )
 
 
+def busy(detail: str) -> ApiError:
+    """503: the file may be fine, the server has no room for it now."""
+    return ApiError(503, "busy", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER)})
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time a live process has used (Linux's /proc), None if it cannot be read."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command's name, which may hold ")"
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def past_deadline(*, used: float | None, seconds: float) -> ApiError:
+    """The answer for a child stopped at its deadline. Running at a low priority, it
+    may have had little of the CPU while the machine was busy with requests: under
+    half the deadline's worth, the file is not to blame (503, try again); otherwise
+    it is (422)."""
+    if used is not None and used < seconds / 2:
+        logger.warning(
+            "An image decode had %.2f s of CPU in %g s: the machine is busy", used, seconds
+        )
+        return busy(
+            "The server is too busy to process pictures right now; please try again shortly"
+        )
+    return too_complex(f"it took more than {seconds:g} s")
+
+
 class DecodePool:
     """Slots for decoding children: `workers` at once, `queue` more waiting in order."""
 
@@ -80,12 +111,7 @@ class DecodePool:
 
     @staticmethod
     def busy_error() -> ApiError:
-        return ApiError(
-            503,
-            "busy",
-            "Too many pictures are being processed; please try again shortly",
-            headers={"Retry-After": str(BUSY_RETRY_AFTER)},
-        )
+        return busy("Too many pictures are being processed; please try again shortly")
 
     @contextlib.asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -160,9 +186,10 @@ async def _run_child(upload: bytes, *, side: int, shape: str) -> bytes:
         async with asyncio.timeout(seconds):
             out, err = await child.communicate(upload)
     except TimeoutError:
+        used = cpu_seconds(child.pid)
         child.kill()
         await child.wait()
-        raise too_complex(f"it took more than {seconds:g} s") from None
+        raise past_deadline(used=used, seconds=seconds) from None
     finally:
         if child.returncode is None:  # cancelled (the client went away): no orphan
             child.kill()
