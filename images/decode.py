@@ -94,8 +94,8 @@ def reencode(upload: bytes, *, side: int, shape: str) -> bytes:
         image.load()
         orientation = image.getexif().get(0x0112)
     except (SyntaxError, ValueError, EOFError, OSError):
-        # A decoder refused memory says no more than that it failed (libjpeg: "broken
-        # data stream"): if what it needed cannot be had now, that was why.
+        # A decoder denied memory says only that it failed (libjpeg: "broken data
+        # stream"): if what it needed cannot be had now, that was why.
         if not _room_for(decoded_pixels(**header) * BYTES_PER_PIXEL):
             raise MemoryError from None
         raise Refused("not_a_picture", NOT_A_PICTURE) from None
