@@ -62,7 +62,15 @@ async def upload_picture(
     if decode_pool().busy:  # say so before the upload is counted (a race may still 503)
         raise decode_pool().busy_error()
     # Counted and committed before decoding: a refused or hostile file counts too.
-    await rate_limits.spend(session, {f"upload:{current_user.id}": settings.uploads_per_hour})
+    await rate_limits.spend(
+        session,
+        {f"upload:{current_user.id}": settings.uploads_per_hour},
+        code="upload_limit",
+        detail=(
+            f"At most {settings.uploads_per_hour} picture uploads an hour, refused files "
+            "included; try again later"
+        ),
+    )
     await session.commit()
     picture = await pictures.reencode(upload)
     session.add(current_user)

@@ -298,6 +298,8 @@ def test_uploads_per_account_and_hour_count_refused_files_too(client, alice, bob
         assert response.status_code == 415
     refused = upload(client, alice.headers, png(20, 20), "ok.png", "image/png")
     assert refused.status_code == 429
+    assert refused.json()["code"] == "upload_limit"
+    assert refused.json()["detail"].startswith("At most 3 picture uploads an hour")
     assert int(refused.headers["Retry-After"]) > 0
     assert upload(client, bob.headers, png(20, 20), "ok.png", "image/png").status_code == 200
 
