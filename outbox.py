@@ -357,6 +357,8 @@ class OutboxSender:
                 await session.commit()
             if handed_back:
                 logger.info("Outbox: %d message(s) handed back, unsent", len(handed_back))
+                for sender in list(_senders):  # another of this process may take them now
+                    sender.wake()
         if batch.accepted:  # their rows are gone: out of SQLite's log too
             await checkpoint_sqlite(self.sessionmaker.kw["bind"])
 
