@@ -19,7 +19,6 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
-from pydantic.json_schema import SkipJsonSchema
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from models import (
@@ -186,14 +185,22 @@ class InputModel(BaseModel):
         return handler(data)
 
 
-def _no_default_in_schema(schema: dict[str, Any]) -> None:
+def _omittable_in_schema(schema: dict[str, Any]) -> None:
+    """What the API does, said in OpenAPI: the field may be left out (no default shown),
+    but is never null (the null alternative of `T | None` is dropped)."""
     schema.pop("default", None)
+    options = [option for option in schema.pop("anyOf", []) if option != {"type": "null"}]
+    if len(options) == 1:
+        schema.update(options[0])
+    elif options:
+        schema["anyOf"] = options
 
 
 def omittable(description: str | None = None) -> Any:
-    """A PATCH field's default. With `T | SkipJsonSchema[None]` as its type, the OpenAPI
-    schema says what the API does: the field may be left out, but is never null."""
-    return Field(default=None, description=description, json_schema_extra=_no_default_in_schema)
+    """A PATCH field's default, for a field typed `T | None`. Plain `T | None` (rather
+    than a union with a hidden None) keeps a refused value's `loc` the field's own name,
+    which the front end matches (forms.js); `PartialUpdate` refuses an explicit null."""
+    return Field(default=None, description=description, json_schema_extra=_omittable_in_schema)
 
 
 class PartialUpdate(InputModel):
@@ -220,11 +227,9 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(PartialUpdate):
-    username: Username | SkipJsonSchema[None] = omittable()
-    email: Email | SkipJsonSchema[None] = omittable()
-    current_password: CurrentPassword | SkipJsonSchema[None] = omittable(
-        "Required when `email` changes"
-    )
+    username: Username | None = omittable()
+    email: Email | None = omittable()
+    current_password: CurrentPassword | None = omittable("Required when `email` changes")
 
 
 class PasswordChange(InputModel):
@@ -306,8 +311,8 @@ class PostCreate(InputModel):
 
 
 class PostUpdate(PartialUpdate):
-    title: Title | SkipJsonSchema[None] = omittable()
-    content: Content | SkipJsonSchema[None] = omittable()
+    title: Title | None = omittable()
+    content: Content | None = omittable()
 
 
 class PreviewRequest(InputModel):
