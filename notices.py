@@ -31,22 +31,21 @@ async def queue_password_changed(
 
 
 async def queue_passkey_added(session: AsyncSession, user: User, passkey_name: str) -> None:
-    await account_mail.send(
-        session,
-        user,
-        "A passkey was added to your account",
-        "passkey_added.txt",
-        chosen={"name": passkey_name},
-        when=_when(),
-    )
+    await _passkey_notice(session, user, passkey_name, "added to", "passkey_added.txt")
 
 
 async def queue_passkey_removed(session: AsyncSession, user: User, passkey_name: str) -> None:
+    await _passkey_notice(session, user, passkey_name, "removed from", "passkey_removed.txt")
+
+
+async def _passkey_notice(
+    session: AsyncSession, user: User, passkey_name: str, change: str, template: str
+) -> None:
     await account_mail.send(
         session,
         user,
-        "A passkey was removed from your account",
-        "passkey_removed.txt",
+        f"A passkey was {change} your account",
+        template,
         chosen={"name": passkey_name},
         when=_when(),
     )

@@ -373,12 +373,7 @@ class OutboxSender:
             values["last_error"] = "Interrupted: stopped mid-send, may have been accepted"
         else:
             values["attempts"] = OutboxMessage.attempts - 1
-        return (
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        return _update_row(row.id, values)
 
     @staticmethod
     def _failed(row: Any, now: datetime, error: BaseException, final: bool) -> Update:
@@ -400,12 +395,16 @@ class OutboxSender:
                 row.attempts,
                 (retry_at - now).total_seconds(),
             )
-        return (
-            update(OutboxMessage)
-            .where(OutboxMessage.id == row.id)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+        return _update_row(row.id, values)
+
+
+def _update_row(message_id: int, values: dict[str, Any]) -> Update:
+    return (
+        update(OutboxMessage)
+        .where(OutboxMessage.id == message_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
 
 
 @dataclass
