@@ -189,7 +189,7 @@ def _detached_user(row: Any) -> User:
     loader builds objects (values straight into the instance's dict), not through
     `User(...)`, whose validators and change tracking cost ~10 µs per request to redo
     what the database already holds."""
-    user = User.__mapper__.class_manager.new_instance()
+    user: User = User.__mapper__.class_manager.new_instance()
     user.__dict__.update({key: getattr(row, key) for key in _USER_COLUMNS})
     make_transient_to_detached(user)
     return user

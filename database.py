@@ -15,7 +15,7 @@ import stat
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cache
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import sqlalchemy
 from alembic import command
@@ -23,7 +23,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Executable, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -166,12 +166,25 @@ def _configure_sqlite(dbapi_connection: Any, _connection_record: Any) -> None:
     cursor.close()
 
 
+async def rows_changed(session: AsyncSession, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; how many rows it changed (a compare-and-set lost to a
+    concurrent request changes none)."""
+    result = await session.execute(statement)
+    return cast(CursorResult[Any], result).rowcount
+
+
+def is_postgresql(session: AsyncSession) -> bool:
+    """Whether `session` talks to PostgreSQL (else SQLite): for the few statements the
+    two write differently (locks, upserts)."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def lock_account(session: AsyncSession, user_id: int) -> None:
     """Make transactions that change one account's rows take turns, from here to their
     commit, so a cap counted inside them holds (live sessions, passkeys). PostgreSQL
     locks the account's row; on SQLite the caller's first write takes the database's
     write lock, so it must write (or flush) before it counts."""
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         await session.execute(
             text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user_id}
         )
@@ -204,7 +217,8 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 def open_session(request: Request) -> AsyncSession:
     """A database session for this request, to use as `async with open_session(...)`:
     for code that needs one only sometimes (pages render only on a cache miss)."""
-    return request.state.sessionmaker()
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    return sessionmaker()
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

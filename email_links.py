@@ -23,6 +23,7 @@ from sqlalchemy.orm import joinedload
 
 import account_mail
 from config import settings
+from database import rows_changed
 from errors import ApiError
 from models import EmailToken, User, utcnow
 
@@ -210,11 +211,12 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
 
 async def use(session: AsyncSession, row: EmailToken) -> None:
     """Spend the token in the caller's transaction; 400 if another request just did."""
-    spent = await session.execute(
+    spent = await rows_changed(
+        session,
         update(EmailToken)
         .where(EmailToken.id == row.id, EmailToken.used_at.is_(None))
         .values(used_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if spent.rowcount != 1:
+    if spent != 1:
         raise _invalid("This link has already been used")

@@ -104,4 +104,5 @@ def atom_feed(
     _add(feed, "generator", SITE_TITLE)
     for post in posts:
         _add_entry(feed, site_url, post)
-    return tostring(feed, encoding="utf-8", xml_declaration=True)
+    document: bytes = tostring(feed, encoding="utf-8", xml_declaration=True)
+    return document

@@ -55,7 +55,7 @@ class _Prepared(NamedTuple):
     parameter_names: tuple[str, ...]
     defaults: dict[str, Any]  # values written into the statement itself
     processors: tuple[Callable[[Any], Any] | None, ...]
-    row: type
+    row: type[Any]  # a namedtuple class
 
 
 class SQLiteReads:
@@ -85,7 +85,7 @@ class SQLiteReads:
                 c.type.dialect_impl(self._dialect).result_processor(self._dialect, None)
                 for c in columns
             ),
-            row=namedtuple("Row", [c.key for c in columns]),
+            row=namedtuple("Row", [str(c.key) for c in columns]),
         )
 
     async def one(self, statement: Select[Any], **params: object) -> Any | None:

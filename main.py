@@ -184,7 +184,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
     if is_api(request) or not exc.status_code >= 400:
         return await http_exception_handler(request, exc)
-    context = {"title": "Page not found" if exc.status_code == 404 else "Something went wrong"}
+    title = "Page not found" if exc.status_code == 404 else "Something went wrong"
+    context: dict[str, object] = {"title": title}
     context |= {"status_code": exc.status_code, "message": exc.detail}
     return templates.TemplateResponse(
         request, "error.html", context, status_code=exc.status_code, headers=exc.headers
@@ -244,13 +245,15 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
 @cache
 def swagger_page() -> tuple[bytes, str]:
     """The docs page and a CSP that allows exactly its one inline script."""
-    html = get_swagger_ui_html(
-        openapi_url=app.openapi_url or "/openapi.json",
-        title="Inkwell API",
-        swagger_js_url=static_url("swagger/swagger-ui-bundle.js"),
-        swagger_css_url=static_url("swagger/swagger-ui.css"),
-        swagger_favicon_url=static_url("img/favicon.svg"),
-    ).body
+    html = bytes(
+        get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title="Inkwell API",
+            swagger_js_url=static_url("swagger/swagger-ui-bundle.js"),
+            swagger_css_url=static_url("swagger/swagger-ui.css"),
+            swagger_favicon_url=static_url("img/favicon.svg"),
+        ).body
+    )
     # A way back to the blog above the third-party page.
     back = b'<p style="margin: 1em 2em"><a href="/">&larr; Back to Inkwell</a></p>'
     html = html.replace(b'<div id="swagger-ui">', back + b'<div id="swagger-ui">', 1)

@@ -141,7 +141,7 @@ def unseal(stored: str) -> str:
 def retry_delay(attempts: int) -> float:
     """Seconds before the next try after `attempts` failed ones: doubling, capped,
     with some jitter so that senders do not retry in lockstep."""
-    delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
+    delay = min(FIRST_RETRY_SECONDS * 2.0 ** (attempts - 1), MAX_RETRY_SECONDS)
     return delay * random.uniform(0.9, 1.1)  # noqa: S311 (jitter, not a secret)
 
 

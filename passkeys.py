@@ -58,7 +58,7 @@ from webauthn.helpers.structs import (
 
 import sessions
 from config import settings
-from database import lock_account
+from database import lock_account, rows_changed
 from errors import ApiError
 from models import IP_MAX, Passkey, PasskeyChallenge, User, utcnow
 from throttle import LoginThrottle
@@ -93,8 +93,9 @@ def relying_party(request: Request) -> RelyingParty:
         port = "" if url.port in (None, default_port) else f":{url.port}"
         return RelyingParty(host, f"{url.scheme}://{host}{port}")
     server = request.scope.get("server")
-    port = server[1] if server and server[1] else 8000
-    return RelyingParty("localhost", "http://localhost" + ("" if port == 80 else f":{port}"))
+    listening: int = server[1] if server and server[1] else 8000
+    suffix = "" if listening == 80 else f":{listening}"
+    return RelyingParty("localhost", f"http://localhost{suffix}")
 
 
 def _refused(detail: str) -> HTTPException:
@@ -221,7 +222,8 @@ def _as_json(
     options: PublicKeyCredentialCreationOptions | PublicKeyCredentialRequestOptions,
 ) -> dict[str, Any]:
     """The options as the browser's JSON form (`PublicKeyCredential.parse...FromJSON`)."""
-    return json.loads(options_to_json(options))
+    browser_json: dict[str, Any] = json.loads(options_to_json(options))
+    return browser_json
 
 
 async def register(
@@ -359,13 +361,14 @@ async def _verify(
     # racing with the same count, one wins and the other is refused as a copy.
     new_count = verified.new_sign_count
     moved_on = Passkey.sign_count < new_count if new_count else Passkey.sign_count == 0
-    moved = await db.execute(
+    moved = await rows_changed(
+        db,
         update(Passkey)
         .where(Passkey.id == passkey.id, moved_on)
         .values(sign_count=new_count, last_used_at=utcnow())
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     await db.commit()
-    if moved.rowcount != 1:
+    if moved != 1:
         raise _not_accepted("This passkey's sign count did not go up: it may have been copied")
     return passkey.user

@@ -15,6 +15,7 @@ from fastapi import HTTPException, status
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from database import is_postgresql
 from errors import ApiError
 from models import RateLimitHit, utcnow
 from throttle import bounded_key
@@ -43,7 +44,7 @@ async def spend(
     caller's commit records the use with whatever it is for, and a rollback forgets it."""
     limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
     now = utcnow()
-    if session.bind.dialect.name == "postgresql":
+    if is_postgresql(session):
         for key in sorted(limits):  # one order everywhere: no deadlock
             await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _lock_id(key)})
     # On SQLite this first write takes the database's write lock until the commit.

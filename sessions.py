@@ -29,13 +29,16 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from fastapi import HTTPException, Request, Response, status
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
 from config import settings
-from database import lock_account
-from models import IP_MAX, USER_AGENT_MAX, User, UserSession, new_session_id, utcnow
+from database import lock_account, rows_changed
+from models import IP_MAX, USER_AGENT_MAX, User, UserSession, new_session_id
+
+# The sessions' clock, which tests move by hand; auth.py reads it from here too.
+from models import utcnow as utcnow
 
 REFRESH_COOKIE = "refresh_token"
 # The cookie travels with the API's user routes only, never with page requests.
@@ -270,7 +273,7 @@ def _gone() -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Session expired or ended")
 
 
-async def revoke(db: AsyncSession, *conditions: object) -> None:
+async def revoke(db: AsyncSession, *conditions: ColumnElement[bool]) -> None:
     await db.execute(
         update(UserSession)
         .where(UserSession.revoked_at.is_(None), *conditions)
@@ -297,7 +300,8 @@ async def refresh(
         generation = row.generation + 1
         new_token, secret_hash = _new_token(row.id, generation)
         user_agent, ip = _client(request)
-        rotated = await db.execute(
+        rotated = await rows_changed(
+            db,
             update(UserSession)
             .where(
                 UserSession.id == row.id,
@@ -314,14 +318,15 @@ async def refresh(
                 user_agent=user_agent,
                 ip=ip,
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         await db.commit()
-        if rotated.rowcount == 1:
+        if rotated == 1:
             return row, new_token
-        row = await find(db, row.id)  # another request rotated it first
-        if row is None or not is_live(row, now):
+        current = await find(db, row.id)  # another request rotated it first
+        if current is None or not is_live(current, now):
             raise _gone()
+        row = current
     interval = timedelta(seconds=settings.refresh_reuse_interval_seconds)
     just_rotated = row.rotated_at is not None and now - row.rotated_at <= interval
     if _is_previous(row, presented) and just_rotated:

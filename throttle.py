@@ -28,6 +28,7 @@ from fastapi import HTTPException, status
 from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from database import is_postgresql
 from models import LoginFailure, utcnow
 
 WINDOW_SECONDS = 15 * 60
@@ -108,7 +109,7 @@ class DatabaseThrottle:
         On PostgreSQL an advisory lock; on SQLite the first write takes the database's
         write lock, so the clean-up of expired rows comes first and doubles as the lock.
         """
-        if session.bind.dialect.name == "postgresql":
+        if is_postgresql(session):
             await session.execute(
                 text("SELECT pg_advisory_xact_lock(:id)"), {"id": RESERVATION_LOCK_ID}
             )

@@ -19,6 +19,7 @@ import sys
 from images.limits import (
     FORMATS,
     MAX_UPLOAD_BYTES,
+    Header,
     decoded_pixels,
     too_many_pixels,
     too_many_scans,
@@ -78,7 +79,7 @@ def reencode(upload: bytes, *, side: int, shape: str) -> bytes:
         # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale directly: ask for the smallest
         # that still covers `side` (a 12 MP photo decodes 1/4 the work).
         image.draft("RGB", (side, side))
-        header = {
+        header: Header = {
             "image_format": image.format or "",
             "size": size,
             "scaled": image.size,
@@ -112,7 +113,9 @@ def reencode(upload: bytes, *, side: int, shape: str) -> bytes:
             picture = picture.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
     else:
         picture.thumbnail((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    if turn := upright.get(orientation):  # as EXIF says (ImageOps.exif_transpose's table)
+    if isinstance(orientation, int) and (
+        turn := upright.get(orientation)
+    ):  # as EXIF says (ImageOps.exif_transpose's table)
         picture = picture.transpose(turn)
     out = io.BytesIO()
     # No exif=, icc_profile= or xmp=: the new file carries pixels and nothing else.

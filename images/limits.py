@@ -2,6 +2,8 @@
 from the header before any pixel is decoded (imported by the decoding child too, so it
 imports nothing)."""
 
+from typing import TypedDict
+
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 # At most this much is uploaded (413 while the body streams in, before decoding).
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -18,6 +20,15 @@ MAX_JPEG_PIXELS = 100_000_000
 # (TJPARAM_SCANLIMIT), about a second at 25 megapixels.
 MAX_JPEG_SCANS = 500
 SOS = b"\xff\xda"
+
+
+class Header(TypedDict):
+    """What an image's header says, as the rules below take it."""
+
+    image_format: str
+    size: tuple[int, int]
+    scaled: tuple[int, int]  # what a JPEG decodes at once draft() chose its scale
+    progressive: bool
 
 
 def decoded_pixels(

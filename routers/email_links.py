@@ -10,7 +10,7 @@ import notices
 import rate_limits
 import sessions
 from auth import CurrentUser, hash_password
-from database import SessionDep
+from database import SessionDep, rows_changed
 from email_links import RESET_PASSWORD, VERIFY_EMAIL
 from models import User, UserSession, fold
 from schemas import (
@@ -112,13 +112,14 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
     await email_links.use(session, row)
     # Only over the password and address the link was issued for: a change that
     # raced in while the hash was made wins, and this link is dead.
-    changed = await session.execute(
+    changed = await rows_changed(
+        session,
         update(User)
         .where(User.id == user.id, User.password_hash == old_hash, User.email_key == row.email_key)
         .values(password_hash=new_hash, email_verified=True)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if changed.rowcount != 1:
+    if changed != 1:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
             detail="This link no longer works: the account changed since it was sent",

@@ -32,7 +32,9 @@ router = APIRouter(prefix="/api/users", tags=["passkeys"])
 
 # The options are WebAuthn's own JSON (PublicKeyCredentialCreationOptionsJSON,
 # PublicKeyCredentialRequestOptionsJSON): handed to the browser as they are.
-OPTIONS_DESCRIPTION = {200: {"description": "Options for the browser's WebAuthn call"}}
+OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Options for the browser's WebAuthn call"}
+}
 
 
 async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> Passkey:

@@ -13,7 +13,7 @@ import pictures
 import rate_limits
 from auth import CurrentUser
 from config import settings
-from database import SessionDep
+from database import SessionDep, is_postgresql
 from errors import ApiError
 from images.pool import REFUSED_422, decode_pool
 from middleware import CACHE_FOREVER
@@ -77,7 +77,7 @@ async def upload_picture(
     old = current_user.image_file
     # The same picture may be stored already (or at this moment, by another request):
     # its name is its content, so the row there is the row wanted.
-    insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+    insert = pg_insert if is_postgresql(session) else sqlite_insert
     await session.execute(
         insert(StoredPicture)
         .values(name=picture.name, data=picture.data, created_at=utcnow())

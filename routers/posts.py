@@ -26,7 +26,9 @@ router = APIRouter(prefix="/api/posts", tags=["posts"])
 
 def post_page_json(page: PageOfPosts) -> Response:
     """A page of posts as the API answers it (read while the session is open)."""
-    body = PostPage(items=page.posts, next_cursor=page.next_cursor)
+    body = PostPage.model_validate(
+        {"items": page.posts, "next_cursor": page.next_cursor}, from_attributes=True
+    )
     return Response(body.model_dump_json(), media_type="application/json")
 
 
