@@ -14,15 +14,16 @@ from functools import lru_cache
 from typing import Annotated, Any, NamedTuple, TypeVar
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from pwdlib import PasswordHash
 from sqlalchemy.orm import make_transient_to_detached
 
-import sessions
+from accounts import sessions
 from config import settings
-from hot_reads import SESSION_CHECK, HotReads
+from errors.domain import DomainError
 from models import ACCOUNT_KEY_MAX, MAX_ID, SESSION_ID_MAX, User
+from web.hot_reads import SESSION_CHECK, HotReads
 
 password_hasher = PasswordHash.recommended()
 T = TypeVar("T")
@@ -93,7 +94,7 @@ def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = 
 
 
 def token_for(user: User, session_id: str) -> str:
-    """An access token for `user` within the session `session_id` (see sessions.py)."""
+    """An access token for `user` within the session `session_id` (see accounts/sessions.py)."""
     claims = {
         "sub": str(user.id),
         "sid": session_id,
@@ -143,10 +144,11 @@ def _check_token(token: str) -> tuple[AccessClaims, float]:
     return AccessClaims(int(sub), version, account_key, session_id), float(expires)
 
 
-def _unauthorized() -> HTTPException:
-    return HTTPException(
-        status_code=status.HTTP_401_UNAUTHORIZED,
-        detail="Could not validate credentials",
+def _unauthorized() -> DomainError:
+    return DomainError(
+        status.HTTP_401_UNAUTHORIZED,
+        "invalid_token",
+        "Could not validate credentials",
         headers={"WWW-Authenticate": "Bearer"},
     )
 
@@ -154,7 +156,7 @@ def _unauthorized() -> HTTPException:
 @dataclass(frozen=True, slots=True)
 class LiveSession:
     """The live session a bearer token names, and its user. The user is detached (read
-    without the ORM, see hot_reads.py): `db.add()` it before changing it."""
+    without the ORM, see web/hot_reads.py): `db.add()` it before changing it."""
 
     id: str
     user: User

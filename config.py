@@ -66,7 +66,7 @@ class Settings(BaseSettings):
         validate_default=True,
     )
     algorithm: str = "HS256"
-    # Access tokens are short-lived; the refresh cookie renews them (see sessions.py).
+    # Access tokens are short-lived; the refresh cookie renews them (see accounts/sessions.py).
     access_token_expire_minutes: float = Field(default=15, gt=0)
     # Tokens are still accepted this long past their expiry: clock differences
     # between the servers that make and check them.
@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     # they use DEVELOPMENT_URL, and a configured SMTP server requires it set.
     public_url: AnyHttpUrl | None = None
 
-    # Mail (mail.py, outbox.py). No SMTP_HOST: development mode, each message is
+    # Mail (mailing/smtp.py, mailing/outbox.py). No SMTP_HOST: development mode, each message is
     # written to the log instead of sent.
     smtp_host: str | None = None
     # Unset: 25 with `none`, 587 with `starttls`, 465 with `tls`.

@@ -32,8 +32,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-import inline_sqlite
 from config import BASE_DIR, settings
+from web import inline_sqlite
 
 logger = logging.getLogger("inkwell")
 
@@ -106,7 +106,7 @@ def private_sqlite_file(path: str) -> None:
     access away from it and its companions if an older start left them looser.
 
     Every connection Inkwell opens to the file comes through here first: the engine's
-    pool, Alembic's command line (`create_sync_engine`) and hot_reads.py's own.
+    pool, Alembic's command line (`create_sync_engine`) and web/hot_reads.py's own.
     """
     if path in ("", ":memory:"):
         return
@@ -198,7 +198,7 @@ class Session(AsyncSession):
     yields to the event loop while the transaction is still open. On SQLite a write
     transaction would keep the database's write lock meanwhile, and a request of
     this process that then waits for the lock blocks the very loop the close needs
-    (see inline_sqlite.py): ten seconds, then "database is locked". So the rollback
+    (see web/inline_sqlite.py): ten seconds, then "database is locked". So the rollback
     happens here first, in place, and the shielded close follows.
     """
 

@@ -24,25 +24,26 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import Scope
 
+from accounts.email_links import run_pending_resets
+from accounts.throttle import DatabaseThrottle, LoginThrottle
 from config import settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
-from email_links import run_pending_resets
-from errors import ApiError, is_database_unavailable
-from hot_reads import HotReads, hot_reads_for
-from mail import transport_for
-from middleware import (
+from errors.domain import DomainError, code_for_status
+from errors.unavailable import is_database_unavailable
+from mailing.outbox import OutboxSender
+from mailing.smtp import transport_for
+from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
+from schemas import MAX_REPORTED_ERRORS, too_many_errors
+from web.hot_reads import HotReads, hot_reads_for
+from web.middleware import (
     CACHE_FOREVER,
     BodySizeLimitMiddleware,
     CompressionMiddleware,
     HeadAsGetMiddleware,
     SecurityHeadersMiddleware,
 )
-from outbox import OutboxSender
-from page_cache import PageCache, PageCacheMiddleware
-from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
-from routers.pages import STATIC_DIR, static_url, templates
-from schemas import MAX_REPORTED_ERRORS, too_many_errors
-from throttle import DatabaseThrottle, LoginThrottle
+from web.page_cache import PageCache, PageCacheMiddleware
+from web.templating import STATIC_DIR, static_url, templates
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
 logger = logging.getLogger("inkwell")
@@ -88,7 +89,7 @@ async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
     hot_reads = hot_reads_for(engine)
     if not settings.smtp_host:
         logger.info("No SMTP_HOST: development mode, mails are written to this log")
-    # Delivers the outbox in the background; requests only queue mail (outbox.py).
+    # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).
     sender = OutboxSender(sessionmaker, transport_for(settings))
     sender.start()
     yield {
@@ -174,22 +175,40 @@ def allowed_methods(request: Request) -> str:
     )
 
 
+async def error_answer(
+    request: Request,
+    status_code: int,
+    detail: str,
+    code: str,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """JSON `{"detail", "code"}` for the API; a friendly HTML page for everything else."""
+    if is_api(request):
+        return JSONResponse({"detail": detail, "code": code}, status_code, headers=headers)
+    title = "Page not found" if status_code == 404 else "Something went wrong"
+    context: dict[str, object] = {"title": title, "status_code": status_code, "message": detail}
+    return templates.TemplateResponse(
+        request, "error.html", context, status_code=status_code, headers=headers
+    )
+
+
+@app.exception_handler(DomainError)
+async def domain_error(request: Request, exc: DomainError) -> Response:
+    """What a service refused, with the code it chose."""
+    return await error_answer(request, exc.status_code, exc.detail, exc.code, exc.headers)
+
+
 @app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-    """JSON `{"detail": ...}` for the API; a friendly HTML page for everything else."""
+    """The framework's own answers (an unknown route, a method not allowed, a missing
+    token), coded by their status."""
+    headers = dict(exc.headers or {})
     if exc.status_code == 405:
-        exc.headers = {**(exc.headers or {}), "Allow": allowed_methods(request)}
-    if is_api(request) and isinstance(exc, ApiError):
-        body = {"detail": exc.detail, "code": exc.code}
-        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
-    if is_api(request) or not exc.status_code >= 400:
+        headers["Allow"] = allowed_methods(request)
+    if exc.status_code < 400:
         return await http_exception_handler(request, exc)
-    title = "Page not found" if exc.status_code == 404 else "Something went wrong"
-    context: dict[str, object] = {"title": title}
-    context |= {"status_code": exc.status_code, "message": exc.detail}
-    return templates.TemplateResponse(
-        request, "error.html", context, status_code=exc.status_code, headers=exc.headers
-    )
+    code = code_for_status(exc.status_code)
+    return await error_answer(request, exc.status_code, exc.detail, code, headers or None)
 
 
 # Seconds a client is asked to wait when the database is saturated or unreachable.
@@ -207,12 +226,9 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     # The class names only: a driver's message can quote SQL parameters.
     cause = type(getattr(exc, "orig", None) or exc).__name__
     logger.warning("Database unavailable (%s): answering 503", cause)
-    unavailable = StarletteHTTPException(
-        503,
-        detail="The service is busy; please try again shortly",
-        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
-    )
-    return await http_error(request, unavailable)
+    detail = "The service is busy; please try again shortly"
+    headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
+    return await error_answer(request, 503, detail, "service_unavailable", headers)
 
 
 def _printable(part: object) -> object:
@@ -226,7 +242,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     back, and may hold text no response can encode. A page address that does not
     parse names no page: 404."""
     if not is_api(request):
-        return await http_error(request, StarletteHTTPException(404, detail="Page not found"))
+        return await error_answer(request, 404, "Page not found", "not_found")
     found = exc.errors()
     if len(found) > MAX_REPORTED_ERRORS:  # a net: InputModel already cuts unknown fields
         shown = MAX_REPORTED_ERRORS - 1
@@ -239,7 +255,8 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
         | {"loc": [_printable(part) for part in error["loc"]]}
         for error in found
     ]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    body = {"detail": jsonable_encoder(errors), "code": "validation_error"}
+    return JSONResponse(body, status_code=422)
 
 
 @cache

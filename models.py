@@ -17,7 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
-from markdown_render import render_html
+from content.markdown_render import render_html
 
 USERNAME_MAX = 50
 EMAIL_MAX = 120
@@ -100,7 +100,7 @@ class User(Base):
     # Random, made with the account and carried by its tokens: a token names this
     # account and no other, even one that somehow came to have the same id.
     account_key: Mapped[str] = mapped_column(String(ACCOUNT_KEY_MAX), default=new_account_key)
-    # Whether the owner of `email` opened a link mailed to it (email_links.py). A new
+    # Whether the owner of `email` opened a link mailed to it (accounts/email_links.py). A new
     # email starts unverified.
     email_verified: Mapped[bool] = mapped_column(default=False)
 
@@ -121,7 +121,7 @@ class User(Base):
 
     @property
     def image_path(self) -> str:
-        """The uploaded picture (content-addressed, see pictures.py), or the default."""
+        """The uploaded picture (content-addressed, see images/pictures.py), or the default."""
         if self.image_file:
             return f"{PICTURES_PATH}/{self.image_file}"
         return f"/static/img/{DEFAULT_IMAGE}"
@@ -141,7 +141,7 @@ class Post(Base):
     title: Mapped[str] = mapped_column(String(TITLE_MAX))
     # Markdown source, stored and answered exactly as written.
     content: Mapped[str] = mapped_column(Text)
-    # The source rendered and sanitised (markdown_render.py), kept beside it so pages
+    # The source rendered and sanitised (content/markdown_render.py), kept beside it so pages
     # never render Markdown: set whenever `content` is, in the same transaction.
     content_html: Mapped[str] = mapped_column(Text)
     date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -179,7 +179,7 @@ class LoginFailure(Base):
     # "email:<folded email>" or "client:<address>"
     key: Mapped[str] = mapped_column(String(KEY_MAX + 10))
     failed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
-    # Reserved by a check whose password is still being verified (see throttle.py).
+    # Reserved by a check whose password is still being verified (see accounts/throttle.py).
     pending: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (Index("ix_login_failures_key_failed_at", "key", "failed_at"),)
@@ -211,7 +211,7 @@ class UserSession(Base):
     # The token it replaced, accepted again only within the reuse interval after rotation.
     previous_hash: Mapped[str | None] = mapped_column(String(TOKEN_HASH_LENGTH), default=None)
     # How many times the refresh token was rotated: each token names its generation, so
-    # any earlier one presented again is known for a copy (sessions.py).
+    # any earlier one presented again is known for a copy (accounts/sessions.py).
     generation: Mapped[int] = mapped_column(default=0, server_default="0")
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -230,7 +230,7 @@ EMAIL_ADDRESS_MAX = 320  # RFC 5321's longest path, bar the brackets
 
 class EmailToken(Base):
     """A single-use link mailed to an account: to verify its address, or to reset its
-    password. Only a SHA-256 of the token is kept (email_links.py)."""
+    password. Only a SHA-256 of the token is kept (accounts/email_links.py)."""
 
     __tablename__ = "email_tokens"
 
@@ -253,7 +253,7 @@ class EmailToken(Base):
 
 class OutboxMessage(Base):
     """A mail on its way: written in the transaction of the change that caused it,
-    deleted once the SMTP server has accepted it (outbox.py)."""
+    deleted once the SMTP server has accepted it (mailing/outbox.py)."""
 
     __tablename__ = "outbox"
 
@@ -278,7 +278,7 @@ class OutboxMessage(Base):
 
 class RateLimitHit(Base):
     """One use of a rate-limited action (a reset mail asked for, a link resent), kept
-    for the window (rate_limits.py)."""
+    for the window (accounts/rate_limits.py)."""
 
     __tablename__ = "rate_limit_hits"
 
@@ -291,7 +291,7 @@ class RateLimitHit(Base):
 
 
 class StoredPicture(Base):
-    """A profile picture as re-encoded by pictures.py, keyed by its name, the SHA-256 of
+    """A profile picture as re-encoded by images/pictures.py, keyed by its name, the SHA-256 of
     its bytes: in the database, so every worker and machine serves it. Deleted once no
     account uses it."""
 
@@ -308,7 +308,7 @@ CHALLENGE_MAX = 64  # base64url of 32 random bytes is 43 characters
 
 
 class Passkey(Base):
-    """A WebAuthn credential that signs its owner in without a password (passkeys.py).
+    """A WebAuthn credential that signs its owner in without a password (accounts/passkeys.py).
     Only the public key is here; the private key never leaves the person's device."""
 
     __tablename__ = "passkeys"

@@ -21,6 +21,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from accounts.usernames import clean_username
 from models import (
     CONTENT_MAX,
     EMAIL_MAX,
@@ -31,7 +32,6 @@ from models import (
     USERNAME_MAX,
     fold,
 )
-from usernames import clean_username
 
 PASSWORD_MIN = 8
 PASSWORD_MAX = 128
@@ -53,7 +53,7 @@ def _no_unencodable(value: str) -> str:
 
 def _single_line_name(value: str) -> str:
     """One visible name per person: NFKC, no invisible characters, no mixed scripts
-    (Unicode TR #39); usernames.py holds the rule and says why."""
+    (Unicode TR #39); accounts/usernames.py holds the rule and says why."""
     return clean_username(_no_unencodable(value))
 
 
@@ -251,7 +251,7 @@ class UserPrivate(UserPublic):
     email_verified: bool
 
 
-# A token from a mailed link (email_links.py): ours are 43 URL-safe characters.
+# A token from a mailed link (accounts/email_links.py): ours are 43 URL-safe characters.
 LinkToken = Annotated[str, Field(min_length=1, max_length=128)]
 
 
@@ -276,7 +276,7 @@ class Accepted(BaseModel):
 
 class ErrorMessage(BaseModel):
     detail: str
-    # Stable and machine-readable where the API gives one (errors.ApiError).
+    # Stable and machine-readable where the API gives one (errors.DomainError).
     code: str | None = None
 
 
@@ -348,7 +348,7 @@ class PostPage(BaseModel):
     next_cursor: str | None
 
 
-# --- Passkeys (passkeys.py). The credentials are the JSON form browsers give
+# --- Passkeys (accounts/passkeys.py). The credentials are the JSON form browsers give
 # (`PublicKeyCredential.toJSON()`); py_webauthn checks everything beyond the shape, and
 # fields browsers add later are let through for it to ignore.
 Base64URL = Annotated[str, Field(max_length=16 * 1024)]

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hash_password
 from config import settings
+from content.markdown_render import render_html
 from database import create_engine, create_sessionmaker, migrate
-from markdown_render import render_html
 from models import TITLE_MAX, Post, User, fold
 
 DEMO_PASSWORD = "inkwell-demo-password"  # noqa: S105 (printed for people to sign in with)

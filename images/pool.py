@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from config import settings
-from errors import ApiError
+from errors.domain import DomainError
 from images import decode
 
 logger = logging.getLogger(__name__)
@@ -55,9 +55,9 @@ REFUSED_422: dict[int | str, dict[str, Any]] = {
 }
 
 
-def too_complex(why: str) -> ApiError:
+def too_complex(why: str) -> DomainError:
     logger.warning("An image decode was stopped: %s", why)  # someone may be trying
-    return ApiError(
+    return DomainError(
         422,
         "image_too_complex",
         f"The picture could not be decoded within the limits ({why}); "
@@ -65,9 +65,9 @@ def too_complex(why: str) -> ApiError:
     )
 
 
-def busy(detail: str) -> ApiError:
+def busy(detail: str) -> DomainError:
     """503: the file may be fine, the server has no room for it now."""
-    return ApiError(503, "busy", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER)})
+    return DomainError(503, "busy", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER)})
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -80,7 +80,7 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-def past_deadline(*, used: float | None, seconds: float) -> ApiError:
+def past_deadline(*, used: float | None, seconds: float) -> DomainError:
     """The answer for a child stopped at its deadline. Running at a low priority, it
     may have had little of the CPU while the machine was busy with requests: under
     half the deadline's worth, the file is not to blame (503, try again); otherwise
@@ -110,7 +110,7 @@ class DecodePool:
         return self._running >= self.workers and len(self._waiting) >= self.queue
 
     @staticmethod
-    def busy_error() -> ApiError:
+    def busy_error() -> DomainError:
         return busy("Too many pictures are being processed; please try again shortly")
 
     @contextlib.asynccontextmanager
@@ -159,7 +159,7 @@ def decode_pool() -> DecodePool:
 
 async def reencode(upload: bytes, *, side: int, shape: str = "square") -> bytes:
     """`upload` decoded in a child under the limits and re-encoded as a WebP (see
-    images.decode for `side` and `shape`); a refusal as an ApiError (413, 415, 422),
+    images.decode for `side` and `shape`); a refusal as an DomainError (413, 415, 422),
     503 when the pool is full."""
     async with decode_pool().slot():
         return await _run_child(upload, side=side, shape=shape)
@@ -199,7 +199,7 @@ async def _run_child(upload: bytes, *, side: int, shape: str) -> bytes:
         return out
     if status == decode.REFUSED:
         refusal = json.loads(out)
-        raise ApiError(REFUSAL_STATUS[refusal["code"]], refusal["code"], refusal["detail"])
+        raise DomainError(REFUSAL_STATUS[refusal["code"]], refusal["code"], refusal["detail"])
     if status == decode.TOO_COMPLEX:
         raise too_complex(f"it needed more than {memory_mb} MiB")
     if status in (-signal.SIGXCPU, -signal.SIGKILL):

@@ -1,17 +1,15 @@
 """/api/users: what the links mailed to an account do. Verify its address, send that
 link again, ask for a password reset, and choose a new password with one."""
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, Request, status
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
-import email_links
-import notices
-import rate_limits
-import sessions
+from accounts import email_links, notices, rate_limits, sessions
+from accounts.email_links import RESET_PASSWORD, VERIFY_EMAIL
 from auth import CurrentUser, hash_password
 from database import SessionDep, rows_changed
-from email_links import RESET_PASSWORD, VERIFY_EMAIL
+from errors.domain import DomainError
 from models import User, UserSession, fold
 from schemas import (
     Accepted,
@@ -24,7 +22,7 @@ from schemas import (
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-# Mails a person or a client may have sent per hour (rate_limits.py).
+# Mails a person or a client may have sent per hour (accounts/rate_limits.py).
 RESENDS_PER_ACCOUNT = 3
 RESETS_PER_EMAIL = 3
 RESETS_PER_CLIENT = 10
@@ -57,8 +55,10 @@ async def resend_verification(current_user: CurrentUser, session: SessionDep) ->
     Besides its own limit, it spends the address's and the account's mail budgets
     (429 `mail_limit`)."""
     if current_user.email_verified:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="Your email address is already verified"
+        raise DomainError(
+            status.HTTP_409_CONFLICT,
+            "email_already_verified",
+            "Your email address is already verified",
         )
     await rate_limits.spend(session, {f"resend:{current_user.id}": RESENDS_PER_ACCOUNT})
     session.add(current_user)
@@ -105,7 +105,7 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
     user = row.user
     problem = password_problem(body.new_password, username=user.username, email=user.email)
     if problem:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+        raise DomainError(status.HTTP_422_UNPROCESSABLE_CONTENT, "password_too_guessable", problem)
     old_hash = user.password_hash
     await session.commit()  # release the connection while Argon2 runs
     new_hash = await hash_password(body.new_password)
@@ -120,9 +120,10 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
         .execution_options(synchronize_session=False),
     )
     if changed != 1:
-        raise HTTPException(
+        raise DomainError(
             status.HTTP_400_BAD_REQUEST,
-            detail="This link no longer works: the account changed since it was sent",
+            "link_account_changed",
+            "This link no longer works: the account changed since it was sent",
         )
     # The link proved the address (as just written): the notice may greet by name.
     set_committed_value(user, "email_verified", True)

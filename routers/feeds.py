@@ -2,13 +2,13 @@
 
 from fastapi import APIRouter, Request, Response
 
+from accounts.users import get_user_or_404
+from content.feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
+from content.pagination import newest_posts
 from database import open_session
-from feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
-from page_cache import cached_page
-from pagination import newest_posts
-from routers.pages import site_url
-from routers.users import get_user_or_404
 from schemas import PathId
+from web.page_cache import cached_page
+from web.templating import site_url
 
 router = APIRouter(include_in_schema=False)
 

@@ -2,91 +2,21 @@
 only to the browser (the token lives in localStorage), so personal touches such as
 the navbar and the Edit buttons are added by the page's scripts."""
 
-import hashlib
-from functools import cache
-from urllib.parse import urlencode
-
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
-from fastapi.templating import Jinja2Templates
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-import sessions
-from config import BASE_DIR, settings
+from config import settings
+from content.pagination import After, page_of_posts
+from content.posts import get_author_or_404, get_post_or_404
 from database import open_session
-from markdown_render import excerpt
-from models import Post, User
-from page_cache import cached_page
-from pagination import After, page_of_posts
-from routers.posts import get_post_or_404
 from schemas import PathId
-
-STATIC_DIR = BASE_DIR / "static"
-
-
-@cache
-def static_url(path: str) -> str:
-    """A URL that changes whenever the file does, so browsers may cache it for a year."""
-    digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
-    return f"/static/{path}?v={digest}"
-
-
-templates = Jinja2Templates(directory=BASE_DIR / "templates")
-templates.env.globals["static_url"] = static_url
-# Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
-# pages are cached (page_cache.py), so that costs once per change, and needs no column.
-templates.env.globals["excerpt"] = excerpt
-# How many sign-ins an account keeps, said where the sessions are listed.
-templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
+from web.page_cache import cached_page
+from web.templating import HOME_DESCRIPTION, post_description, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
-DEFAULT_DESCRIPTION = "Inkwell, a small blog: writing from its community, free to read."
-HOME_DESCRIPTION = "Fresh writing from the Inkwell community."
-# Search engines show about this much of a description.
-DESCRIPTION_MAX = 160
-
-
-def post_description(post: Post) -> str:
-    """The post's opening words as plain text, for search results and link previews."""
-    return excerpt(post.content_html, DESCRIPTION_MAX - 1).text
-
-
-def site_url(request: Request) -> str:
-    """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
-    the address this request came to (the page cache keys on the full URL, so two
-    hosts never share a copy)."""
-    return str(settings.public_url or request.base_url).rstrip("/")
-
-
-def render(
-    request: Request,
-    name: str,
-    title: str,
-    description: str = DEFAULT_DESCRIPTION,
-    **context: object,
-) -> HTMLResponse:
-    """A page with its `<title>`, meta description and canonical address."""
-    # Only the parameters that choose what the page shows: not `next`, not trackers.
-    kept = {key: value for key in ("cursor",) if (value := request.query_params.get(key))}
-    query = f"?{urlencode(kept)}" if kept else ""
-    canonical_url = f"{site_url(request)}{request.url.path}{query}"
-    context |= {"title": title, "description": description, "canonical_url": canonical_url}
-    return templates.TemplateResponse(request, name, context)
-
-
-async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
-    """The author and how many posts they have written, in one query."""
-    post_count = select(func.count()).where(Post.user_id == User.id).scalar_subquery()
-    row = (await session.execute(select(User, post_count).where(User.id == user_id))).first()
-    if row is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
-    return row[0], row[1]
-
-
-# Pages that show the blog's content go through page_cache.py: each renders only when
+# Pages that show the blog's content go through web/page_cache.py: each renders only when
 # the content changed since it was last rendered, and answers 304 to a matching ETag.
 # They open a database session only to render (objects loaded in it are read while it
 # is open: closing ends the transaction, which expires them), never for a 304 or a

@@ -1,22 +1,21 @@
 """/api/users passkeys: add, list, rename and remove them; sign in with one.
 
 What the ceremonies are checked against (relying party, challenges, counters) is in
-passkeys.py; the WebAuthn verification itself is py_webauthn's.
+accounts/passkeys.py; the WebAuthn verification itself is py_webauthn's.
 """
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import notices
-import passkeys
+from accounts import notices, passkeys
 from auth import CurrentUser
 from database import SessionDep
+from errors.domain import DomainError
 from models import Passkey
-from routers.users import confirm_current_password, sign_in
 from schemas import (
     PasskeyInfo,
     PasskeyOptionsRequest,
@@ -27,6 +26,7 @@ from schemas import (
     Token,
     error_responses,
 )
+from web.signin import confirm_current_password, sign_in
 
 router = APIRouter(prefix="/api/users", tags=["passkeys"])
 
@@ -43,7 +43,7 @@ async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> 
         select(Passkey).where(Passkey.id == passkey_id, Passkey.user_id == user_id)
     )
     if passkey is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Passkey not found")
+        raise DomainError(status.HTTP_404_NOT_FOUND, "passkey_not_found", "Passkey not found")
     return passkey
 
 
@@ -82,8 +82,10 @@ async def add_passkey(
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="This passkey is already registered"
+        raise DomainError(
+            status.HTTP_409_CONFLICT,
+            "passkey_already_registered",
+            "This passkey is already registered",
         ) from None
     return passkey
 

@@ -3,22 +3,22 @@ stored picture served under its content hash (/media/pictures/<hash>.webp)."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, HTTPException, Response, UploadFile, status
-from sqlalchemy import delete, exists, select
+from fastapi import APIRouter, File, Response, UploadFile, status
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
-import pictures
-import rate_limits
+from accounts import rate_limits
 from auth import CurrentUser
 from config import settings
 from database import SessionDep, is_postgresql
-from errors import ApiError
+from errors.domain import DomainError
+from images import pictures
+from images.pictures import forget_if_unused
 from images.pool import REFUSED_422, decode_pool
-from middleware import CACHE_FOREVER
 from models import PICTURES_PATH, StoredPicture, User, utcnow
 from schemas import UserPrivate, error_responses
+from web.middleware import CACHE_FOREVER
 
 router = APIRouter(tags=["users"])
 
@@ -27,17 +27,6 @@ UPLOAD_PATH = "/api/users/me/picture"
 UPLOAD_ENVELOPE_BYTES = 16 * 1024
 # The body limit of UPLOAD_PATH (main.py gives it to BodySizeLimitMiddleware).
 UPLOAD_BODY_BYTES = pictures.MAX_UPLOAD_BYTES + UPLOAD_ENVELOPE_BYTES
-
-
-async def forget_if_unused(session: AsyncSession, name: str | None) -> None:
-    """Delete the stored picture `name` once no account uses it (its URL then 404s)."""
-    if name is None:
-        return
-    in_use = exists().where(User.image_file == name)
-    await session.execute(
-        delete(StoredPicture).where(StoredPicture.name == name, ~in_use),
-        execution_options={"synchronize_session": False},
-    )
 
 
 @router.put(
@@ -54,7 +43,7 @@ async def upload_picture(
     at most 512 px, re-encoded as WebP without any metadata."""
     upload = await file.read(pictures.MAX_UPLOAD_BYTES + 1)
     if len(upload) > pictures.MAX_UPLOAD_BYTES:
-        raise ApiError(
+        raise DomainError(
             status.HTTP_413_CONTENT_TOO_LARGE,
             "too_large",
             f"The picture is larger than {pictures.MAX_UPLOAD_BYTES // 2**20} MiB",
@@ -108,5 +97,5 @@ async def serve_picture(name: str, session: SessionDep) -> Response:
     """A stored picture: its URL names its content, so it may be cached for ever."""
     data = await session.scalar(select(StoredPicture.data).where(StoredPicture.name == name))
     if data is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Picture not found")
+        raise DomainError(status.HTTP_404_NOT_FOUND, "picture_not_found", "Picture not found")
     return Response(data, media_type="image/webp", headers={"Cache-Control": CACHE_FOREVER})

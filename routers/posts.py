@@ -1,15 +1,14 @@
 """/api/posts: anyone may read; only signed-in authors write, and only their own posts."""
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from auth import CurrentUser
+from content.markdown_render import render_off_loop
+from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
+from content.posts import get_own_post, get_post_or_404, post_page_json
 from database import SessionDep, open_session
-from markdown_render import render_off_loop
 from models import Post, User
-from page_cache import cached_page
-from pagination import LIMIT_DEFAULT, After, Limit, PageOfPosts, page_of_posts
 from schemas import (
     PathId,
     PostCreate,
@@ -20,33 +19,9 @@ from schemas import (
     PreviewResponse,
     error_responses,
 )
+from web.page_cache import cached_page
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
-
-
-def post_page_json(page: PageOfPosts) -> Response:
-    """A page of posts as the API answers it (read while the session is open)."""
-    body = PostPage.model_validate(
-        {"items": page.posts, "next_cursor": page.next_cursor}, from_attributes=True
-    )
-    return Response(body.model_dump_json(), media_type="application/json")
-
-
-async def get_post_or_404(session: AsyncSession, post_id: int) -> Post:
-    post = await session.get(Post, post_id, options=[joinedload(Post.author)])
-    if post is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Post not found")
-    return post
-
-
-async def get_own_post(session: AsyncSession, post_id: int, user: User, action: str) -> Post:
-    """The post, if it exists (404) and `user` wrote it (403)."""
-    post = await get_post_or_404(session, post_id)
-    if post.user_id != user.id:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN, detail=f"Not authorized to {action} this post"
-        )
-    return post
 
 
 async def save_changes(

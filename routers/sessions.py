@@ -1,19 +1,20 @@
 """/api/users sessions: renew the access token, sign out, list and end sign-ins.
 
-The session model itself (lifetimes, rotation, reuse detection) is in sessions.py.
+The session model itself (lifetimes, rotation, reuse detection) is in accounts/sessions.py.
 """
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, HTTPException, Request, Response, status
+from fastapi import APIRouter, Cookie, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
-import sessions
+from accounts import sessions
 from auth import CurrentSession, OptionalSession, token_for
 from database import SessionDep
+from errors.domain import DomainError
 from models import SESSION_ID_MAX, UserSession
 from schemas import Token, error_responses
 
@@ -37,11 +38,15 @@ def ensure_same_site(request: Request) -> None:
     """The refresh cookie is SameSite=Strict already; refuse a cross-site request
     outright too (Fetch Metadata, then Origin), leaving the session as it was."""
     if request.headers.get("sec-fetch-site") == "cross-site":
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Cross-site request refused")
+        raise DomainError(
+            status.HTTP_403_FORBIDDEN, "cross_site_refused", "Cross-site request refused"
+        )
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.url.netloc}"
     if origin is not None and origin != own:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Cross-site request refused")
+        raise DomainError(
+            status.HTTP_403_FORBIDDEN, "cross_site_refused", "Cross-site request refused"
+        )
 
 
 @router.post("/token/refresh", response_model=Token, responses=error_responses(401, 403))
@@ -52,11 +57,13 @@ async def refresh_access_token(
     ensure_same_site(request)
     try:
         row, new_refresh_token = await sessions.refresh(session, refresh_token, request)
-    except HTTPException as refused:
+    except DomainError as refused:
         # Answered here, not raised: the exception handler's response would replace
         # `response`, and with it the header that clears the dead cookie.
         answer = JSONResponse(
-            {"detail": refused.detail}, status_code=refused.status_code, headers=refused.headers
+            {"detail": refused.detail, "code": refused.code},
+            status_code=refused.status_code,
+            headers=refused.headers,
         )
         sessions.clear_refresh_cookie(request, answer)
         return answer
@@ -115,7 +122,7 @@ async def end_session(session_id: str, current: CurrentSession, session: Session
     """Ends one of your sessions; any id that is not one of yours is simply not found."""
     row = await session.get(UserSession, session_id) if len(session_id) <= SESSION_ID_MAX else None
     if row is None or row.user_id != current.user_id or row.revoked_at is not None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="Session not found")
+        raise DomainError(status.HTTP_404_NOT_FOUND, "session_not_found", "Session not found")
     await sessions.revoke(session, UserSession.id == row.id)
 
 

@@ -3,24 +3,20 @@
 from collections import Counter
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import or_, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
 
-import email_links
-import notices
-import rate_limits
-import sessions
-from auth import CurrentSession, CurrentUser, hash_password, token_for, verify_password
+from accounts import email_links, notices, rate_limits, sessions
+from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
+from auth import CurrentSession, CurrentUser, hash_password, token_for
 from config import settings
+from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
+from content.posts import post_page_json
 from database import SessionDep, open_session
+from errors.domain import DomainError
+from images.pictures import forget_if_unused
 from models import EMAIL_MAX, User, UserSession, fold
-from page_cache import cached_page
-from pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
-from routers.pictures import forget_if_unused
-from routers.posts import post_page_json
 from schemas import (
     PASSWORD_MAX,
     PasswordChange,
@@ -36,11 +32,11 @@ from schemas import (
     error_responses,
     password_problem,
 )
-from throttle import LoginThrottle
+from web.page_cache import cached_page
+from web.signin import check_password, confirm_current_password, login_failed, sign_in
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
-LOGIN_FAILED = "Incorrect email or password"
 SIGN_UP_LIMIT = "sign_up_limit"
 SIGN_UP_LIMIT_DETAIL = (
     "Too many sign-ups from your network address in the past hour; try again later"
@@ -62,86 +58,6 @@ async def reject_repeated_form_fields(request: Request) -> None:
                 for name in repeated
             ]
         )
-
-
-async def ensure_available(
-    session: AsyncSession, *, username: str | None, email: str | None, exclude_id: int | None = None
-) -> None:
-    """409 if another account already has this username or email, whatever its case."""
-    username_key = fold(username) if username else None
-    email_key = fold(email) if email else None
-    conditions = [
-        column == key
-        for column, key in ((User.username_key, username_key), (User.email_key, email_key))
-        if key
-    ]
-    if not conditions:
-        return
-    query = select(User.username_key, User.email_key).where(or_(*conditions))
-    if exclude_id is not None:
-        query = query.where(User.id != exclude_id)
-    taken = (await session.execute(query)).all()
-    if any(row.username_key == username_key for row in taken):
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="Username already exists")
-    if taken:
-        raise HTTPException(status.HTTP_409_CONFLICT, detail="Email already registered")
-
-
-async def commit_unique(
-    session: AsyncSession, *, username: str | None, email: str | None, exclude_id: int | None = None
-) -> None:
-    """Commit; if a concurrent request took the name or email first, answer as the
-    pre-check would have, so the database constraint is the final word."""
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        await ensure_available(session, username=username, email=email, exclude_id=exclude_id)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, detail="Username or email already taken"
-        ) from None
-
-
-async def get_user_or_404(session: AsyncSession, user_id: int) -> User:
-    user = await session.get(User, user_id)
-    if user is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="User not found")
-    return user
-
-
-async def check_password(
-    request: Request, email_key: str, password: str, password_hash: str | None
-) -> tuple[bool, str | None]:
-    """`verify_password`, throttled: every password check, whichever route it comes
-    through, spends the same per-account and per-client budget (429 once it is gone)."""
-    throttle: LoginThrottle = request.state.login_throttle
-    attempt = await throttle.reserve(email_key, sessions.client_address(request))
-    try:
-        valid, new_hash = await verify_password(password, password_hash)
-    except Exception:
-        await throttle.failed(attempt)
-        raise
-    await (throttle.succeeded if valid else throttle.failed)(attempt)
-    return valid, new_hash
-
-
-async def confirm_current_password(
-    request: Request, session: AsyncSession, user: User, password: str | None, action: str
-) -> None:
-    """Sensitive changes need the password again, not only a token that may be stolen."""
-    if password is None:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST, detail=f"current_password is required to {action}"
-        )
-    await session.commit()  # release the connection while Argon2 runs
-    valid, _ = await check_password(request, user.email_key, password, user.password_hash)
-    if not valid:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail="Current password is incorrect")
-
-
-def ensure_self(current_user: User, user: User) -> None:
-    if user.id != current_user.id:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="Not authorized to change this user")
 
 
 @router.post(
@@ -196,24 +112,11 @@ async def login_for_access_token(
         request, email_key, password, user.password_hash if user else None
     )
     if user is None or not valid:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail=LOGIN_FAILED,
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise login_failed()
     if new_hash:  # hashing parameters were raised since this hash was made
         user.password_hash = new_hash
         await session.commit()
     return await sign_in(request, response, session, user)
-
-
-async def sign_in(request: Request, response: Response, session: AsyncSession, user: User) -> Token:
-    """Start a session for `user`, whose identity has just been proven (a password, a
-    passkey): the refresh cookie on `response`, the access token in the answer."""
-    row, refresh_token = await sessions.start(session, user, request)
-    sessions.set_refresh_cookie(request, response, row, refresh_token)
-    response.headers["Cache-Control"] = "no-store"
-    return Token(access_token=token_for(user, row.id))
 
 
 @router.get("/me", response_model=UserPrivate, responses=error_responses(401))
@@ -239,7 +142,7 @@ async def change_password(
         body.new_password, username=current_user.username, email=current_user.email
     )
     if problem:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=problem)
+        raise DomainError(status.HTTP_422_UNPROCESSABLE_CONTENT, "password_too_guessable", problem)
     session.add(current_user)
     current_user.password_hash = await hash_password(body.new_password)
     # 429 `mail_limit` (nothing changed) once the account's mail budget is spent.

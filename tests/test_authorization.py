@@ -8,9 +8,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from auth import OptionalUser
 from tests.conftest import STRONG_PASSWORD, bearer, create_post, login
-from throttle import MAX_FAILURES_PER_EMAIL
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-import markdown_render
+from content import markdown_render
 from schemas import MAX_REPORTED_ERRORS, PasskeySignIn, PasswordResetRequest, UserCreate
 from tests.conftest import STRONG_PASSWORD
 

@@ -84,7 +84,7 @@ def test_a_saturated_pool_answers_503_with_retry_after(small_pool):
 
         connection = client.portal.call(take_the_only_connection)
         try:
-            # (On SQLite /me itself reads on a connection of its own: see hot_reads.py.)
+            # (On SQLite /me itself reads on a connection of its own: see web/hot_reads.py.)
             busy = client.get("/api/users/me/sessions", headers=alice.headers)
             page = client.get("/")
         finally:

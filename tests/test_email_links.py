@@ -9,7 +9,7 @@ import pytest
 from pydantic import AnyHttpUrl
 from sqlalchemy import select, update
 
-import email_links
+from accounts import email_links
 from config import settings
 from models import EmailToken
 from tests.conftest import STRONG_PASSWORD, bearer, login, make_account, register

@@ -9,8 +9,8 @@ import pytest
 from pydantic import AnyHttpUrl
 
 from config import settings
-from feeds import XML_BASE
-from markdown_render import render_html
+from content.feeds import XML_BASE
+from content.markdown_render import render_html
 from models import Post
 from tests.conftest import create_post, make_account
 from tests.test_queries import counting_statements

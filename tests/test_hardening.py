@@ -7,23 +7,23 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from fastapi import HTTPException
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pydantic import ValidationError
 from sqlalchemy import select
 
 import auth
-from config import Settings, load_or_create_secret_key
-from models import User
-from tests.conftest import STRONG_PASSWORD, create_post, login, register
-from throttle import (
+from accounts.throttle import (
     MAX_FAILURES_PER_CLIENT,
     MAX_FAILURES_PER_EMAIL,
     PENDING_SECONDS,
     WINDOW_SECONDS,
     DatabaseThrottle,
 )
+from config import Settings, load_or_create_secret_key
+from errors.domain import DomainError
+from models import User
+from tests.conftest import STRONG_PASSWORD, create_post, login, register
 
 JSON = {"Content-Type": "application/json"}
 
@@ -214,7 +214,7 @@ def test_the_lock_ends_when_the_window_passes(client):
     async def locked() -> bool:
         try:
             await throttle.reserve("a@example.com", "5.6.7.8")
-        except HTTPException as error:
+        except DomainError as error:
             return error.status_code == 429
         return False
 
@@ -270,7 +270,7 @@ def test_a_check_cut_short_counts_as_a_failure_after_a_while(client):
         now[0] += timedelta(seconds=PENDING_SECONDS + 1)
         try:
             await throttle.reserve("a@example.com", "1.2.3.4")
-        except HTTPException as error:
+        except DomainError as error:
             return error.status_code
         return 200
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from config import settings
-from errors import ApiError
+from errors.domain import DomainError
 from images import decode, limits
 from images import pool as image_pool
 from tests.conftest import STRONG_PASSWORD
@@ -228,7 +228,7 @@ def test_a_decode_past_its_deadline_is_stopped(monkeypatch):
     # the machine (and which answer depends on how much of the CPU it had).
     heavy = progressive_jpeg(5_000, 5_000, limits.MAX_JPEG_SCANS - 1)
     monkeypatch.setattr(settings, "image_decode_seconds", 0.1)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         run_apart(image_pool.reencode(heavy, side=512))
     assert refused.value.code in STOPPED
 
@@ -254,7 +254,7 @@ def test_a_decode_past_its_memory_limit_is_refused(monkeypatch):
     # 25 megapixels: 25 MB as a palette image, 75 MB more as RGB.
     picture = palette_png(5_000, 5_000)
     monkeypatch.setattr(settings, "image_decode_memory_mb", 64)
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         run_apart(image_pool.reencode(picture, side=512))
     assert refused.value.status_code == 422
     assert refused.value.code == "image_too_complex"
@@ -281,7 +281,7 @@ def test_the_pool_runs_so_many_queues_so_many_more_then_answers_503():
         waiting = asyncio.create_task(job("gives up"))
         await asyncio.sleep(0)
         assert pool.busy
-        with pytest.raises(ApiError) as refused:
+        with pytest.raises(DomainError) as refused:
             await job("refused")
         assert refused.value.status_code == 503
         assert refused.value.code == "busy"

@@ -11,13 +11,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
+from accounts.throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, bounded_key
 from config import settings
 from database import sync_url
 from main import app
 from models import EMAIL_MAX, KEY_MAX, LoginFailure, RateLimitHit, fold
 from tests.conftest import STRONG_PASSWORD
 from tests.live_server import LiveServer
-from throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, bounded_key
 
 # NFKC turns U+FDFA (one character) into 18: this address folds to 732 characters.
 EXPANDING_EMAIL = "\ufdfa" * 40 + "@example.com"

@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from pydantic import AnyHttpUrl
 from sqlalchemy import create_engine, select
 
-import account_mail
-import email_links
+from accounts import account_mail, email_links
 from config import settings
 from database import sync_url
 from main import app

@@ -9,11 +9,11 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-import markdown_render
 from config import settings
+from content import markdown_render
+from content.markdown_render import ELLIPSIS, EXCERPT_LENGTH, excerpt, plain_text, render_html
 from database import alembic_config, sync_url
 from main import app
-from markdown_render import ELLIPSIS, EXCERPT_LENGTH, excerpt, plain_text, render_html
 from models import Post
 from tests.conftest import create_post
 from tests.databases import fresh_database

@@ -15,12 +15,11 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-import mail
-import outbox
 from config import settings
 from database import create_engine, create_sessionmaker
+from mailing import outbox, smtp
+from mailing.outbox import OutboxSender
 from models import OutboxMessage, utcnow
-from outbox import OutboxSender
 from tests.databases import fresh_database
 from tests.mail_server import Mailbox, SMTPServer
 
@@ -44,7 +43,7 @@ async def senders(
 ) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], list[OutboxSender]]]:
     """`count` senders, each with its own engine (as workers have), and a sessionmaker."""
     engines = [create_engine(database_url) for _ in range(count)]
-    running = [OutboxSender(create_sessionmaker(e), mail.transport_for(settings)) for e in engines]
+    running = [OutboxSender(create_sessionmaker(e), smtp.transport_for(settings)) for e in engines]
     for sender in running:
         sender.start()
     try:
@@ -57,9 +56,9 @@ async def senders(
 
 
 def message(number: int, to: str = "reader@example.com") -> Any:
-    return mail.compose(
+    return smtp.compose(
         settings,
-        mail.mailbox("Reader", to),
+        smtp.mailbox("Reader", to),
         f"Message {number}",
         "password_changed.txt",
         username="Reader",
@@ -200,7 +199,7 @@ def test_a_message_claimed_by_a_killed_sender_goes_out_when_its_lease_ends(
         sessionmaker = create_sessionmaker(engine)
         await queue(sessionmaker, message(1))
         # A sender that claimed the message and died before sending it.
-        killed = OutboxSender(sessionmaker, mail.transport_for(settings))
+        killed = OutboxSender(sessionmaker, smtp.transport_for(settings))
         assert len(await killed._claim()) == 1
         await engine.dispose()
         async with senders(database_url):
@@ -319,7 +318,7 @@ async def plain_text_row(sessionmaker: async_sessionmaker[AsyncSession], number:
     await queue(sessionmaker, message(number))
     async with sessionmaker() as session:
         row = await session.scalar(select(OutboxMessage).order_by(OutboxMessage.id.desc()))
-        row.message = mail.serialize(message(number))
+        row.message = smtp.serialize(message(number))
         await session.commit()
 
 

@@ -8,9 +8,9 @@ from collections import Counter
 
 from sqlalchemy import select
 
-import outbox
 from config import settings
 from database import create_engine, create_sessionmaker
+from mailing import outbox
 from models import OutboxMessage, utcnow
 from tests.databases import fresh_database
 from tests.live_server import LiveServer

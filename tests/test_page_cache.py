@@ -9,12 +9,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 import auth
-import page_cache
 from config import settings
 from main import app
 from tests.conftest import create_post, make_account
 from tests.databases import fresh_database
 from tests.test_queries import counting_statements
+from web import page_cache
 
 
 def pages(alice_id: int, post_id: int) -> list[str]:
@@ -207,7 +207,7 @@ def test_errors_are_not_cached(client):
 
 
 def test_a_warm_worker_refuses_a_revoked_session_at_once(client, alice):
-    """The token check reads the session row on every request (hot_reads.py): a worker
+    """The token check reads the session row on every request (web/hot_reads.py): a worker
     that has answered the same token many times still refuses it the moment its
     session ends."""
     for _ in range(20):

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event
 
 from config import settings
-from pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
+from content.pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
 from tests.conftest import Account, create_post, make_account
 from tests.test_page_cache import execute
 from tests.test_queries import counting_statements

@@ -9,13 +9,13 @@ import pytest
 from pydantic import AnyHttpUrl
 from sqlalchemy import Executable, func, select, update
 
-import passkeys
+from accounts import passkeys
+from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from config import settings
 from models import PasskeyChallenge, utcnow
 from tests.conftest import bearer, login, make_account
 from tests.mail_server import Mailbox
 from tests.soft_authenticator import SoftAuthenticator
-from throttle import MAX_FAILURES_PER_EMAIL
 
 ORIGIN = "https://testserver"  # the test client's own address, as PUBLIC_URL
 

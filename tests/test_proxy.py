@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from middleware import SECURITY_HEADERS
+from accounts.throttle import MAX_FAILURES_PER_CLIENT
 from tests.conftest import STRONG_PASSWORD
 from tests.live_server import PROJECT_ROOT, LiveServer, access_log_config, free_port
-from throttle import MAX_FAILURES_PER_CLIENT
+from web.middleware import SECURITY_HEADERS
 
 NGINX = "/usr/sbin/nginx"
 SHIPPED_CONFIG = PROJECT_ROOT / "deploy" / "nginx" / "inkwell.conf"

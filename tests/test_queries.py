@@ -7,13 +7,13 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from hot_reads import SQLiteReads
 from tests.conftest import create_post, make_account
+from web.hot_reads import SQLiteReads
 
 
 @contextmanager
 def counting_statements(client) -> Iterator[list[str]]:
-    """Statements sent through the engine, and on SQLite through hot_reads.py's own
+    """Statements sent through the engine, and on SQLite through web/hot_reads.py's own
     connection too; not the outbox sender's, which runs beside the requests."""
     engine = client.app_state["sessionmaker"].kw["bind"].sync_engine
     hot_reads = client.app_state["hot_reads"]
@@ -52,7 +52,7 @@ def test_listing_costs_the_same_for_one_post_or_thirty(client, path):
     with_thirty_posts = _statements_for(client, path)
 
     assert with_thirty_posts == with_one_post
-    # The content version (page_cache.py), the author where there is one, the posts.
+    # The content version (web/page_cache.py), the author where there is one, the posts.
     assert with_one_post == (3 if path.startswith(("/users/", "/api/users/")) else 2)
 
 

@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-import outbox
 from config import settings
 from database import _configure_sqlite, create_sync_engine
+from mailing import outbox
 from main import app
 from models import OutboxMessage
 from tests.conftest import make_account

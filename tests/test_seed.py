@@ -9,14 +9,14 @@ import pytest
 from sqlalchemy import create_engine, select
 
 import seed
+from accounts.usernames import clean_username
 from config import settings
+from content.markdown_render import render_html
 from database import sync_url
-from markdown_render import render_html
 from models import Post, User, fold
 from schemas import PostCreate
 from tests.conftest import login, register
 from tests.databases import fresh_database
-from usernames import clean_username
 
 
 def run_seed(argv: list[str]) -> None:

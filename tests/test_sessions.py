@@ -9,7 +9,7 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-import sessions
+from accounts import sessions
 from config import settings
 from models import UserSession
 from tests.conftest import STRONG_PASSWORD, Account, bearer, login, make_account

@@ -6,9 +6,9 @@ it sends: a Cyrillic "a" looks like a Latin one on the page, which is the whole 
 
 import pytest
 
-import usernames
+from accounts import usernames
+from accounts.usernames import clean_username
 from tests.conftest import make_account, register
-from usernames import clean_username
 
 CYRILLIC_A = "\u0430"
 GREEK_OMICRON = "\u03bf"

@@ -8,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
+from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from tests.conftest import STRONG_PASSWORD
 from tests.live_server import LiveServer, access_log_config
-from throttle import MAX_FAILURES_PER_EMAIL
 
 ACCESS_LINE = re.compile(
     r'^(?P<pid>\d+) .*"(?P<method>\w+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d+)'

@@ -35,7 +35,7 @@ def _autoincrement_rebuild() -> dict[str, object]:
 
 
 def upgrade() -> None:
-    # The throttle reserves an attempt before the password is verified (throttle.py).
+    # The throttle reserves an attempt before the password is verified (accounts/throttle.py).
     with op.batch_alter_table("login_failures") as batch_op:
         batch_op.add_column(
             sa.Column("pending", sa.Boolean(), nullable=False, server_default=sa.false())

@@ -1,4 +1,4 @@
-"""Sessions: one row per sign-in, renewed by a rotating refresh token (sessions.py).
+"""Sessions: one row per sign-in, renewed by a rotating refresh token (accounts/sessions.py).
 
 Revision ID: 0003
 Revises: 0002

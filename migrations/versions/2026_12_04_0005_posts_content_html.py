@@ -1,5 +1,5 @@
 """Posts are Markdown: keep each post's rendered, sanitised HTML beside its source
-(markdown_render.py), so pages and feeds never render on a read.
+(content/markdown_render.py), so pages and feeds never render on a read.
 
 Existing posts are rendered here, with the renderer of this revision's code. The
 column is added with ALTER TABLE ADD COLUMN on both databases, never through a batch
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from markdown_render import render_html
+from content.markdown_render import render_html
 
 revision: str = "0005"
 down_revision: str | Sequence[str] | None = "0004"

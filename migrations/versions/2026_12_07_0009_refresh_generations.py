@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # A plain ADD COLUMN on both databases (no batch rebuild, which on SQLite would
     # drop migration 0004's triggers). Sessions started before keep generation 0, and
-    # their tokens, of the older form, still rotate (sessions.py).
+    # their tokens, of the older form, still rotate (accounts/sessions.py).
     op.add_column(
         "sessions", sa.Column("generation", sa.Integer(), nullable=False, server_default="0")
     )

@@ -66,7 +66,7 @@ export function setUpPreview(prefix) {
       return;
     }
     // The one place server HTML enters a page from script: it is our own API's answer,
-    // rendered and sanitised by markdown_render.py exactly as a published post (no
+    // rendered and sanitised by content/markdown_render.py exactly as a published post (no
     // script, no event or style attribute, no unsafe link). DOMParser builds it in an
     // inert document (nothing in it runs or loads), and its nodes are then moved here.
     const parsed = new DOMParser().parseFromString(html, "text/html");

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from sessions import MAX_SESSIONS
+from accounts.sessions import MAX_SESSIONS
 from tests.browser.conftest import ConsoleWatch, User, login_through_form, register
 from tests.live_server import LiveServer
 

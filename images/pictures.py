@@ -9,7 +9,11 @@ served.
 import hashlib
 from dataclasses import dataclass
 
+from sqlalchemy import delete, exists
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from images import limits, pool
+from models import StoredPicture, User
 
 # Uploads larger than this are refused while they are read (413), before decoding.
 MAX_UPLOAD_BYTES = limits.MAX_UPLOAD_BYTES
@@ -23,6 +27,17 @@ class Picture:
 
 
 async def reencode(upload: bytes) -> Picture:
-    """The upload as a clean square WebP, or an ApiError saying why not (images.pool)."""
+    """The upload as a clean square WebP, or an DomainError saying why not (images.pool)."""
     data = await pool.reencode(upload, side=MAX_SIDE, shape="square")
     return Picture(data, f"{hashlib.sha256(data).hexdigest()}.webp")
+
+
+async def forget_if_unused(session: AsyncSession, name: str | None) -> None:
+    """Delete the stored picture `name` once no account uses it (its URL then 404s)."""
+    if name is None:
+        return
+    in_use = exists().where(User.image_file == name)
+    await session.execute(
+        delete(StoredPicture).where(StoredPicture.name == name, ~in_use),
+        execution_options={"synchronize_session": False},
+    )

@@ -28,13 +28,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from fastapi import HTTPException, Request, Response, status
+from fastapi import Request, Response, status
 from sqlalchemy import ColumnElement, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
 from config import settings
 from database import lock_account, rows_changed
+from errors.domain import DomainError
 from models import IP_MAX, USER_AGENT_MAX, User, UserSession, new_session_id
 
 # The sessions' clock, which tests move by hand; auth.py reads it from here too.
@@ -269,8 +270,8 @@ async def holder(db: AsyncSession, token: str | None) -> UserSession | None:
     return row if _is_current(row, presented) or _is_previous(row, presented) else None
 
 
-def _gone() -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail="Session expired or ended")
+def _gone() -> DomainError:
+    return DomainError(status.HTTP_401_UNAUTHORIZED, "session_ended", "Session expired or ended")
 
 
 async def revoke(db: AsyncSession, *conditions: ColumnElement[bool]) -> None:

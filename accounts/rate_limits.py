@@ -1,5 +1,5 @@
 """How often an action that costs someone else something may be taken: a mail sent
-to an address, for one. Password guesses have their own, stricter rule (throttle.py).
+to an address, for one. Password guesses have their own, stricter rule (accounts/throttle.py).
 
 Each use is a row in `rate_limit_hits`, written in the transaction of the action
 itself, so the count is exact across workers and machines: concurrent uses of one key
@@ -11,14 +11,14 @@ import zlib
 from collections.abc import Mapping
 from datetime import timedelta
 
-from fastapi import HTTPException, status
+from fastapi import status
 from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.throttle import bounded_key
 from database import is_postgresql
-from errors import ApiError
+from errors.domain import DomainError
 from models import RateLimitHit, utcnow
-from throttle import bounded_key
 
 # Every limit counts the uses of the past hour.
 WINDOW = timedelta(hours=1)
@@ -35,12 +35,11 @@ async def spend(
     session: AsyncSession,
     limits: Mapping[str, int],
     *,
-    code: str | None = None,
+    code: str = "rate_limited",
     detail: str = TOO_MANY,
 ) -> None:
     """Count one use against each key's hourly limit, or raise 429 with `Retry-After`
-    if any key has none left: an `ApiError` with `code` and `detail` when given (the
-    limits older than error codes answer without one). Nothing is committed: the
+    if any key has none left: a `DomainError` with `code` and `detail`. Nothing is committed: the
     caller's commit records the use with whatever it is for, and a rollback forgets it."""
     limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
     now = utcnow()
@@ -64,7 +63,5 @@ async def spend(
             waits.append((blocking + WINDOW - now).total_seconds())
     if waits:
         headers = {"Retry-After": str(max(1, round(max(waits) + 0.5)))}
-        if code is not None:
-            raise ApiError(status.HTTP_429_TOO_MANY_REQUESTS, code, detail, headers=headers)
-        raise HTTPException(status.HTTP_429_TOO_MANY_REQUESTS, detail=detail, headers=headers)
+        raise DomainError(status.HTTP_429_TOO_MANY_REQUESTS, code, detail, headers=headers)
     session.add_all(RateLimitHit(key=key, at=now) for key in limits)

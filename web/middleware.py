@@ -5,10 +5,11 @@ buffering per request, which keeps the hot paths fast.
 """
 
 from starlette.datastructures import Headers, MutableHeaders
-from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from errors.domain import DomainError
 
 # Pages may load scripts, styles and images from this origin only: no inline code,
 # no plugins, no <base> tricks, no framing. The docs page sets its own, laxer one.
@@ -77,7 +78,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Raised inside the route's body parsing, so the app answers 413.
-                    raise HTTPException(413, detail=self._detail(limit))
+                    raise DomainError(413, "request_too_large", self._detail(limit))
             return message
 
         await self.app(scope, counting_receive, send)
@@ -130,7 +131,7 @@ class CompressionMiddleware(GZipMiddleware):
     """Starlette's gzip for every response worth it (pages, CSS, JS, JSON over 500
     bytes), plus what RFC 9110 (8.8.1) asks of a compressed copy: a strong ETag
     becomes weak, since the copy is no longer byte-identical. Pages from the page
-    cache arrive already compressed (page_cache.py) and pass through untouched."""
+    cache arrive already compressed (web/page_cache.py) and pass through untouched."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # A client that takes no gzip skips the responder entirely (~10 µs a request);

@@ -1,13 +1,13 @@
 """Security notices mailed to an account's owner after a change to how it is signed
 into: a new password, a passkey added or removed. If it was not them, they learn it
 now and know what to do. Each is counted and queued in the caller's transaction
-(account_mail.py), so it goes out if and only if the change is committed, and a change
+(accounts/account_mail.py), so it goes out if and only if the change is committed, and a change
 whose notice may not go (the budget is spent) is refused with it.
 """
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import account_mail
+from accounts import account_mail
 from models import User, utcnow
 
 
@@ -19,7 +19,7 @@ async def queue_password_changed(
     session: AsyncSession, user: User, *, by_reset: bool = False
 ) -> None:
     """`by_reset`: the change was made with a mailed reset link, which counts apart from
-    the account's budget (account_mail.py)."""
+    the account's budget (accounts/account_mail.py)."""
     await account_mail.send(
         session,
         user,

@@ -39,9 +39,9 @@ from sqlalchemy import Update, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as SyncSession
 
-import mail
 from config import settings
 from database import checkpoint_sqlite
+from mailing import smtp
 from models import OutboxMessage, utcnow
 
 logger = logging.getLogger("inkwell.outbox")
@@ -82,7 +82,7 @@ def enqueue(
         OutboxMessage(
             sender=message["From"].addresses[0].addr_spec,
             recipient=message["To"].addresses[0].addr_spec,
-            message=seal(mail.serialize(message)),
+            message=seal(smtp.serialize(message)),
             created_at=now,
             next_attempt_at=now,
             give_up_at=now + give_up_after,
@@ -169,7 +169,7 @@ class OutboxSender:
     """Delivers the outbox through `transport`; one per worker, run by the lifespan."""
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], transport: mail.Transport
+        self, sessionmaker: async_sessionmaker[AsyncSession], transport: smtp.Transport
     ) -> None:
         self.sessionmaker = sessionmaker
         self.transport = transport
@@ -304,7 +304,7 @@ class OutboxSender:
             await self._record(batch)
         return len(rows)
 
-    async def _send(self, connection: mail.Connection, row: Any, batch: "_Batch") -> bool:
+    async def _send(self, connection: smtp.Connection, row: Any, batch: "_Batch") -> bool:
         """Send one claimed message and delete it once accepted; False when the
         connection is gone (every message not yet tried then counts a failed attempt)."""
         try:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from fastapi import HTTPException, Request, status
+from fastapi import Request, status
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -56,12 +56,12 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-import sessions
+from accounts import sessions
+from accounts.throttle import LoginThrottle
 from config import settings
 from database import lock_account, rows_changed
-from errors import ApiError
+from errors.domain import DomainError
 from models import IP_MAX, Passkey, PasskeyChallenge, User, utcnow
-from throttle import LoginThrottle
 
 Answer = TypeVar("Answer", RegistrationCredential, AuthenticationCredential)
 
@@ -98,8 +98,8 @@ def relying_party(request: Request) -> RelyingParty:
     return RelyingParty("localhost", f"http://localhost{suffix}")
 
 
-def _refused(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
+def _refused(code: str, detail: str) -> DomainError:
+    return DomainError(status.HTTP_400_BAD_REQUEST, code, detail)
 
 
 # --- Challenges ---------------------------------------------------------------------
@@ -146,14 +146,16 @@ def _parsed(parse: Callable[[dict[str, Any]], Answer], answer: dict[str, Any]) -
     try:
         return parse(answer)
     except (WebAuthnException, ValueError) as exc:  # binascii.Error is a ValueError
-        raise _refused(f"The passkey's answer is malformed: {exc}") from exc
+        raise _refused("passkey_malformed", f"The passkey's answer is malformed: {exc}") from exc
 
 
 def _challenge_of(credential: RegistrationCredential | AuthenticationCredential) -> bytes:
     try:
         return parse_client_data_json(credential.response.client_data_json).challenge
     except (WebAuthnException, ValueError) as exc:
-        raise _refused("The passkey's answer is malformed (clientDataJSON)") from exc
+        raise _refused(
+            "passkey_malformed", "The passkey's answer is malformed (clientDataJSON)"
+        ) from exc
 
 
 async def _take_challenge(
@@ -180,7 +182,10 @@ async def _take_challenge(
     found = taken.first() is not None
     await db.commit()
     if not found:
-        raise _refused("This passkey request has expired or was already used; please try again")
+        raise _refused(
+            "passkey_challenge_expired",
+            "This passkey request has expired or was already used; please try again",
+        )
 
 
 # --- Registration -------------------------------------------------------------------
@@ -196,7 +201,9 @@ async def registration_options(db: AsyncSession, request: Request, user: User) -
     verification preferred, none of the account's own passkeys again. Commits."""
     owned = list(await db.scalars(select(Passkey).where(Passkey.user_id == user.id)))
     if len(owned) >= MAX_PASSKEYS:
-        raise _refused(f"An account can have {MAX_PASSKEYS} passkeys; remove one first")
+        raise _refused(
+            "too_many_passkeys", f"An account can have {MAX_PASSKEYS} passkeys; remove one first"
+        )
     challenge = await _new_challenge(db, request, REGISTER, user.id)
     await db.commit()
     options = generate_registration_options(
@@ -244,7 +251,7 @@ async def register(
             expected_origin=party.origin,
         )
     except (WebAuthnException, ValueError) as exc:
-        raise _refused(f"The passkey could not be verified: {exc}") from exc
+        raise _refused("passkey_invalid", f"The passkey could not be verified: {exc}") from exc
     transports = credential.response.transports or []
     passkey = Passkey(
         user_id=user.id,
@@ -263,12 +270,12 @@ async def register(
         await db.flush()  # on SQLite, takes the write lock before counting
     except IntegrityError:
         await db.rollback()
-        raise ApiError(
+        raise DomainError(
             status.HTTP_409_CONFLICT, "passkey_exists", "This passkey is already registered"
         ) from None
     owned = await db.scalar(select(func.count()).where(Passkey.user_id == user.id))
     if (owned or 0) > MAX_PASSKEYS:
-        raise ApiError(
+        raise DomainError(
             status.HTTP_400_BAD_REQUEST,
             "too_many_passkeys",
             f"An account can have {MAX_PASSKEYS} passkeys; remove one first",
@@ -293,9 +300,9 @@ async def sign_in_options(db: AsyncSession, request: Request) -> dict[str, Any]:
     return _as_json(options)
 
 
-def _not_accepted(detail: str) -> HTTPException:
-    return HTTPException(
-        status.HTTP_401_UNAUTHORIZED, detail=detail, headers={"WWW-Authenticate": "Bearer"}
+def _not_accepted(code: str, detail: str) -> DomainError:
+    return DomainError(
+        status.HTTP_401_UNAUTHORIZED, code, detail, headers={"WWW-Authenticate": "Bearer"}
     )
 
 
@@ -340,10 +347,10 @@ async def _verify(
     passkey: Passkey | None,
 ) -> User:
     if passkey is None:
-        raise _not_accepted(UNKNOWN_PASSKEY)
+        raise _not_accepted("passkey_unknown", UNKNOWN_PASSKEY)
     handle = credential.response.user_handle
     if handle is not None and handle != passkey.user.account_key.encode():
-        raise _not_accepted("This passkey belongs to another account")
+        raise _not_accepted("passkey_wrong_account", "This passkey belongs to another account")
     party = relying_party(request)
     try:
         verified = verify_authentication_response(
@@ -356,7 +363,7 @@ async def _verify(
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError) as exc:
-        raise _not_accepted(f"The passkey could not be verified: {exc}") from exc
+        raise _not_accepted("passkey_invalid", f"The passkey could not be verified: {exc}") from exc
     # The counter moves only forward, checked and set in one statement: of two answers
     # racing with the same count, one wins and the other is refused as a copy.
     new_count = verified.new_sign_count
@@ -370,5 +377,7 @@ async def _verify(
     )
     await db.commit()
     if moved != 1:
-        raise _not_accepted("This passkey's sign count did not go up: it may have been copied")
+        raise _not_accepted(
+            "passkey_cloned", "This passkey's sign count did not go up: it may have been copied"
+        )
     return passkey.user

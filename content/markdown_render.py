@@ -42,7 +42,7 @@ from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
-from errors import ApiError
+from errors.domain import DomainError
 
 EXCERPT_LENGTH = 300
 ELLIPSIS = "…"
@@ -131,7 +131,7 @@ async def render_off_loop(source: str) -> str:
     """`render_html` in the render thread, so a slow source never stalls other requests;
     503 with Retry-After when RENDER_QUEUE renders are already waiting."""
     if not _render_slots.acquire(blocking=False):
-        raise ApiError(
+        raise DomainError(
             503,
             "rendering_busy",
             "Too many posts are being rendered; please try again shortly",

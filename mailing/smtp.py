@@ -3,7 +3,7 @@
 Messages are made with the standard library's `email` package (plain text, UTF-8,
 every header a mail client and a spam filter expect) from the templates in
 templates/mail/, and handed to the SMTP server by aiosmtplib. Nothing here is called
-on a request's path: requests queue messages (outbox.py), whose sender calls this.
+on a request's path: requests queue messages (mailing/outbox.py), whose sender calls this.
 """
 
 import contextlib

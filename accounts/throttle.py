@@ -24,11 +24,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from fastapi import HTTPException, status
+from fastapi import status
 from sqlalchemy import delete, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from database import is_postgresql
+from errors.domain import DomainError
 from models import LoginFailure, utcnow
 
 WINDOW_SECONDS = 15 * 60
@@ -73,7 +74,7 @@ def bounded_key(key: str, max_length: int) -> str:
     ":") and the SHA-256 of the rest. What follows the kind can be any length (a login
     form's email, an X-Forwarded-For address): PostgreSQL refuses a value longer than
     its column where SQLite stores it. Used wherever a throttle or rate-limit key is
-    stored or looked up (here and rate_limits.py), so both always agree."""
+    stored or looked up (here and accounts/rate_limits.py), so both always agree."""
     if len(key) <= max_length:
         return key
     kind, _, rest = key.partition(":")
@@ -81,10 +82,11 @@ def bounded_key(key: str, max_length: int) -> str:
     return f"{kind[:MAX_KIND]}:sha256:{digest}"
 
 
-def too_many_attempts(retry_after: float) -> HTTPException:
-    return HTTPException(
+def too_many_attempts(retry_after: float) -> DomainError:
+    return DomainError(
         status.HTTP_429_TOO_MANY_REQUESTS,
-        detail="Too many failed password attempts; try again later",
+        "too_many_attempts",
+        "Too many failed password attempts; try again later",
         headers={"Retry-After": str(max(1, round(retry_after + 0.5)))},
     )
 

@@ -1,6 +1,6 @@
 """Every mail to an account's address goes through `send`: the one place that says how
 much mail an address or an account can be made to receive, and what a mail to an
-address nobody has proven may say. Links (email_links.py) and notices (notices.py)
+address nobody has proven may say. Links (accounts/email_links.py) and notices (accounts/notices.py)
 both call it, so a new kind of mail cannot forget the rule.
 
 - An address its owner has not verified gets at most UNVERIFIED_MAIL_PER_HOUR mails of
@@ -19,7 +19,7 @@ both call it, so a new kind of mail cannot forget the rule.
   the greeting or in the `To:` display name, a passkey's name): that inbox may be a
   stranger's, and the text could be "Your bank: verify at https://evil.example".
 
-Each mail is counted (rate_limits.py) and queued (outbox.py) in the caller's
+Each mail is counted (accounts/rate_limits.py) and queued (mailing/outbox.py) in the caller's
 transaction: both happen if, and only if, it commits.
 """
 
@@ -28,10 +28,9 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-import mail
-import outbox
-import rate_limits
+from accounts import rate_limits
 from config import settings
+from mailing import outbox, smtp
 from models import User
 
 MAIL_LIMIT = "mail_limit"
@@ -42,7 +41,7 @@ MAIL_LIMIT_DETAIL = (
 
 
 def budgets(user: User, *, account_budget: bool = True) -> dict[str, int]:
-    """The hourly limits a mail to `user` spends (rate_limits.py keys)."""
+    """The hourly limits a mail to `user` spends (accounts/rate_limits.py keys)."""
     limits: dict[str, int] = {}
     if account_budget and user.id is not None:  # a new account has spent nothing yet
         limits[f"account-mail:{user.id}"] = settings.account_mail_per_hour
@@ -76,7 +75,7 @@ async def send(
     if not user.email_verified:
         personal = dict.fromkeys(personal)
     name = user.username if user.email_verified else ""
-    message = mail.compose(
-        settings, mail.mailbox(name, user.email), subject, template, **personal, **context
+    message = smtp.compose(
+        settings, smtp.mailbox(name, user.email), subject, template, **personal, **context
     )
     outbox.enqueue(session, message, give_up_after=give_up_after)

@@ -6,7 +6,7 @@ opens nothing. A token works once, until it expires, and only while the account 
 has the address it was mailed to; a reset token also only while the password is the
 one it was issued against (as Django's reset tokens do), so a password changed by any
 other way kills it. Each mail is counted against its budgets and queued in the
-caller's transaction (account_mail.py).
+caller's transaction (accounts/account_mail.py).
 """
 
 import asyncio
@@ -16,15 +16,15 @@ import logging
 import secrets
 from datetime import timedelta
 
-from fastapi import HTTPException, status
+from fastapi import status
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
-import account_mail
+from accounts import account_mail
 from config import settings
 from database import rows_changed
-from errors import ApiError
+from errors.domain import DomainError
 from models import EmailToken, User, utcnow
 
 logger = logging.getLogger("inkwell.email_links")
@@ -123,7 +123,7 @@ async def queue_password_reset_for(
             return
         try:
             await queue_password_reset(session, user)
-        except ApiError as error:
+        except DomainError as error:
             if error.code != account_mail.MAIL_LIMIT:
                 raise
             return  # rolled back as the session closes
@@ -185,8 +185,8 @@ async def _reset_after_a_while(
         logger.exception("A password reset request was lost")
 
 
-def _invalid(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_400_BAD_REQUEST, detail=detail)
+def _invalid(code: str, detail: str) -> DomainError:
+    return DomainError(status.HTTP_400_BAD_REQUEST, code, detail)
 
 
 async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
@@ -197,15 +197,20 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
         .where(EmailToken.token_hash == _sha256(token), EmailToken.purpose == purpose)
     )
     if row is None:
-        raise _invalid("This link is not valid; check that it was copied whole")
+        raise _invalid("link_invalid", "This link is not valid; check that it was copied whole")
     if row.used_at is not None:
-        raise _invalid("This link has already been used")
+        raise _invalid("link_used", "This link has already been used")
     if utcnow() >= row.expires_at:
-        raise _invalid("This link has expired; ask for a new one")
+        raise _invalid("link_expired", "This link has expired; ask for a new one")
     if row.user.email_key != row.email_key:
-        raise _invalid("This link was sent to an address the account no longer uses")
+        raise _invalid(
+            "link_email_changed", "This link was sent to an address the account no longer uses"
+        )
     if row.password_stamp is not None and row.password_stamp != _sha256(row.user.password_hash):
-        raise _invalid("This link no longer works: the password has changed since it was sent")
+        raise _invalid(
+            "link_password_changed",
+            "This link no longer works: the password has changed since it was sent",
+        )
     return row
 
 
@@ -219,4 +224,4 @@ async def use(session: AsyncSession, row: EmailToken) -> None:
         .execution_options(synchronize_session=False),
     )
     if spent != 1:
-        raise _invalid("This link has already been used")
+        raise _invalid("link_used", "This link has already been used")

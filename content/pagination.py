@@ -18,12 +18,13 @@ import hmac
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, NamedTuple
 
-from fastapi import Depends, HTTPException, Query, status
+from fastapi import Depends, Query, status
 from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from config import settings
+from errors.domain import DomainError
 from models import MAX_ID, Post
 
 LIMIT_DEFAULT = 10
@@ -101,7 +102,7 @@ async def cursor_param(
     try:
         return decode_cursor(cursor)
     except (ValueError, OverflowError):
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, detail=BAD_CURSOR) from None
+        raise DomainError(status.HTTP_400_BAD_REQUEST, "invalid_cursor", BAD_CURSOR) from None
 
 
 # Where the previous page ended (None for the first page); a bad cursor is a 400.

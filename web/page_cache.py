@@ -4,7 +4,7 @@ Pages are the same for everyone (who is signed in shows only through the browser
 scripts), and they change only when the database's content version does: migration
 0004's triggers bump it in the very transaction of any write that changes what a
 page shows (a post written, edited or deleted; an account created, renamed or
-deleted). So each page answer costs one tiny read of that version (hot_reads.py):
+deleted). So each page answer costs one tiny read of that version (web/hot_reads.py):
 
 - the ETag is the version plus a fingerprint of the code and templates, so a
   matching `If-None-Match` gets 304 before anything is looked up or rendered;
@@ -35,9 +35,9 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from config import BASE_DIR, settings
-from errors import is_database_unavailable
-from hot_reads import CONTENT_VERSION, HotReads
-from middleware import accepts_gzip
+from errors.unavailable import is_database_unavailable
+from web.hot_reads import CONTENT_VERSION, HotReads
+from web.middleware import accepts_gzip
 
 # Pages kept per worker, least recently used dropped first (~30 KiB each at most).
 MAX_PAGES = 512

@@ -71,7 +71,7 @@ def _add_entry(feed: Element, site_url: str, post: Post) -> None:
     _add(entry, "published", rfc3339(post.date_posted))
     _add(entry, "updated", rfc3339(post.date_posted))
     _add_person(entry, site_url, post.author)
-    # The sanitised HTML the post page shows (markdown_render.py), escaped once more
+    # The sanitised HTML the post page shows (content/markdown_render.py), escaped once more
     # by ElementTree as Atom's type="html" requires.
     # Relative links in a post resolve against the post's own address.
     _add(entry, "content", post.content_html, type="html", **{XML_BASE: link})

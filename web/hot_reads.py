@@ -1,13 +1,13 @@
 """The reads that nearly every request makes, run without the ORM.
 
 Checking a bearer token's session (every authenticated request) and reading the
-content version (every page view, see page_cache.py) are one small SELECT each.
+content version (every page view, see web/page_cache.py) are one small SELECT each.
 Through an AsyncSession such a SELECT costs ~400 µs of Python on this project's
 machine; the same statement through the driver costs ~10 µs on SQLite. So they run
 here, as SQLAlchemy Core statements compiled once:
 
 - SQLite: on one connection of the worker's own, in autocommit mode, called in place
-  (inline_sqlite.py says why a local SQLite call may run on the event loop). In WAL
+  (web/inline_sqlite.py says why a local SQLite call may run on the event loop). In WAL
   mode a read outside a transaction sees every commit made before it, by any
   connection of any process.
 - PostgreSQL: on a pooled connection, through Core (one round trip).
@@ -39,7 +39,7 @@ SESSION_CHECK = (
     .join(User, User.id == UserSession.user_id)
     .where(UserSession.id == bindparam("session_id"), UserSession.user_id == bindparam("user_id"))
 )
-# The number every page's cache entry and ETag is checked against (page_cache.py).
+# The number every page's cache entry and ETag is checked against (web/page_cache.py).
 CONTENT_VERSION = select(ContentVersion.version).where(ContentVersion.id == 1)
 
 

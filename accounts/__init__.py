@@ -1,0 +1,2 @@
+"""Accounts: sign-in, sessions, email links, passkeys, throttles, usernames, and the
+mail an account receives."""

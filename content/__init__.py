@@ -1,0 +1,1 @@
+"""Posts' content: Markdown, feeds, and keyset pagination."""

@@ -1,0 +1,1 @@
+"""Mail: messages on the wire, SMTP, and the durable outbox that sends them."""

@@ -1,0 +1,2 @@
+"""The web layer's machinery: middleware, the page cache, hot reads, the in-place
+SQLite connection, templating."""

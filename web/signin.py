@@ -1,0 +1,70 @@
+"""What every way of proving who you are shares: the throttled password check (one
+budget whichever route a password comes through), asking for the password again before
+a sensitive change, and starting a session once the proof is in."""
+
+from fastapi import Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import sessions
+from accounts.throttle import LoginThrottle
+from auth import token_for, verify_password
+from errors.domain import DomainError
+from models import User
+from schemas import Token
+
+LOGIN_FAILED = "Incorrect email or password"
+
+
+def login_failed() -> DomainError:
+    """The one answer to a wrong email or password: which of the two is never said."""
+    return DomainError(
+        status.HTTP_401_UNAUTHORIZED,
+        "invalid_credentials",
+        LOGIN_FAILED,
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+async def check_password(
+    request: Request, email_key: str, password: str, password_hash: str | None
+) -> tuple[bool, str | None]:
+    """`verify_password`, throttled: every password check, whichever route it comes
+    through, spends the same per-account and per-client budget (429 once it is gone)."""
+    throttle: LoginThrottle = request.state.login_throttle
+    attempt = await throttle.reserve(email_key, sessions.client_address(request))
+    try:
+        valid, new_hash = await verify_password(password, password_hash)
+    except Exception:
+        await throttle.failed(attempt)
+        raise
+    await (throttle.succeeded if valid else throttle.failed)(attempt)
+    return valid, new_hash
+
+
+async def confirm_current_password(
+    request: Request, session: AsyncSession, user: User, password: str | None, action: str
+) -> None:
+    """Sensitive changes need the password again, not only a token that may be stolen."""
+    if password is None:
+        raise DomainError(
+            status.HTTP_400_BAD_REQUEST,
+            "current_password_required",
+            f"current_password is required to {action}",
+        )
+    await session.commit()  # release the connection while Argon2 runs
+    valid, _ = await check_password(request, user.email_key, password, user.password_hash)
+    if not valid:
+        raise DomainError(
+            status.HTTP_400_BAD_REQUEST,
+            "current_password_incorrect",
+            "Current password is incorrect",
+        )
+
+
+async def sign_in(request: Request, response: Response, session: AsyncSession, user: User) -> Token:
+    """Start a session for `user`, whose identity has just been proven (a password, a
+    passkey): the refresh cookie on `response`, the access token in the answer."""
+    row, refresh_token = await sessions.start(session, user, request)
+    sessions.set_refresh_cookie(request, response, row, refresh_token)
+    response.headers["Cache-Control"] = "no-store"
+    return Token(access_token=token_for(user, row.id))

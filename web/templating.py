@@ -1,0 +1,67 @@
+"""The Jinja environment every page and error page is rendered with, and what pages
+need around it: versioned static URLs, the site's own address, a page's `<title>`,
+description and canonical link."""
+
+import hashlib
+from functools import cache
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from accounts import sessions
+from config import BASE_DIR, settings
+from content.markdown_render import excerpt
+from models import Post
+
+STATIC_DIR = BASE_DIR / "static"
+
+
+@cache
+def static_url(path: str) -> str:
+    """A URL that changes whenever the file does, so browsers may cache it for a year."""
+    digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
+    return f"/static/{path}?v={digest}"
+
+
+templates = Jinja2Templates(directory=BASE_DIR / "templates")
+templates.env.globals["static_url"] = static_url
+# Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
+# pages are cached (web/page_cache.py), so that costs once per change, and needs no column.
+templates.env.globals["excerpt"] = excerpt
+# How many sign-ins an account keeps, said where the sessions are listed.
+templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
+
+DEFAULT_DESCRIPTION = "Inkwell, a small blog: writing from its community, free to read."
+HOME_DESCRIPTION = "Fresh writing from the Inkwell community."
+# Search engines show about this much of a description.
+DESCRIPTION_MAX = 160
+
+
+def post_description(post: Post) -> str:
+    """The post's opening words as plain text, for search results and link previews."""
+    return excerpt(post.content_html, DESCRIPTION_MAX - 1).text
+
+
+def site_url(request: Request) -> str:
+    """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
+    the address this request came to (the page cache keys on the full URL, so two
+    hosts never share a copy)."""
+    return str(settings.public_url or request.base_url).rstrip("/")
+
+
+def render(
+    request: Request,
+    name: str,
+    title: str,
+    description: str = DEFAULT_DESCRIPTION,
+    **context: object,
+) -> HTMLResponse:
+    """A page with its `<title>`, meta description and canonical address."""
+    # Only the parameters that choose what the page shows: not `next`, not trackers.
+    kept = {key: value for key in ("cursor",) if (value := request.query_params.get(key))}
+    query = f"?{urlencode(kept)}" if kept else ""
+    canonical_url = f"{site_url(request)}{request.url.path}{query}"
+    context |= {"title": title, "description": description, "canonical_url": canonical_url}
+    return templates.TemplateResponse(request, name, context)
