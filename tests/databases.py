@@ -2,8 +2,12 @@
 on the server named by TEST_DATABASE_URL (the whole suite then runs on it).
 
 Most tests want the schema already in place: `fresh_database(..., migrated=True)`
-copies a database migrated once per test run (a file copy on SQLite, `CREATE DATABASE
-... TEMPLATE` on PostgreSQL) instead of running every migration for every test.
+copies a database migrated once per test process (a file copy on SQLite, `CREATE
+DATABASE ... TEMPLATE` on PostgreSQL) instead of running every migration for every test.
+
+Under pytest-xdist every worker is a process of its own: it migrates its own template
+and names its PostgreSQL databases after itself (`inkwell_gw0_...`), so workers sharing
+one server never touch each other's databases, and a leftover is traceable to its run.
 """
 
 import atexit
@@ -21,6 +25,13 @@ from sqlalchemy import create_engine, text
 from database import _upgrade, sync_url
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+# "gw0", "gw1", ... under pytest-xdist; "main" without it.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_RUN = uuid.uuid4().hex[:8]  # this process's run: two runs may share one server
+
+
+def _database_name(kind: str) -> str:
+    return f"inkwell_{WORKER}_{_RUN}_{kind}"
 
 
 def _migrate(database_url: str) -> None:
@@ -38,15 +49,15 @@ def _admin():
 
 @cache
 def _migrated_template() -> str:
-    """A database at the newest migration, made on first use and removed at exit:
-    the SQLite file's path, or the PostgreSQL database's name."""
+    """A database at the newest migration, made on first use by this process and
+    removed at its exit: the SQLite file's path, or the PostgreSQL database's name."""
     if not TEST_DATABASE_URL:
-        directory = Path(tempfile.mkdtemp(prefix="inkwell-template-"))
+        directory = Path(tempfile.mkdtemp(prefix=f"inkwell-template-{WORKER}-"))
         atexit.register(shutil.rmtree, directory, ignore_errors=True)
         path = directory / "template.db"
         _migrate(f"sqlite:///{path}")
         return str(path)
-    name = f"inkwell_template_{uuid.uuid4().hex[:16]}"
+    name = _database_name("template")
     admin = _admin()
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -75,7 +86,7 @@ def fresh_database(directory: Path, *, migrated: bool = False) -> Iterator[str]:
         yield f"sqlite:///{path}"
         return
     server = sync_url(TEST_DATABASE_URL)
-    name = f"inkwell_test_{uuid.uuid4().hex[:16]}"
+    name = _database_name(uuid.uuid4().hex[:12])
     template = f' TEMPLATE "{_migrated_template()}"' if migrated else ""
     admin = _admin()
     with admin.connect() as connection:
