@@ -1,9 +1,9 @@
-"""Shared fixtures: a fresh database per test, and quick ways to make accounts."""
+"""Shared fixtures: a fresh database per test, an app on it, its mail, and accounts.
+The helpers they use (and tests call) are in tests/helpers.py."""
 
 import os
 import secrets
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 # Before the app is imported: tests never read or create the developer's key file.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
@@ -20,20 +20,8 @@ import auth
 from config import settings
 from main import app
 from tests.databases import fresh_database
+from tests.helpers import Account, make_account
 from tests.mail_server import Mailbox, SMTPServer
-
-STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
-
-
-@dataclass
-class Account:
-    id: int
-    username: str
-    email: str
-    password: str
-    token: str
-    headers: dict[str, str] = field(default_factory=dict)
-
 
 FAST_HASHER = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
 FAST_DUMMY_HASH = FAST_HASHER.hash("dummy")
@@ -71,37 +59,21 @@ def mailbox(smtp_server: SMTPServer, monkeypatch) -> Iterator[Mailbox]:
 
 
 @pytest.fixture
-def client(tmp_path, monkeypatch, mailbox) -> Iterator[TestClient]:
-    """A client for an app on its own database, a copy of one migrated once per run
-    (start-up only checks that its schema is current), sending mail to `mailbox`."""
-    with fresh_database(tmp_path, migrated=True) as database_url:
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", False)
-        # https, as in production: the refresh cookie is Secure there.
-        with TestClient(app, base_url="https://testserver") as test_client:
-            yield test_client
+def database_url(tmp_path) -> Iterator[str]:
+    """A database of this test's own, a copy of one migrated once per process."""
+    with fresh_database(tmp_path, migrated=True) as url:
+        yield url
 
 
-def register(client: TestClient, username: str, email: str, password: str = STRONG_PASSWORD):
-    return client.post(
-        "/api/users", json={"username": username, "email": email, "password": password}
-    )
-
-
-def login(client: TestClient, email: str, password: str = STRONG_PASSWORD):
-    return client.post("/api/users/token", data={"username": email, "password": password})
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def make_account(client: TestClient, username: str, email: str | None = None) -> Account:
-    email = email or f"{username.lower()}@example.com"
-    created = register(client, username, email)
-    assert created.status_code == 201, created.text
-    token = login(client, email).json()["access_token"]
-    return Account(created.json()["id"], username, email, STRONG_PASSWORD, token, bearer(token))
+@pytest.fixture
+def client(database_url, monkeypatch, mailbox) -> Iterator[TestClient]:
+    """A client for an app on `database_url` (start-up only checks that its schema is
+    current), sending mail to `mailbox`."""
+    monkeypatch.setattr(settings, "database_url", database_url)
+    monkeypatch.setattr(settings, "auto_migrate", False)
+    # https, as in production: the refresh cookie is Secure there.
+    with TestClient(app, base_url="https://testserver") as test_client:
+        yield test_client
 
 
 @pytest.fixture
@@ -112,11 +84,3 @@ def alice(client: TestClient) -> Account:
 @pytest.fixture
 def bob(client: TestClient) -> Account:
     return make_account(client, "Bob")
-
-
-def create_post(client: TestClient, account: Account, title: str = "Hello", content: str = "World"):
-    response = client.post(
-        "/api/posts", json={"title": title, "content": content}, headers=account.headers
-    )
-    assert response.status_code == 201, response.text
-    return response.json()

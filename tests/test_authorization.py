@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from auth import OptionalUser
-from tests.conftest import STRONG_PASSWORD, bearer, create_post, login
+from tests.helpers import STRONG_PASSWORD, bearer, create_post, login
 
 
 @pytest.mark.parametrize(

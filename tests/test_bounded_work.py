@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from content import markdown_render
 from schemas import MAX_REPORTED_ERRORS, PasskeySignIn, PasswordResetRequest, UserCreate
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD
 
 UNKNOWN_KEYS = 110_000
 # Just under the 1 MiB body limit: keys "0", "1", ... "1adaf" in hexadecimal.

@@ -16,8 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from config import settings
 from database import sync_url
 from main import app
-from tests.conftest import make_account
 from tests.databases import TEST_DATABASE_URL, fresh_database
+from tests.helpers import make_account
 from tests.live_server import LiveServer
 
 CONCURRENT_CLIENTS = 48
@@ -105,14 +105,11 @@ def test_48_concurrent_clients_get_only_200s(tmp_path):
     try:
         base = server.wait_until_ready()
         with httpx.Client(base_url=base, timeout=30) as http:
-            user = {"username": "Crowd", "email": "crowd@example.com", "password": "Tr0ub4dor&3-x"}
-            assert http.post("/api/users", json=user).status_code == 201
-            form = {"username": user["email"], "password": user["password"]}
-            token = http.post("/api/users/token", data=form).json()["access_token"]
+            crowd_account = make_account(http, "Crowd")
 
         async def crowd() -> list[int]:
             limits = httpx.Limits(max_connections=CONCURRENT_CLIENTS)
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = crowd_account.headers
             async with httpx.AsyncClient(
                 base_url=base, limits=limits, timeout=20, headers=headers
             ) as http:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from config import settings
-from tests.conftest import create_post
+from tests.helpers import create_post
 
 GZIP = {"Accept-Encoding": "gzip"}
 PLAIN = {"Accept-Encoding": "identity"}

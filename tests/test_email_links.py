@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from accounts import email_links
 from config import settings
 from models import EmailToken
-from tests.conftest import STRONG_PASSWORD, bearer, login, make_account, register
+from tests.helpers import STRONG_PASSWORD, bearer, login, make_account, register, run_sql
 from tests.mail_server import Mailbox
 
 NEW_PASSWORD = "Another-Correct-Horse-7"
@@ -50,16 +50,7 @@ def me(client, headers) -> dict:
     return client.get("/api/users/me", headers=headers).json()
 
 
-def run_sql(client, statement) -> None:
-    async def execute() -> None:
-        async with client.app_state["sessionmaker"]() as session:
-            await session.execute(statement)
-            await session.commit()
 
-    client.portal.call(execute)
-
-
-# --- Verification ------------------------------------------------------------------
 
 
 def test_sign_up_mails_a_link_that_verifies_the_address_once(client, mailbox):

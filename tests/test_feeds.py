@@ -12,7 +12,7 @@ from config import settings
 from content.feeds import XML_BASE
 from content.markdown_render import render_html
 from models import Post
-from tests.conftest import create_post, make_account
+from tests.helpers import create_post, make_account
 from tests.test_queries import counting_statements
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -23,7 +23,7 @@ from accounts.throttle import (
 from config import Settings, load_or_create_secret_key
 from errors.domain import DomainError
 from models import User
-from tests.conftest import STRONG_PASSWORD, create_post, login, register
+from tests.helpers import STRONG_PASSWORD, create_post, login, register
 
 JSON = {"Content-Type": "application/json"}
 

@@ -23,7 +23,7 @@ from config import settings
 from errors.domain import DomainError
 from images import decode, limits
 from images import pool as image_pool
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import make_account
 from tests.live_server import LiveServer
 from tests.test_pictures import PICTURE, png, upload
 
@@ -142,14 +142,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     live.stop()
 
 
-def sign_up(server: LiveServer, username: str) -> dict[str, str]:
-    email = f"{username.lower()}@example.com"
+def signed_in(server: LiveServer, username: str) -> dict[str, str]:
+    """The headers of a new account on `server`, logged in."""
     with httpx.Client(base_url=server.base_url, timeout=30) as http:
-        user = {"username": username, "email": email, "password": STRONG_PASSWORD}
-        assert http.post("/api/users", json=user).status_code == 201
-        form = {"username": email, "password": STRONG_PASSWORD}
-        token = http.post("/api/users/token", data=form).json()["access_token"]
-    return {"Authorization": f"Bearer {token}"}
+        return make_account(http, username).headers
 
 
 def put_picture(server: LiveServer, headers: dict[str, str], data: bytes) -> httpx.Response:
@@ -160,7 +156,7 @@ def put_picture(server: LiveServer, headers: dict[str, str], data: bytes) -> htt
 def test_a_12_kb_png_declaring_100_megapixels_is_refused_in_bounded_memory(server):
     bomb = palette_png(10_000, 10_000)
     assert len(bomb) < 16 * 1024
-    headers = sign_up(server, "Pngbomb")
+    headers = signed_in(server, "Pngbomb")
     pid = server.process.pid
     peak_before, rss_before = kib(pid, "VmHWM"), kib(pid, "VmRSS")
     with TreeRss(pid) as tree, ThreadPoolExecutor(4) as uploads:
@@ -176,7 +172,7 @@ def test_a_12_kb_png_declaring_100_megapixels_is_refused_in_bounded_memory(serve
 
 
 def test_hostile_progressive_jpegs_are_refused_from_the_header(server):
-    headers = sign_up(server, "Jpegbomb")
+    headers = signed_in(server, "Jpegbomb")
     # 100 megapixels in the header: refused before a scan is read.
     huge = put_picture(server, headers, progressive_jpeg(10_000, 10_000, 1_400))
     assert huge.status_code == 422, huge.text
@@ -189,7 +185,7 @@ def test_hostile_progressive_jpegs_are_refused_from_the_header(server):
 
 
 def test_me_is_served_first_while_the_costliest_allowed_jpegs_decode(server):
-    headers = sign_up(server, "Jpegheavy")
+    headers = signed_in(server, "Jpegheavy")
     # What the caps still let through, at its dearest: 25 megapixels, 500 scans (about
     # a second of CPU each).
     heavy = progressive_jpeg(5_000, 5_000, limits.MAX_JPEG_SCANS - 1)

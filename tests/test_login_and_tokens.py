@@ -8,7 +8,7 @@ import pytest
 from auth import create_access_token, verify_access_token
 from config import settings
 from models import User
-from tests.conftest import STRONG_PASSWORD, bearer, create_post, login, make_account, register
+from tests.helpers import STRONG_PASSWORD, bearer, create_post, login, make_account, register
 
 
 @pytest.mark.parametrize("typed", ["alice@example.com", "ALICE@example.com", " Alice@Example.COM "])

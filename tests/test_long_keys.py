@@ -16,7 +16,7 @@ from config import settings
 from database import sync_url
 from main import app
 from models import EMAIL_MAX, KEY_MAX, LoginFailure, RateLimitHit, fold
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD
 from tests.live_server import LiveServer
 
 # NFKC turns U+FDFA (one character) into 18: this address folds to 732 characters.

@@ -18,8 +18,8 @@ from config import settings
 from database import sync_url
 from main import app
 from models import EmailToken, OutboxMessage
-from tests.conftest import STRONG_PASSWORD, bearer, login, make_account, register
 from tests.databases import fresh_database
+from tests.helpers import STRONG_PASSWORD, login, make_account, register
 from tests.live_server import LiveServer
 from tests.mail_server import Mailbox, SMTPServer
 from tests.soft_authenticator import SoftAuthenticator
@@ -107,7 +107,7 @@ def test_an_unverified_address_gets_at_most_its_budget_by_every_path(client, mai
     password = {"current_password": STRONG_PASSWORD, "new_password": OTHER_PASSWORD}
     changed = client.post("/api/users/me/password", json=password, headers=taker.headers)
     assert changed.status_code == 200  # 5: the notice
-    taker.headers = bearer(changed.json()["access_token"])
+    taker.token = changed.json()["access_token"]
     settle(client, mailbox)
     assert len(mailbox.to(VICTIM)) == 5
 
@@ -162,7 +162,7 @@ def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox,
         response = client.post("/api/users/me/password", json=body, headers=alice.headers)
         statuses.append(response.status_code)
         if response.status_code == 200:
-            alice.headers = bearer(response.json()["access_token"])
+            alice.token = response.json()["access_token"]
         else:
             refused_for_mail(response)
             break

@@ -15,8 +15,8 @@ from content.markdown_render import ELLIPSIS, EXCERPT_LENGTH, excerpt, plain_tex
 from database import alembic_config, sync_url
 from main import app
 from models import Post
-from tests.conftest import create_post
 from tests.databases import fresh_database
+from tests.helpers import create_post
 
 # --- Rendering ------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from config import settings
 from database import alembic_config, sync_url
 from main import app
 from models import Base
-from tests.conftest import make_account
 from tests.databases import TEST_DATABASE_URL, fresh_database
+from tests.helpers import make_account
 
 
 def test_migrations_match_the_models(client):

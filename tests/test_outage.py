@@ -20,8 +20,8 @@ from sqlalchemy.engine import make_url
 
 from config import settings
 from main import app
-from tests.conftest import create_post, make_account
 from tests.databases import TEST_DATABASE_URL, fresh_database
+from tests.helpers import create_post, make_account
 
 STALE = "stale: database unavailable"
 

@@ -3,7 +3,7 @@ it commits, waits out an outage or a restart, and goes out once with several sen
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -20,14 +20,7 @@ from database import create_engine, create_sessionmaker
 from mailing import outbox, smtp
 from mailing.outbox import OutboxSender
 from models import OutboxMessage, utcnow
-from tests.databases import fresh_database
 from tests.mail_server import Mailbox, SMTPServer
-
-
-@pytest.fixture
-def database_url(tmp_path) -> Iterator[str]:
-    with fresh_database(tmp_path, migrated=True) as url:
-        yield url
 
 
 @pytest.fixture

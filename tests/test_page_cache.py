@@ -6,13 +6,12 @@ from contextlib import ExitStack
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
 import auth
 from config import settings
 from main import app
-from tests.conftest import create_post, make_account
 from tests.databases import fresh_database
+from tests.helpers import create_post, login, make_account, run_sql
 from tests.test_queries import counting_statements
 from web import page_cache
 
@@ -28,15 +27,7 @@ def content_version(client: TestClient) -> int:
     return client.portal.call(read)
 
 
-def execute(client: TestClient, statement: str, **params: object) -> None:
-    """SQL sent straight to the database, as a seed script or an operator would."""
 
-    async def run() -> None:
-        async with client.app_state["sessionmaker"]() as session:
-            await session.execute(text(statement), params)
-            await session.commit()
-
-    client.portal.call(run)
 
 
 def test_pages_carry_an_etag_and_answer_304_with_no_body(client, alice):
@@ -135,7 +126,7 @@ def test_every_change_shows_at_once(client, alice, change):
         client.delete(f"/api/users/{alice.id}", headers=alice.headers)
         expected = {"/": None}
     else:
-        execute(client, "UPDATE posts SET title = 'Set by SQL' WHERE id = :id", id=post["id"])
+        run_sql(client, "UPDATE posts SET title = 'Set by SQL' WHERE id = :id", id=post["id"])
         expected = dict.fromkeys(pages(alice.id, post["id"]), "Set by SQL")
 
     for path, response in before.items():
@@ -154,11 +145,11 @@ def test_every_change_shows_at_once(client, alice, change):
 def test_signing_in_or_out_changes_no_page(client, alice):
     """Only what pages show moves the version: logins, refreshes and the throttle do not."""
     before = content_version(client)
-    client.post("/api/users/token", data={"username": alice.email, "password": "wrong-password"})
+    login(client, alice.email, "wrong-password")
     make_account(client, "Carol")  # a new account does change the version ...
     after_signup = content_version(client)
     assert after_signup > before
-    client.post("/api/users/token", data={"username": alice.email, "password": alice.password})
+    login(client, alice.email, alice.password)
     client.post("/api/users/token/refresh")
     client.post("/api/users/logout", headers=alice.headers)
     assert content_version(client) == after_signup  # ... signing in and out does not

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import create_post
+from tests.helpers import create_post
 
 PAGES = ["/", "/register", "/login", "/account"]
 

@@ -14,8 +14,7 @@ from sqlalchemy import event
 
 from config import settings
 from content.pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
-from tests.conftest import Account, create_post, make_account
-from tests.test_page_cache import execute
+from tests.helpers import Account, create_post, make_account, run_sql
 from tests.test_queries import counting_statements
 
 
@@ -57,7 +56,7 @@ def test_the_last_page_links_nowhere_even_when_full(client, alice):
 def test_posts_written_at_the_same_instant_are_each_listed_once(client, alice, bob):
     ids = posts_by(client, [alice, bob], 9)
     # As a bulk import would leave them: one date for all; the id breaks the tie.
-    execute(client, "UPDATE posts SET date_posted = (SELECT MIN(date_posted) FROM posts)")
+    run_sql(client, "UPDATE posts SET date_posted = (SELECT MIN(date_posted) FROM posts)")
     pages = walk(client, "/api/posts", limit=2)
     assert [post_id for page in pages for post_id in page] == sorted(ids, reverse=True)
 

@@ -1,19 +1,18 @@
 """Passkeys through the API: both WebAuthn ceremonies against a software authenticator
 in this process, checked by py_webauthn inside the app, on SQLite and PostgreSQL."""
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
 from pydantic import AnyHttpUrl
-from sqlalchemy import Executable, func, select, update
+from sqlalchemy import func, select, update
 
 from accounts import passkeys
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from config import settings
 from models import PasskeyChallenge, utcnow
-from tests.conftest import bearer, login, make_account
+from tests.helpers import bearer, login, make_account, run_sql, scalar
 from tests.mail_server import Mailbox
 from tests.soft_authenticator import SoftAuthenticator
 
@@ -28,31 +27,6 @@ def public_url(monkeypatch) -> None:
 @pytest.fixture
 def device() -> SoftAuthenticator:
     return SoftAuthenticator(origin=ORIGIN)
-
-
-@pytest.fixture
-def run_sql(client) -> Callable[[Executable], None]:
-    def run(statement: Executable) -> None:
-        async def execute() -> None:
-            async with client.app_state["sessionmaker"]() as session:
-                await session.execute(statement)
-                await session.commit()
-
-        client.portal.call(execute)
-
-    return run
-
-
-@pytest.fixture
-def count_rows(client) -> Callable[[Executable], int]:
-    def count(statement: Executable) -> int:
-        async def read() -> int:
-            async with client.app_state["sessionmaker"]() as session:
-                return await session.scalar(statement)
-
-        return client.portal.call(read)
-
-    return count
 
 
 def registration_options(client, account) -> dict:
@@ -210,11 +184,11 @@ def test_the_same_credential_cannot_be_registered_twice(client, device):
     assert response.json()["detail"] == "This passkey is already registered"
 
 
-def test_an_expired_challenge_is_refused(client, device, run_sql):
+def test_an_expired_challenge_is_refused(client, device):
     alice = make_account(client, "Alice")
     add_passkey(client, alice, device)
     options = sign_in_options(client)
-    run_sql(update(PasskeyChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
+    run_sql(client, update(PasskeyChallenge).values(expires_at=utcnow() - timedelta(seconds=1)))
     refused_without_token(
         send_assertion(client, device.get(options)), 400, "expired or was already used"
     )
@@ -432,10 +406,10 @@ def test_an_account_deleted_takes_its_passkeys(client, device):
     refused_without_token(sign_in(client, device), 401, "not registered here")
 
 
-def test_one_client_holds_only_a_few_challenges(client, count_rows):
+def test_one_client_holds_only_a_few_challenges(client):
     for _ in range(25):
         sign_in_options(client)
-    assert count_rows(select(func.count()).select_from(PasskeyChallenge)) == 10
+    assert scalar(client, select(func.count()).select_from(PasskeyChallenge)) == 10
 
 
 def test_without_public_url_the_origin_is_the_servers_own_address(client, monkeypatch):

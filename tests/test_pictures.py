@@ -8,7 +8,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from tests.conftest import create_post
+from tests.helpers import create_post
 
 PICTURE = "/api/users/me/picture"
 

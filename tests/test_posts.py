@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.conftest import create_post
+from tests.helpers import create_post
 
 
 def test_create_read_update_delete(client, alice):

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from accounts.throttle import MAX_FAILURES_PER_CLIENT
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import sign_up
 from tests.live_server import PROJECT_ROOT, LiveServer, access_log_config, free_port
 from web.middleware import SECURITY_HEADERS
 
@@ -319,9 +319,8 @@ def test_a_huge_header_is_refused_at_once_and_others_are_served(proxy: Proxy):
 
 
 def test_the_client_address_reaches_the_throttle_and_cannot_be_forged(proxy: Proxy):
-    account = {"username": "Proxied", "email": "proxied@example.com", "password": STRONG_PASSWORD}
     with proxy.client() as http:
-        assert http.post("/api/users", json=account).status_code == 201
+        account = sign_up(http, "Proxied")
 
     def failed_login(client: httpx.Client, attempt: int, email: str | None = None) -> int:
         # A new email each time, so only the per-client limit can apply; every other
@@ -334,7 +333,7 @@ def test_the_client_address_reaches_the_throttle_and_cannot_be_forged(proxy: Pro
         with ThreadPoolExecutor(max_workers=4) as pool:
             statuses = list(
                 pool.map(
-                    lambda i: failed_login(guesser, i, account["email"] if i == 0 else None),
+                    lambda i: failed_login(guesser, i, account.email if i == 0 else None),
                     range(MAX_FAILURES_PER_CLIENT),
                 )
             )
@@ -347,7 +346,7 @@ def test_the_client_address_reaches_the_throttle_and_cannot_be_forged(proxy: Pro
         assert blocked.status_code == 429
         assert int(blocked.headers["Retry-After"]) > 0
         # Another address is its own client, not "the proxy", and is not throttled.
-        assert failed_login(other, 0, account["email"]) == 401
+        assert failed_login(other, 0, account.email) == 401
     # The app's access log names the real clients, never a forged one.
     assert proxy.app_saw('127.0.0.2:0 - "POST /api/users/token')
     assert proxy.app_saw('127.0.0.3:0 - "POST /api/users/token')

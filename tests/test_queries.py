@@ -7,7 +7,7 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import event
 
-from tests.conftest import create_post, make_account
+from tests.helpers import create_post, make_account
 from web.hot_reads import SQLiteReads
 
 

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.conftest import STRONG_PASSWORD, register
+from tests.helpers import STRONG_PASSWORD, register
 
 
 def test_register_returns_the_private_user(client):

@@ -17,8 +17,8 @@ from schemathesis.config import SchemathesisConfig
 
 from config import settings as app_settings
 from main import app
-from tests.conftest import STRONG_PASSWORD, bearer, login, register
 from tests.databases import fresh_database
+from tests.helpers import STRONG_PASSWORD, bearer, login, register
 
 EXAMPLES_PER_OPERATION = 30
 # Every check runs but one: "a schema-valid request must be accepted". Some rules

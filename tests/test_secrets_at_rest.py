@@ -20,8 +20,8 @@ from database import _configure_sqlite, create_sync_engine
 from mailing import outbox
 from main import app
 from models import OutboxMessage
-from tests.conftest import make_account
 from tests.databases import TEST_DATABASE_URL, fresh_database
+from tests.helpers import make_account
 from tests.mail_server import Mailbox
 
 sqlite_only = pytest.mark.skipif(bool(TEST_DATABASE_URL), reason="about SQLite's files")

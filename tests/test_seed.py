@@ -15,8 +15,8 @@ from content.markdown_render import render_html
 from database import sync_url
 from models import Post, User, fold
 from schemas import PostCreate
-from tests.conftest import login, register
 from tests.databases import fresh_database
+from tests.helpers import login, register
 
 
 def run_seed(argv: list[str]) -> None:
@@ -38,16 +38,16 @@ def read_all(database_url: str) -> tuple[list[User], list[Post]]:
 
 
 @pytest.fixture
-def database_url(tmp_path, monkeypatch) -> Iterator[str]:
+def empty_database_url(tmp_path, monkeypatch) -> Iterator[str]:
     """A database that does not exist yet, as on a fresh checkout."""
     with fresh_database(tmp_path) as url:
         monkeypatch.setattr(settings, "database_url", url)
         yield url
 
 
-def test_a_fresh_database_gets_authors_and_spread_out_posts(database_url):
+def test_a_fresh_database_gets_authors_and_spread_out_posts(empty_database_url):
     run_seed(["--posts", "60", "--authors", "5", "--seed", "1"])
-    users, posts = read_all(database_url)
+    users, posts = read_all(empty_database_url)
     assert len(users) == 5
     assert len({user.username for user in users}) == 5
     assert all(user.email.endswith("@example.com") for user in users)
@@ -86,17 +86,17 @@ def test_the_same_seed_writes_the_same_text(tmp_path, monkeypatch):
     assert texts[0] != texts[2]
 
 
-def test_a_rerun_reuses_the_authors_and_adds_posts(database_url):
+def test_a_rerun_reuses_the_authors_and_adds_posts(empty_database_url):
     run_seed(["--posts", "15", "--authors", "3"])
-    first_users, first_posts = read_all(database_url)
+    first_users, first_posts = read_all(empty_database_url)
     run_seed(["--posts", "15", "--authors", "3"])
-    users, posts = read_all(database_url)
+    users, posts = read_all(empty_database_url)
     assert len(posts) == 30
     assert [user.id for user in users] == [user.id for user in first_users]
     # New text, not the first run's again.
     assert [p.content for p in posts[15:]] != [p.content for p in first_posts]
     run_seed(["--posts", "1", "--authors", "4"])
-    users, _ = read_all(database_url)
+    users, _ = read_all(empty_database_url)
     assert [user.id for user in users[:3]] == [user.id for user in first_users]
     assert len(users) == 4
 

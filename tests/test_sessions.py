@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from accounts import sessions
 from config import settings
 from models import UserSession
-from tests.conftest import STRONG_PASSWORD, Account, bearer, login, make_account
+from tests.helpers import STRONG_PASSWORD, Account, bearer, login, make_account
 
 REFRESH = "/api/users/token/refresh"
 

@@ -16,7 +16,6 @@ from pydantic import SecretStr, ValidationError
 
 from config import Settings, settings
 from models import OutboxMessage
-from tests.databases import fresh_database
 from tests.live_server import free_port
 from tests.mail_server import Mailbox
 from tests.test_outbox import count, message, queue, run, senders, until
@@ -87,12 +86,6 @@ def secure_server(request, certificate, monkeypatch) -> Iterator[tuple[Mailbox, 
         monkeypatch.setattr(settings, name, value)
     yield mailbox, credentials
     controller.stop()
-
-
-@pytest.fixture
-def database_url(tmp_path) -> Iterator[str]:
-    with fresh_database(tmp_path, migrated=True) as url:
-        yield url
 
 
 def deliver(database_url: str) -> None:

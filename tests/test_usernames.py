@@ -8,7 +8,7 @@ import pytest
 
 from accounts import usernames
 from accounts.usernames import clean_username
-from tests.conftest import make_account, register
+from tests.helpers import make_account, register
 
 CYRILLIC_A = "\u0430"
 GREEK_OMICRON = "\u03bf"

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
-from tests.conftest import STRONG_PASSWORD
+from tests.helpers import STRONG_PASSWORD, make_account
 from tests.live_server import LiveServer, access_log_config
 
 ACCESS_LINE = re.compile(
@@ -49,15 +49,9 @@ def test_two_workers_share_the_key_the_tokens_the_throttle_and_the_outbox(
         # A new connection per request, so the kernel may hand each to either worker.
         fresh = httpx.Limits(max_keepalive_connections=0)
         with httpx.Client(base_url=base, limits=fresh, timeout=30) as http:
-            user = {
-                "username": "Worker",
-                "email": "worker@example.com",
-                "password": STRONG_PASSWORD,
-            }
-            assert http.post("/api/users", json=user).status_code == 201
-            form = {"username": user["email"], "password": STRONG_PASSWORD}
-            token = http.post("/api/users/token", data=form).json()["access_token"]
-            me = {"Authorization": f"Bearer {token}"}
+            user = make_account(http, "Worker")
+            me = user.headers
+            form = {"username": user.email, "password": user.password}
 
             seen: set[str] = set()
             for _ in range(10):  # until both workers have answered with this token
@@ -70,7 +64,7 @@ def test_two_workers_share_the_key_the_tokens_the_throttle_and_the_outbox(
 
             # 40 guesses at once, spread over both workers: the budget is reserved in
             # the shared database before each hash, so exactly 5 are even tried.
-            wrong = {"username": user["email"], "password": "not-the-password"}
+            wrong = {"username": user.email, "password": "not-the-password"}
             failures = _burst(lambda: http.post("/api/users/token", data=wrong), 40)
             assert sorted(r.status_code for r in failures) == [401] * MAX_FAILURES_PER_EMAIL + [
                 429
@@ -87,7 +81,7 @@ def test_two_workers_share_the_key_the_tokens_the_throttle_and_the_outbox(
             for n, email in enumerate(addresses):
                 writer = {"username": f"Writer{n}", "email": email, "password": STRONG_PASSWORD}
                 assert http.post("/api/users", json=writer).status_code == 201
-        for email in [user["email"], *addresses]:
+        for email in [user.email, *addresses]:
             (mail,) = mailbox.wait_for(email)
             assert mail.link("/verify-email").startswith(f"{base}/verify-email?token=")
         time.sleep(0.3)  # time for any second copy to arrive

@@ -1,9 +1,7 @@
 """Browser tests: a live Inkwell in a subprocess, driven by Debian's Chromium."""
 
-import itertools
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +10,6 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, sync_playwright
 
-from tests.conftest import STRONG_PASSWORD
 from tests.live_server import LiveServer
 from tests.mail_server import SMTPServer
 
@@ -26,13 +23,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-
-_counter = itertools.count(1)
-
-
-def unique(prefix: str) -> str:
-    """A name no other test in this run uses (the database lives for a module)."""
-    return f"{prefix}{next(_counter)}{secrets.token_hex(2)}"
 
 
 @pytest.fixture(scope="session")
@@ -148,56 +138,7 @@ def page(new_page: Callable[[], Page]) -> Page:
     return new_page()
 
 
-@dataclass
-class User:
-    id: int
-    username: str
-    email: str
-    password: str = STRONG_PASSWORD
-
-
 @pytest.fixture
 def api(live_server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=live_server, timeout=10) as client:
         yield client
-
-
-def register(api: httpx.Client, username: str | None = None, email: str | None = None) -> User:
-    username = username or unique("writer")
-    email = email or f"{unique('mail')}@example.com"
-    response = api.post(
-        "/api/users", json={"username": username, "email": email, "password": STRONG_PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    return User(response.json()["id"], username, email)
-
-
-def token_for(api: httpx.Client, user: User) -> str:
-    response = api.post(
-        "/api/users/token", data={"username": user.email, "password": user.password}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["access_token"]
-
-
-def sign_in(page: Page, api: httpx.Client, user: User) -> None:
-    """Log in without the form: put a real token where auth.js keeps it."""
-    token = token_for(api, user)
-    page.goto("/login")
-    page.evaluate("token => localStorage.setItem('access_token', token)", token)
-
-
-def create_post(api: httpx.Client, token: str, title: str, content: str) -> dict:
-    response = api.post(
-        "/api/posts",
-        json={"title": title, "content": content},
-        headers={"Authorization": f"Bearer {token}"},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def login_through_form(page: Page, email: str, password: str) -> None:
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser
 
-from tests.browser.conftest import User, create_post, register, token_for
+from tests.helpers import Account, create_post, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -41,14 +41,13 @@ code block
 
 
 @pytest.fixture(scope="module")
-def writer(live_server: str) -> tuple[User, str, int]:
+def writer(live_server: str) -> tuple[Account, int]:
     with httpx.Client(base_url=live_server, timeout=10) as api:
-        user = register(api)
-        token = token_for(api, user)
-        post = create_post(api, token, "Accessible writing", MARKDOWN)
+        user = make_account(api)
+        post = create_post(api, user, "Accessible writing", MARKDOWN)
         for n in range(12):  # enough for the "Older posts" pager
-            create_post(api, token, f"Filler {n}", "Short text.")
-    return user, token, post["id"]
+            create_post(api, user, f"Filler {n}", "Short text.")
+    return user, post["id"]
 
 
 @pytest.mark.parametrize(
@@ -59,7 +58,7 @@ def writer(live_server: str) -> tuple[User, str, int]:
 def test_no_serious_violations_on_any_page_in_either_theme(
     browser: Browser, live_server: str, writer, signed_in: bool, size: str
 ) -> None:
-    user, token, post_id = writer
+    user, post_id = writer
     # The audit script is injected, so this context alone lifts the CSP; no motion, so
     # colours are measured after a theme switch, not half-way through its transition.
     context = browser.new_context(
@@ -70,7 +69,7 @@ def test_no_serious_violations_on_any_page_in_either_theme(
         page.goto("/login")
         page.evaluate("localStorage.setItem('theme', 'light')")
         if signed_in:
-            page.evaluate("token => localStorage.setItem('access_token', token)", token)
+            sign_in(page, user)
         if size == "phone":  # what differs on a phone is the header, the same everywhere
             paths = ["/", f"/posts/{post_id}", "/account"]
         elif signed_in:  # /login would only send a signed-in reader on to the home page

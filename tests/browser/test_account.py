@@ -5,7 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import create_post, login_through_form, register, sign_in, token_for
+from tests.helpers import create_post, fill_login_form, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -14,9 +14,9 @@ NEW_PASSWORD = "Correct-Staple-7-quartz!"
 
 def test_change_email_password_then_delete_account(page: Page, api, console) -> None:
     console.allow(r"status of 400 .*/api/users/\d+$")  # the wrong password, on purpose
-    user = register(api)
-    post = create_post(api, token_for(api, user), "Soon to vanish", "Gone with the account")
-    sign_in(page, api, user)
+    user = make_account(api)
+    post = create_post(api, user, "Soon to vanish", "Gone with the account")
+    sign_in(page, user)
     page.goto("/account")
     expect(page.locator("#account-username")).to_have_text(user.username)
     expect(page.locator("#account-email")).to_have_text(user.email)
@@ -57,7 +57,7 @@ def test_change_email_password_then_delete_account(page: Page, api, console) -> 
     page.get_by_role("button", name="Log out").click()
     expect(page.locator("#nav-guest")).to_be_visible()
     page.goto("/login?next=/account")
-    login_through_form(page, new_email, NEW_PASSWORD)
+    fill_login_form(page, new_email, NEW_PASSWORD)
     expect(page).to_have_url(re.compile(r"/account$"))
 
     page.get_by_role("button", name="Delete account").click()

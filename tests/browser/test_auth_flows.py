@@ -5,13 +5,8 @@ import re
 import pytest
 from playwright.sync_api import Page, Request, expect
 
-from tests.browser.conftest import (
-    STRONG_PASSWORD,
-    ConsoleWatch,
-    login_through_form,
-    register,
-    unique,
-)
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import STRONG_PASSWORD, fill_login_form, sign_up, unique
 
 pytestmark = pytest.mark.browser
 
@@ -54,7 +49,7 @@ def test_register_blocks_mismatched_passwords_then_creates_the_account(page: Pag
 
 def test_register_shows_the_api_error_inline(page: Page, api, console: ConsoleWatch) -> None:
     console.allow(r"status of 409")
-    taken = register(api)
+    taken = sign_up(api)
     page.goto("/register")
     page.get_by_label("Username").fill(taken.username)
     page.get_by_label("Email").fill(f"{unique('other')}@example.com")
@@ -74,12 +69,12 @@ def test_register_shows_the_api_error_inline(page: Page, api, console: ConsoleWa
 
 
 def test_login_new_post_and_logout(page: Page, api) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto("/login")
     nav_user, nav_guest = page.locator("#nav-user"), page.locator("#nav-guest")
     expect(nav_guest).to_be_visible()
     expect(nav_user).to_be_hidden()
-    login_through_form(page, user.email, user.password)
+    fill_login_form(page, user.email, user.password)
 
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#nav-username")).to_have_text(user.username)
@@ -115,28 +110,28 @@ def test_login_new_post_and_logout(page: Page, api) -> None:
 
 def test_wrong_password_shows_the_generic_error(page: Page, api, console: ConsoleWatch) -> None:
     console.allow(r"status of 401")
-    user = register(api)
+    user = sign_up(api)
     page.goto("/login")
-    login_through_form(page, user.email, "not-the-right-password")
+    fill_login_form(page, user.email, "not-the-right-password")
     expect(page.get_by_role("alert")).to_have_text("Incorrect email or password")
     expect(page).to_have_url(re.compile(r"/login$"))
     assert page.evaluate("localStorage.getItem('access_token')") is None
 
 
 def test_account_needs_login_and_next_brings_you_back(page: Page, api) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto("/account")
     expect(page).to_have_url(re.compile(r"/login\?next=/account$"))
-    login_through_form(page, user.email, user.password)
+    fill_login_form(page, user.email, user.password)
     expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("#account-email")).to_have_text(user.email)
 
 
 @pytest.mark.parametrize("target", ["//evil.example", "https://evil.example"])
 def test_foreign_next_lands_on_home(page: Page, api, live_server: str, target: str) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto(f"/login?next={target}")
-    login_through_form(page, user.email, user.password)
+    fill_login_form(page, user.email, user.password)
     expect(page).to_have_url(f"{live_server}/")
 
 

@@ -6,14 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import (
-    ConsoleWatch,
-    create_post,
-    register,
-    sign_in,
-    token_for,
-    unique,
-)
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import create_post, fill_login_form, make_account, sign_in, sign_up, unique
 
 pytestmark = pytest.mark.browser
 
@@ -32,10 +26,11 @@ def no_horizontal_overflow(page: Page) -> bool:
 @pytest.mark.parametrize("signed_in", [False, True], ids=["signed out", "signed in"])
 def test_the_phone_header_fits_in_two_short_rows(page: Page, api, signed_in: bool) -> None:
     # A long name, as people choose them: nothing may be cut off or pushed aside.
-    user = register(api, username=unique("MaximilianaVonLongname"))
+    # (Its address is a short one: this test is about the name.)
+    user = make_account(api, unique("MaximilianaVonLongname"), f"{unique('mail')}@example.com")
     page.set_viewport_size(PHONE)
     if signed_in:
-        sign_in(page, api, user)
+        sign_in(page, user)
     for path in ["/", "/login", "/register"] + (["/account"] if signed_in else []):
         page.goto(path)
         page.wait_for_load_state("networkidle")
@@ -68,10 +63,9 @@ def test_the_phone_header_fits_in_two_short_rows(page: Page, api, signed_in: boo
 
 
 def test_focus_is_never_hidden_under_the_sticky_header(page: Page, api) -> None:
-    user = register(api)
-    token = token_for(api, user)
+    user = make_account(api)
     for n in range(8):
-        create_post(api, token, f"Tall page {n}", "A paragraph.\n\n" * 6)
+        create_post(api, user, f"Tall page {n}", "A paragraph.\n\n" * 6)
     page.set_viewport_size(PHONE)
     page.goto(f"/users/{user.id}/posts")
     header_bottom = page.locator(".site-header").evaluate("el => el.getBoundingClientRect().bottom")
@@ -97,8 +91,8 @@ def test_focus_is_never_hidden_under_the_sticky_header(page: Page, api) -> None:
 
 
 def test_the_navbar_shows_the_last_known_user_before_me_answers(page: Page, api) -> None:
-    user = register(api)
-    sign_in(page, api, user)
+    user = make_account(api)
+    sign_in(page, user)
     page.goto("/")
     expect(page.locator("#nav-username")).to_have_text(user.username)
 
@@ -122,8 +116,8 @@ def test_a_signed_out_visitor_sees_log_in_at_once(page: Page) -> None:
 
 
 def test_logging_out_forgets_the_last_known_user(page: Page, api) -> None:
-    user = register(api)
-    sign_in(page, api, user)
+    user = make_account(api)
+    sign_in(page, user)
     page.goto("/")
     expect(page.locator("#nav-username")).to_have_text(user.username)
     assert user.username in page.evaluate("localStorage.getItem('last_user')")
@@ -133,13 +127,11 @@ def test_logging_out_forgets_the_last_known_user(page: Page, api) -> None:
 
 
 def test_forms_say_what_they_are_doing(page: Page, api) -> None:
-    user = register(api)
+    user = sign_up(api)
     held: list[Route] = []
     page.goto("/login")
     page.route("**/api/users/token", lambda route: held.append(route))
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(user.password)
-    page.get_by_role("button", name="Log in").click()
+    fill_login_form(page, user.email, user.password)
     busy = page.locator("#login-submit")
     expect(busy).to_have_text("Logging in…")
     expect(busy).to_be_disabled()
@@ -152,11 +144,9 @@ def test_a_failed_login_says_so_above_the_form_and_the_button_recovers(
     page: Page, api, console: ConsoleWatch
 ) -> None:
     console.allow(r"status of 401")
-    user = register(api)
+    user = sign_up(api)
     page.goto("/login")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill("not the password")
-    page.get_by_role("button", name="Log in").click()
+    fill_login_form(page, user.email, "not the password")
     expect(page.locator("#login-error")).to_have_text("Incorrect email or password")
     button = page.locator("#login-submit")
     expect(button).to_have_text("Log in")
@@ -168,7 +158,7 @@ def test_a_field_the_api_refuses_is_marked_at_the_field(
     page: Page, api, console: ConsoleWatch
 ) -> None:
     console.allow(r"status of 409")
-    taken = register(api)
+    taken = sign_up(api)
     page.goto("/register")
     page.get_by_label("Username").fill(f"{taken.username}x")
     page.get_by_label("Email").fill(taken.email.upper())  # the same email, whatever its case
@@ -185,8 +175,8 @@ def test_a_field_the_api_refuses_is_marked_at_the_field(
 def test_without_javascript_every_page_offers_log_in_and_no_form_posts(
     browser: Browser, live_server: str, api
 ) -> None:
-    user = register(api)
-    post = create_post(api, token_for(api, user), "Readable without scripts", "Plain words.")
+    user = make_account(api)
+    post = create_post(api, user, "Readable without scripts", "Plain words.")
     context = browser.new_context(base_url=live_server, java_script_enabled=False)
     try:
         page = context.new_page()

@@ -8,18 +8,18 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ConsoleWatch, User, create_post, register, sign_in, token_for
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import Account, create_post, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
 PAGE_SIZE = 10  # the default PAGE_SIZE
 
 
-def author_with_posts(api: httpx.Client, count: int) -> tuple[User, list[int]]:
+def author_with_posts(api: httpx.Client, count: int) -> tuple[Account, list[int]]:
     """A new author and their `count` posts' ids, newest first."""
-    author = register(api)
-    token = token_for(api, author)
-    ids = [create_post(api, token, f"Post {n}", f"Text {n}")["id"] for n in range(count)]
+    author = make_account(api)
+    ids = [create_post(api, author, f"Post {n}", f"Text {n}")["id"] for n in range(count)]
     return author, ids[::-1]
 
 
@@ -70,9 +70,8 @@ def test_posts_written_meanwhile_are_not_shown_twice(page: Page, api) -> None:
     author, _ = author_with_posts(api, PAGE_SIZE + 3)
     page.goto("/")
     shown = card_ids(page)
-    token = token_for(api, author)
     for n in range(3):
-        create_post(api, token, f"Meanwhile {n}", "Written after the page was loaded")
+        create_post(api, author, f"Meanwhile {n}", "Written after the page was loaded")
     page.get_by_role("button", name="Load more").click()
     expect(page.locator("#post-list > .post-card")).to_have_count(2 * PAGE_SIZE)
     everything = [p["id"] for p in api.get("/api/posts", params={"limit": 100}).json()["items"]]
@@ -155,7 +154,7 @@ def test_pages_without_more_posts_have_no_pager(new_page: Callable[[], Page], ap
 
 def test_load_more_works_the_same_signed_in(page: Page, api) -> None:
     author, ids = author_with_posts(api, PAGE_SIZE + 3)
-    sign_in(page, api, author)
+    sign_in(page, author)
     page.goto(f"/users/{author.id}/posts")
     expect(page.locator("#nav-username")).to_have_text(author.username)
     page.get_by_role("button", name="Load more").click()

@@ -8,7 +8,8 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ConsoleWatch, User, login_through_form, register, sign_in
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import Account, fill_login_form, make_account, sign_in, sign_up
 from tests.mail_server import Mailbox
 
 pytestmark = pytest.mark.browser
@@ -25,7 +26,7 @@ def expected_errors(console: ConsoleWatch) -> None:
 def test_forgot_password_mail_reset_page_then_login(
     page: Page, api, mailbox: Mailbox, live_server: str
 ) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto("/login")
     page.get_by_role("link", name="Forgot your password?").click()
     expect(page).to_have_url(re.compile(r"/forgot-password$"))
@@ -51,7 +52,7 @@ def test_forgot_password_mail_reset_page_then_login(
     expect(page.get_by_text("Your password is changed")).to_be_visible()
 
     page.get_by_role("link", name="Log in with your new password").click()
-    login_through_form(page, user.email, NEW_PASSWORD)
+    fill_login_form(page, user.email, NEW_PASSWORD)
     expect(page).to_have_url(f"{live_server}/")
     expect(page.locator("#nav-username")).to_have_text(user.username)
     notice = mailbox.wait_for(user.email, 3)[2]
@@ -77,8 +78,8 @@ def test_forgot_password_for_an_unknown_address_reads_the_same(
 
 
 def test_verification_link_shows_the_verified_state(page: Page, api, mailbox: Mailbox) -> None:
-    user: User = register(api)
-    sign_in(page, api, user)
+    user: Account = make_account(api)
+    sign_in(page, user)
     page.goto("/")
     notice = page.locator("#verify-notice")
     expect(notice).to_be_visible()
@@ -105,12 +106,12 @@ def test_verification_link_shows_the_verified_state(page: Page, api, mailbox: Ma
 
 
 def test_a_verification_link_works_signed_out_too(page: Page, api, mailbox: Mailbox) -> None:
-    user = register(api)
+    user = make_account(api)
     page.goto(mailbox.wait_for(user.email)[0].link("/verify-email"))
     expect(page.locator("#verify-status")).to_have_text(
         "Your email address is verified. Thank you!"
     )
-    sign_in(page, api, user)
+    sign_in(page, user)
     page.goto("/account")
     expect(page.locator("#account-email-status")).to_have_text("(verified)")
 

@@ -6,7 +6,8 @@ import re
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
-from tests.browser.conftest import ConsoleWatch, create_post, register, sign_in, token_for
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import create_post, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -27,7 +28,7 @@ def fail_on_dialog(page: Page) -> list[str]:
 
 def test_write_preview_toggle_then_publish(page: Page, api) -> None:
     opened = fail_on_dialog(page)
-    sign_in(page, api, register(api))
+    sign_in(page, make_account(api))
     page.goto("/")
     page.get_by_role("button", name="New Post").click()
     dialog = page.get_by_role("dialog", name="New post")
@@ -93,7 +94,7 @@ def test_write_preview_toggle_then_publish(page: Page, api) -> None:
 
 def test_a_failed_preview_says_so(page: Page, api, console: ConsoleWatch) -> None:
     console.allow(r"status of 503")
-    sign_in(page, api, register(api))
+    sign_in(page, make_account(api))
     page.goto("/")
     page.route(
         "**/api/posts/preview",
@@ -120,8 +121,8 @@ HOSTILE = (
 
 def test_a_hostile_post_runs_nothing(page: Page, api) -> None:
     opened = fail_on_dialog(page)
-    user = register(api)
-    post = create_post(api, token_for(api, user), "Hostile", HOSTILE)
+    user = make_account(api)
+    post = create_post(api, user, "Hostile", HOSTILE)
     for path in (f"/posts/{post['id']}", "/", f"/users/{user.id}/posts"):
         page.goto(path)
         page.wait_for_load_state("networkidle")
@@ -132,7 +133,7 @@ def test_a_hostile_post_runs_nothing(page: Page, api) -> None:
     for link in content.locator("a").all():
         assert not (link.get_attribute("href") or "").lower().startswith("javascript")
     # The preview of the same text runs nothing either.
-    sign_in(page, api, user)
+    sign_in(page, user)
     page.goto("/")
     page.get_by_role("button", name="New Post").click()
     dialog = page.get_by_role("dialog", name="New post")

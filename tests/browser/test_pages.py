@@ -6,25 +6,16 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import (
-    STRONG_PASSWORD,
-    ConsoleWatch,
-    create_post,
-    register,
-    sign_in,
-    token_for,
-    unique,
-)
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import create_post, make_account, sign_in, unique
 
 pytestmark = pytest.mark.browser
 
 
 def test_current_user_is_requested_once_per_page_load(page: Page, api) -> None:
-    user = register(api)
-    token = token_for(api, user)
-    post = create_post(api, token, "Counting requests", "Body")
-    page.goto("/login")
-    page.evaluate("token => localStorage.setItem('access_token', token)", token)
+    user = make_account(api)
+    post = create_post(api, user, "Counting requests", "Body")
+    sign_in(page, user)
     me_requests: list[str] = []
     page.on(
         "request",
@@ -49,10 +40,10 @@ def test_only_the_author_may_edit_or_delete(
     new_page: Callable[[], Page], api, console: ConsoleWatch
 ) -> None:
     console.allow(r"status of 403")
-    alice, bob = register(api), register(api)
+    alice, bob = make_account(api), make_account(api)
     alice_page, bob_page = new_page(), new_page()
-    sign_in(alice_page, api, alice)
-    sign_in(bob_page, api, bob)
+    sign_in(alice_page, alice)
+    sign_in(bob_page, bob)
 
     alice_page.goto("/")
     alice_page.get_by_role("button", name="New Post").click()
@@ -103,20 +94,12 @@ def test_user_supplied_text_is_shown_literally(page: Page, api, console: Console
     dialogs: list[str] = []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
-    email = f"{unique('xss')}@example.com"
-    created = api.post(
-        "/api/users", json={"username": image_attack, "email": email, "password": STRONG_PASSWORD}
-    )
-    assert created.status_code == 201, created.text
-    user_id = created.json()["id"]
-    token = api.post(
-        "/api/users/token", data={"username": email, "password": STRONG_PASSWORD}
-    ).json()["access_token"]
-    first = create_post(api, token, image_attack, script_attack)
-    create_post(api, token, script_attack, image_attack)
+    user = make_account(api, image_attack, f"{unique('xss')}@example.com")
+    user_id = user.id
+    first = create_post(api, user, image_attack, script_attack)
+    create_post(api, user, script_attack, image_attack)
 
-    page.goto("/login")
-    page.evaluate("token => localStorage.setItem('access_token', token)", token)
+    sign_in(page, user)
     for path in ["/", f"/posts/{first['id']}", f"/users/{user_id}/posts", "/account"]:
         page.goto(path)
         expect(page.locator("#nav-username")).to_have_text(image_attack)  # as text, never markup

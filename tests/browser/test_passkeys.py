@@ -10,7 +10,7 @@ import httpx
 import pytest
 from playwright.sync_api import CDPSession, Locator, Page, expect
 
-from tests.browser.conftest import User, register, sign_in
+from tests.helpers import Account, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -42,12 +42,12 @@ class Authenticator:
 
 def signed_in_with_a_device(
     new_page: Callable[[], Page], api: httpx.Client
-) -> tuple[Page, User, Authenticator]:
+) -> tuple[Page, Account, Authenticator]:
     """A new person, signed in, on a browser with a platform authenticator."""
     page = new_page()
-    user = register(api)
+    user = make_account(api)
     device = Authenticator(page)
-    sign_in(page, api, user)
+    sign_in(page, user)
     return page, user, device
 
 

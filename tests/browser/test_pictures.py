@@ -8,7 +8,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import ConsoleWatch, create_post, register, sign_in, token_for
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import create_post, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -20,9 +21,9 @@ def png(color: str, size: tuple[int, int] = (300, 200)) -> bytes:
 
 
 def test_upload_preview_see_it_everywhere_then_remove(page: Page, api) -> None:
-    user = register(api)
-    post = create_post(api, token_for(api, user), "With a face", "Hello")
-    sign_in(page, api, user)
+    user = make_account(api)
+    post = create_post(api, user, "With a face", "Hello")
+    sign_in(page, user)
     page.goto("/account")
     section = page.get_by_role("region", name="Picture")
     remove = section.get_by_role("button", name="Remove picture")
@@ -57,8 +58,8 @@ def test_a_file_that_is_not_a_picture_is_explained_inline(
     page: Page, api, console: ConsoleWatch
 ) -> None:
     console.allow(r"status of 415")
-    user = register(api)
-    sign_in(page, api, user)
+    user = make_account(api)
+    sign_in(page, user)
     page.goto("/account")
     page.get_by_label("Choose a picture").set_input_files(
         files=[

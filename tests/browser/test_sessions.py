@@ -4,7 +4,9 @@ and the account page's list of sessions.
 
 This module runs its own live server with 3-second access tokens, so that expiry
 happens inside a test. Every sign-in goes through the login form: only that gives the
-browser its refresh cookie (`sign_in()` puts a bare token in localStorage)."""
+browser its refresh cookie (`sign_in()` puts a bare token in localStorage), and no
+account here logs in anywhere else unless the test says so (`sign_up`, not
+`make_account`): the account page counts sessions."""
 
 import re
 import time
@@ -15,7 +17,8 @@ import pytest
 from playwright.sync_api import Page, Request, expect
 
 from accounts.sessions import MAX_SESSIONS
-from tests.browser.conftest import ConsoleWatch, User, login_through_form, register
+from tests.browser.conftest import ConsoleWatch
+from tests.helpers import fill_login_form, log_in, log_in_through_form, sign_up
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -57,13 +60,6 @@ def expected_401s(console: ConsoleWatch) -> None:
     console.allow(r"status of 401")
 
 
-def log_in(page: Page, user: User, path: str = "/") -> None:
-    page.goto(f"/login?next={path}")
-    login_through_form(page, user.email, user.password)
-    expect(page).to_have_url(re.compile(re.escape(path) + "$"))
-    expect(page.locator("#nav-username")).to_have_text(user.username)
-
-
 def token(page: Page) -> str | None:
     return page.evaluate("localStorage.getItem('access_token')")
 
@@ -76,8 +72,8 @@ def refreshes(page: Page) -> list[Request]:
 
 
 def test_a_post_written_over_an_expired_token_is_published(page: Page, api) -> None:
-    user = register(api)
-    log_in(page, user)
+    user = sign_up(api)
+    log_in_through_form(page, user)
     first_token = token(page)
     sent = refreshes(page)
 
@@ -102,8 +98,8 @@ def kill_access_token(page: Page) -> None:
 
 
 def test_the_navbar_survives_a_refused_token(page: Page, api) -> None:
-    user = register(api)
-    log_in(page, user)
+    user = sign_up(api)
+    log_in_through_form(page, user)
     kill_access_token(page)
     sent = refreshes(page)
     page.reload()
@@ -120,8 +116,8 @@ def test_the_navbar_survives_a_refused_token(page: Page, api) -> None:
 
 
 def test_concurrent_calls_share_one_refresh(page: Page, api) -> None:
-    user = register(api)
-    log_in(page, user)
+    user = sign_up(api)
+    log_in_through_form(page, user)
     kill_access_token(page)
     sent = refreshes(page)
     statuses = page.evaluate(
@@ -136,8 +132,8 @@ def test_concurrent_calls_share_one_refresh(page: Page, api) -> None:
 
 
 def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
-    user = register(api)
-    log_in(page, user)
+    user = sign_up(api)
+    log_in_through_form(page, user)
     page.get_by_role("button", name="New Post").click()
     dialog = page.get_by_role("dialog", name="New post")
     dialog.get_by_label("Title").fill("Never lost")
@@ -158,7 +154,7 @@ def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
     expect(page).to_have_url(re.compile(r"/login\?next=/$"))
     assert token(page) is None
 
-    login_through_form(page, user.email, user.password)
+    fill_login_form(page, user.email, user.password)
     expect(page).to_have_url(re.compile(r"/$"))
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Title")).to_have_value("Never lost")
@@ -170,8 +166,8 @@ def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
 
 
 def test_cancel_asks_before_discarding_and_edit_drafts_persist(page: Page, api) -> None:
-    user = register(api)
-    log_in(page, user)
+    user = sign_up(api)
+    log_in_through_form(page, user)
     page.get_by_role("button", name="New Post").click()
     dialog = page.get_by_role("dialog", name="New post")
     dialog.get_by_label("Title").fill("Second thoughts")
@@ -208,8 +204,8 @@ def test_cancel_asks_before_discarding_and_edit_drafts_persist(page: Page, api) 
 
 
 def test_logout_signs_out_every_tab(page: Page, api, console: ConsoleWatch) -> None:
-    user = register(api)
-    log_in(page, user, "/account")
+    user = sign_up(api)
+    log_in_through_form(page, user, "/account")
     other = page.context.new_page()
     other.on("console", console.on_console)
     other.on("pageerror", console.on_page_error)
@@ -232,10 +228,10 @@ def test_logout_signs_out_every_tab(page: Page, api, console: ConsoleWatch) -> N
 
 
 def test_login_page_is_skipped_when_signed_in(page: Page, api, live_server: str) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto("/login")
     expect(page.locator("#login-form")).to_be_visible()  # signed out: the form stays
-    log_in(page, user)
+    log_in_through_form(page, user)
     page.goto("/login?next=/account", wait_until="commit")  # it leaves before "load"
     expect(page).to_have_url(re.compile(r"/account$"))
     expect(page.locator("#account-email")).to_have_text(user.email)
@@ -256,19 +252,16 @@ def test_login_page_is_skipped_when_signed_in(page: Page, api, live_server: str)
 
 
 def test_account_lists_sessions_and_signs_them_out(page: Page, api, live_server: str) -> None:
-    user = register(api)
+    user = sign_up(api)
 
     def elsewhere(agent: str) -> httpx.Client:
         client = httpx.Client(base_url=live_server, headers={"User-Agent": agent}, timeout=10)
-        response = client.post(
-            "/api/users/token", data={"username": user.email, "password": user.password}
-        )
-        assert response.status_code == 200, response.text
+        log_in(client, user)  # a session of its own, from this user agent
         return client
 
     mac, windows = elsewhere(SAFARI_ON_MAC), elsewhere(FIREFOX_ON_WINDOWS)
     try:
-        log_in(page, user, "/account")
+        log_in_through_form(page, user, "/account")
         sessions = page.locator("#sessions-list > li")
         expect(sessions).to_have_count(3)
         current = sessions.filter(has_text="This device")

@@ -3,13 +3,13 @@
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import register
+from tests.helpers import sign_up
 
 pytestmark = pytest.mark.browser
 
 
 def test_swagger_authorize_and_read_me(page: Page, api) -> None:
-    user = register(api)
+    user = sign_up(api)
     page.goto("/docs")
     page.get_by_role("button", name="Authorize").first.click()
     modal = page.locator(".modal-ux")
