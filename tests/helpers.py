@@ -8,6 +8,8 @@ pointed at a live server (browser tests), since both are httpx clients."""
 import itertools
 import re
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,3 +155,12 @@ def scalar(client: Any, statement: Executable) -> Any:
             return await session.scalar(statement)
 
     return client.portal.call(read)
+
+
+# --- Many at once -------------------------------------------------------------------
+
+
+def statuses_in_parallel(call: Callable[[], httpx.Response], times: int) -> list[int]:
+    """`call()` made `times` times at once (a thread each); the status codes, sorted."""
+    with ThreadPoolExecutor(max_workers=times) as pool:
+        return sorted(response.status_code for response in pool.map(lambda _: call(), range(times)))

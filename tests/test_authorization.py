@@ -1,7 +1,6 @@
 """Who may write what: 401 without a token, 403 for someone else's things, 404 for nothing."""
 
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 import pytest
@@ -10,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from auth import OptionalUser
-from tests.helpers import STRONG_PASSWORD, bearer, create_post, login
+from tests.helpers import STRONG_PASSWORD, bearer, create_post, login, statuses_in_parallel
 
 
 @pytest.mark.parametrize(
@@ -107,16 +106,11 @@ def test_password_change_needs_the_current_password_and_a_strong_new_one(client,
     assert client.get("/api/users/me", headers=alice.headers).status_code == 200
 
 
-def _parallel(call, times: int) -> list[int]:
-    with ThreadPoolExecutor(max_workers=times) as pool:
-        return sorted(response.status_code for response in pool.map(lambda _: call(), range(times)))
-
-
 def test_current_password_guesses_are_throttled_like_logins(client, alice):
     """A stolen token used to allow unlimited guesses at the password (40 at once,
     40 x 400). They spend the account's login budget now, so login is locked too."""
     guess = {"current_password": "is-it-this-one?", "new_password": "Another-strong-pass-42"}
-    statuses = _parallel(
+    statuses = statuses_in_parallel(
         lambda: client.post("/api/users/me/password", json=guess, headers=alice.headers), 40
     )
     assert statuses == [400] * MAX_FAILURES_PER_EMAIL + [429] * (40 - MAX_FAILURES_PER_EMAIL)
@@ -150,7 +144,9 @@ def test_changing_the_email_needs_the_current_password(client, alice):
 def test_wrong_passwords_on_email_changes_are_throttled(client, alice):
     wrong = {"email": "new@example.com", "current_password": "not-my-password"}
     url = f"/api/users/{alice.id}"
-    statuses = _parallel(lambda: client.patch(url, json=wrong, headers=alice.headers), 12)
+    statuses = statuses_in_parallel(
+        lambda: client.patch(url, json=wrong, headers=alice.headers), 12
+    )
     assert statuses == [400] * MAX_FAILURES_PER_EMAIL + [429] * (12 - MAX_FAILURES_PER_EMAIL)
 
 

@@ -50,9 +50,6 @@ def me(client, headers) -> dict:
     return client.get("/api/users/me", headers=headers).json()
 
 
-
-
-
 def test_sign_up_mails_a_link_that_verifies_the_address_once(client, mailbox):
     alice = make_account(client, "Alice")
     assert me(client, alice.headers)["email_verified"] is False

@@ -27,9 +27,6 @@ def content_version(client: TestClient) -> int:
     return client.portal.call(read)
 
 
-
-
-
 def test_pages_carry_an_etag_and_answer_304_with_no_body(client, alice):
     post = create_post(client, alice)
     for path in pages(alice.id, post["id"]):
