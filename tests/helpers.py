@@ -8,6 +8,7 @@ pointed at a live server (browser tests), since both are httpx clients."""
 import itertools
 import re
 import secrets
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +16,10 @@ from typing import Any
 
 import httpx
 from playwright.sync_api import Page, expect
-from sqlalchemy import Executable, text
+from sqlalchemy import Executable, create_engine, func, select, text
+
+from database import sync_url
+from models import OutboxMessage
 
 STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
 
@@ -130,6 +134,16 @@ def log_in_through_form(page: Page, account: Account, path: str = "/") -> None:
     expect(page.locator("#nav-username")).to_have_text(account.username)
 
 
+def wait_in_page(page: Page, script: str, arg: Any = None, seconds: float = 5.0) -> None:
+    """A bounded wait for something to happen in the page: `script`, a function, is
+    evaluated until it returns true. (Playwright's wait_for_function sends a string to
+    evaluate, which the pages' Content-Security-Policy refuses while it is false.)"""
+    deadline = time.monotonic() + seconds
+    while not page.evaluate(script, arg):
+        assert time.monotonic() < deadline, f"never true in the page: {script}"
+        page.wait_for_timeout(20)
+
+
 # --- The database behind a TestClient's app -----------------------------------------
 
 
@@ -164,3 +178,17 @@ def statuses_in_parallel(call: Callable[[], httpx.Response], times: int) -> list
     """`call()` made `times` times at once (a thread each); the status codes, sorted."""
     with ThreadPoolExecutor(max_workers=times) as pool:
         return sorted(response.status_code for response in pool.map(lambda _: call(), range(times)))
+
+
+def outbox_rows(database_url: str, recipient: str | None = None) -> int:
+    """How many messages wait in the outbox of the database at `database_url` (to
+    `recipient` only, if given): a sent one is deleted once the SMTP server took it."""
+    engine = create_engine(sync_url(database_url))
+    try:
+        with engine.connect() as connection:
+            query = select(func.count()).select_from(OutboxMessage)
+            if recipient is not None:
+                query = query.where(OutboxMessage.recipient == recipient)
+            return connection.scalar(query) or 0
+    finally:
+        engine.dispose()

@@ -68,8 +68,9 @@ class LiveServer:
         self.log = tmp / "server.log"
         self.cleanup = ExitStack()
         # `env` adds to or overrides these; a None value removes the variable.
+        self.database_url = self.cleanup.enter_context(fresh_database(tmp))
         wanted = {
-            "DATABASE_URL": self.cleanup.enter_context(fresh_database(tmp)),
+            "DATABASE_URL": self.database_url,
             "AUTO_MIGRATE": "true",
             "SECRET_KEY": secrets.token_hex(32),
         }
@@ -108,11 +109,17 @@ class LiveServer:
                 pytest.fail(f"server did not start:\n{self.log.read_text(errors='replace')}")
             time.sleep(0.05)
 
-    def stop(self) -> None:
+    def shut_down(self) -> None:
+        """SIGTERM, as a service manager sends it, and wait for the process to end: the
+        lifespan's shutdown (the outbox sender finishing its sends) has run by then,
+        so nothing this server does can still arrive anywhere. Its database stays."""
         self.process.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def stop(self) -> None:
+        self.shut_down()
         self.cleanup.close()

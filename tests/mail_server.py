@@ -47,9 +47,11 @@ class Mailbox:
         self.received: list[Received] = []
         self.refuse: str | None = None  # e.g. "451 4.3.0 try again later"
         self.delay = 0.0
+        self.started = 0  # messages whose DATA arrived: a send under way has started
         self._changed = threading.Condition()
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.started += 1
         if self.delay:
             await asyncio.sleep(self.delay)
         if self.refuse:
@@ -63,6 +65,7 @@ class Mailbox:
     def clear(self) -> None:
         with self._changed:
             self.received.clear()
+        self.started = 0
         self.refuse = None
         self.delay = 0.0
 

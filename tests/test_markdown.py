@@ -187,9 +187,43 @@ def test_every_link_gets_nofollow_noopener():
     assert html.count("<a ") == 4
 
 
-def test_deep_nesting_and_long_input_stay_quick_and_bounded():
-    for source in ("> " * 5000 + "x", "*" * 20_000, "[" * 10_000, "- " * 5000 + "x"):
-        assert_safe(render_html(source))
+class Depth(HTMLParser):
+    """How deeply the elements of an HTML fragment nest."""
+
+    VOID = frozenset({"br", "hr"})
+
+    def __init__(self, html: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.open, self.deepest = 0, 0
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in self.VOID:
+            self.open += 1
+            self.deepest = max(self.deepest, self.open)
+
+    def handle_endtag(self, tag: str) -> None:
+        self.open -= 1
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["> " * 5000 + "x", "*" * 20_000, "[" * 10_000, "- " * 5000 + "x"],
+    ids=["5000 quotes deep", "20000 stars", "10000 brackets", "5000 lists deep"],
+)
+def test_deep_nesting_and_long_input_stay_quick_and_bounded(source):
+    """Bounded, counted rather than timed: the parser stops nesting at its limit, so the
+    work (the tokens it makes) and the page's depth stay small however deep the input
+    asks to go, and the HTML is never much longer than the source."""
+    html = render_html(source)
+    assert_safe(html)
+    limit = markdown_render._parser.options["maxNesting"]
+    assert limit <= 20
+    tokens = markdown_render._parser.parse(source)
+    assert len(tokens) + sum(len(token.children or []) for token in tokens) <= 4 * limit
+    assert Depth(html).deepest <= limit + 1  # each level one element, plus its text's <p>
+    assert len(html) <= len(source) + 64
 
 
 # --- The excerpt ----------------------------------------------------------------------

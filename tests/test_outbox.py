@@ -202,18 +202,19 @@ def test_a_message_claimed_by_a_killed_sender_goes_out_when_its_lease_ends(
     assert len(mailbox.received) == 1
 
 
-@pytest.mark.parametrize("count", [2, 4])
-def test_several_senders_deliver_each_message_once(mailbox: Mailbox, database_url, count):
+@pytest.mark.parametrize("how_many", [2, 4])
+def test_several_senders_deliver_each_message_once(mailbox: Mailbox, database_url, how_many):
     async def scenario() -> None:
-        async with senders(database_url, count) as (sessionmaker, running):
+        async with senders(database_url, how_many) as (sessionmaker, running):
             # Queued in several commits, while every sender is awake and claiming.
             for batch in range(6):
                 await queue(sessionmaker, *(message(batch * 10 + n) for n in range(10)))
                 for sender in running:
                     sender.wake()
             await eventually(lambda: len(mailbox.received) >= 60)
-            await asyncio.sleep(0.2)  # time for any duplicate to arrive
+            await until(lambda: count(sessionmaker), at_most=0)
             assert await rows(sessionmaker) == []
+        # Every sender has stopped, its sends finished: any duplicate would be here.
 
     run(scenario())
     subjects = [m.message["Subject"] for m in mailbox.received]
@@ -408,7 +409,7 @@ def test_a_send_cut_off_by_the_stop_grace_is_handed_back_as_an_attempt(
         async with senders(database_url) as (sessionmaker, running):
             await queue(sessionmaker, message(1), message(2))
             await until(lambda: attempts(sessionmaker), at_least=1)  # claimed
-            await asyncio.sleep(0.1)  # in the middle of the first send
+            await eventually(lambda: mailbox.started >= 1)  # in the middle of the first send
             await running[0].stop()
             return await rows(sessionmaker)
 

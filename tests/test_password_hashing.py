@@ -41,6 +41,10 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice, monkeypa
 def test_at_most_n_hashes_run_at_once(client, monkeypatch):
     running, peak, lock = 0, 0, threading.Lock()
     real = auth.password_hasher
+    # Each hash waits for a second one to be running beside it (never for a fixed
+    # time): with a pool of 2 they pair up; with 1 the wait times out and the sign-up
+    # fails; with 3 or more a third would be counted running.
+    together = threading.Barrier(2, timeout=10)
 
     class CountingHasher:
         def hash(self, password: str) -> str:
@@ -49,7 +53,7 @@ def test_at_most_n_hashes_run_at_once(client, monkeypatch):
                 running += 1
                 peak = max(peak, running)
             try:
-                time.sleep(0.05)  # long enough for the others to pile up
+                together.wait()
                 return real.hash(password)
             finally:
                 with lock:
@@ -73,10 +77,30 @@ def test_hashing_threads_yield_the_cpu_to_the_event_loop():
     assert in_pool == niceness() + auth.HASHING_NICENESS
 
 
+class CountingPool(ThreadPoolExecutor):
+    """A hashing pool that counts the work handed to it."""
+
+    def __init__(self, max_workers: int) -> None:
+        super().__init__(max_workers=max_workers)
+        self.submitted = 0
+        self._changed = threading.Condition()
+
+    def submit(self, *args, **kwargs):
+        with self._changed:
+            self.submitted += 1
+            self._changed.notify_all()
+        return super().submit(*args, **kwargs)
+
+    def wait_for(self, count: int) -> None:
+        with self._changed:
+            assert self._changed.wait_for(lambda: self.submitted >= count, timeout=10)
+
+
 @pytest.mark.real_hashing
 def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
     """Logins queue for one hashing slot; a read sent meanwhile is answered first."""
-    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=1))
+    hashing = CountingPool(max_workers=1)
+    monkeypatch.setattr(auth, "_hashing_pool", hashing)
     finished: dict[str, float] = {}
 
     def timed(name: str, call) -> None:
@@ -86,7 +110,7 @@ def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
     with ThreadPoolExecutor(max_workers=5) as pool:
         for n in range(4):
             pool.submit(timed, f"login{n}", lambda: login(client, alice.email))
-        time.sleep(0.05)
+        hashing.wait_for(4)  # every login is waiting for (or holding) the hashing slot
         pool.submit(timed, "read", lambda: client.get("/api/posts"))
     last_login = max(t for name, t in finished.items() if name.startswith("login"))
     assert finished["read"] < last_login

@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import ConsoleWatch
-from tests.helpers import Account, create_post, make_account, sign_in
+from tests.helpers import Account, create_post, make_account, sign_in, wait_in_page
 
 pytestmark = pytest.mark.browser
 
@@ -92,7 +92,17 @@ def test_back_from_a_post_returns_to_the_same_place(page: Page, api) -> None:
     card = page.locator(f'.post-card[data-post-id="{target}"]')
     card.evaluate("card => card.scrollIntoView({block: 'start'})")
     expect(page).to_have_url(re.compile(r"\?cursor="))
-    page.wait_for_timeout(300)  # the place is written down once scrolling settles
+    # The place is written down once scrolling settles: the third page, and how far
+    # into it the reader is.
+    wait_in_page(
+        page,
+        """id => {
+            const start = document.querySelector(`.post-card[data-post-id="${id}"]`);
+            return location.pathname + location.search === start.dataset.pageUrl
+                && history.state?.pageOffset === Math.round(-start.getBoundingClientRect().top);
+        }""",
+        ids[2 * PAGE_SIZE],
+    )
     top_before = card.evaluate("card => Math.round(card.getBoundingClientRect().top)")
 
     card.locator(".post-title a").click()

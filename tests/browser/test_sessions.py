@@ -3,22 +3,25 @@ that survive a forced login, logout reaching every tab, /login skipped when sign
 and the account page's list of sessions.
 
 This module runs its own live server with 3-second access tokens, so that expiry
-happens inside a test. Every sign-in goes through the login form: only that gives the
-browser its refresh cookie (`sign_in()` puts a bare token in localStorage), and no
-account here logs in anywhere else unless the test says so (`sign_up`, not
-`make_account`): the account page counts sessions."""
+happens inside a test, and a secret key the test knows, so that a test can also hold
+a token of that server already past its expiry instead of waiting for one. Every
+sign-in goes through the login form: only that gives the browser its refresh cookie
+(`sign_in()` puts a bare token in localStorage), and no account here logs in anywhere
+else unless the test says so (`sign_up`, not `make_account`): the account page counts
+sessions."""
 
 import re
-import time
+import secrets
 from collections.abc import Iterator
 
 import httpx
+import jwt
 import pytest
 from playwright.sync_api import Page, Request, expect
 
 from accounts.sessions import MAX_SESSIONS
 from tests.browser.conftest import ConsoleWatch
-from tests.helpers import fill_login_form, log_in, log_in_through_form, sign_up
+from tests.helpers import fill_login_form, log_in, log_in_through_form, sign_up, wait_in_page
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -27,7 +30,7 @@ TOKEN_SECONDS = 3
 # Tokens are accepted ACCESS_TOKEN_LEEWAY_SECONDS past their `exp` (clock skew): this
 # server allows one second, and the test waits that out too.
 LEEWAY_SECONDS = 1
-PAST_EXPIRY_MS = int((TOKEN_SECONDS + LEEWAY_SECONDS) * 1000) + 1500
+SECRET_KEY = secrets.token_hex(32)
 SAFARI_ON_MAC = (
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_4) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Safari/605.1.15"
@@ -46,6 +49,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         env={
             "ACCESS_TOKEN_EXPIRE_MINUTES": minutes,
             "ACCESS_TOKEN_LEEWAY_SECONDS": str(LEEWAY_SECONDS),
+            "SECRET_KEY": SECRET_KEY,
         },
     )
     try:
@@ -62,6 +66,16 @@ def expected_401s(console: ConsoleWatch) -> None:
 
 def token(page: Page) -> str | None:
     return page.evaluate("localStorage.getItem('access_token')")
+
+
+def expire_access_token(page: Page) -> None:
+    """The page's access token as it is once its time is up: the same claims, signed
+    by the server's key, issued and expired a minute before now (past the leeway)."""
+    claims = jwt.decode(token(page), options={"verify_signature": False})
+    shift = claims["exp"] - claims["iat"] + LEEWAY_SECONDS + 60
+    claims |= {"iat": claims["iat"] - shift, "exp": claims["exp"] - shift}
+    expired = jwt.encode(claims, SECRET_KEY, algorithm="HS256")
+    page.evaluate("token => localStorage.setItem('access_token', token)", expired)
 
 
 def refreshes(page: Page) -> list[Request]:
@@ -81,7 +95,7 @@ def test_a_post_written_over_an_expired_token_is_published(page: Page, api) -> N
     dialog = page.get_by_role("dialog", name="New post")
     dialog.get_by_label("Title").fill("Slow writer")
     dialog.get_by_label("Content").fill("Written while the access token ran out.")
-    page.wait_for_timeout(PAST_EXPIRY_MS)
+    expire_access_token(page)  # while the writer was writing
     dialog.get_by_role("button", name="Publish").click()
 
     expect(page).to_have_url(re.compile(r"/posts/\d+$"))
@@ -107,10 +121,7 @@ def test_the_navbar_survives_a_refused_token(page: Page, api) -> None:
     # The name shows at once (the last known user); the refresh then replaces the token.
     # Polled from here: wait_for_function evaluates strings in the page, which its CSP
     # refuses whenever the condition is not already true (seen under load).
-    deadline = time.monotonic() + 5
-    while page.evaluate("localStorage.getItem('access_token')") == "expired.access.token":
-        assert time.monotonic() < deadline, "the token was never refreshed"
-        page.wait_for_timeout(50)
+    wait_in_page(page, "() => localStorage.getItem('access_token') !== 'expired.access.token'")
     expect(page.locator("#nav-username")).to_have_text(user.username)
     assert len(sent) == 1
 
@@ -247,7 +258,9 @@ def test_login_page_is_skipped_when_signed_in(page: Page, api, live_server: str)
     kill_access_token(page)
     page.goto("/login?next=/account")
     expect(page.locator("#login-form")).to_be_visible()
-    page.wait_for_timeout(300)
+    # login.js enables the form only after its check of the session (awaited at its
+    # top), which is where it would have left: by now it has decided to stay.
+    expect(page.get_by_label("Email")).to_be_enabled()
     expect(page).to_have_url(re.compile(r"/login\?next=/account$"))
 
 
