@@ -60,15 +60,18 @@ class LiveServer:
         args: Sequence[str] = (),
         smtp_port: int | None = None,
         name: str = "127.0.0.1",
+        migrated: bool = True,
     ) -> None:
         """`name` is what the server is called in its URL (and PUBLIC_URL): it listens
-        on 127.0.0.1 either way, but passkeys need `localhost`, never an IP address."""
+        on 127.0.0.1 either way, but passkeys need `localhost`, never an IP address.
+        Its database is a copy of the migrated template (start-up then only finds the
+        schema current), or empty when not `migrated`: start-up migrates it."""
         self.port = free_port()
         self.base_url = f"http://{name}:{self.port}"
         self.log = tmp / "server.log"
         self.cleanup = ExitStack()
         # `env` adds to or overrides these; a None value removes the variable.
-        self.database_url = self.cleanup.enter_context(fresh_database(tmp))
+        self.database_url = self.cleanup.enter_context(fresh_database(tmp, migrated=migrated))
         wanted = {
             "DATABASE_URL": self.database_url,
             "AUTO_MIGRATE": "true",

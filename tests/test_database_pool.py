@@ -50,9 +50,9 @@ class PoolWatch:
 @pytest.fixture
 def small_pool(tmp_path, monkeypatch) -> Iterator[None]:
     """An app whose pool holds one connection and waits for it a fraction of a second."""
-    with fresh_database(tmp_path) as database_url:
+    with fresh_database(tmp_path, migrated=True) as database_url:
         monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", True)
+        monkeypatch.setattr(settings, "auto_migrate", False)
         monkeypatch.setattr(settings, "database_pool_size", 1)
         monkeypatch.setattr(settings, "database_max_overflow", 0)
         monkeypatch.setattr(settings, "database_pool_timeout", 0.3)

@@ -38,6 +38,7 @@ def test_two_workers_share_the_key_the_tokens_the_throttle_and_the_outbox(
     server = LiveServer(
         tmp_path,
         workers=2,
+        migrated=False,  # an empty database: the two workers' start-ups meet on it
         smtp_port=smtp_server.port,
         # No SECRET_KEY: both workers must agree on one generated key.
         env={"SECRET_KEY": None, "SECRET_KEY_FILE": str(tmp_path / "secret_key")},
