@@ -25,7 +25,7 @@ from models import utcnow
 
 logger = logging.getLogger("inkwell.mail")
 
-MAIL_TEMPLATES = Path(__file__).resolve().parent / "templates" / "mail"
+MAIL_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "mail"
 # Plain text: nothing to escape (select_autoescape would escape only HTML).
 _templates = Environment(
     loader=FileSystemLoader(MAIL_TEMPLATES),
