@@ -144,10 +144,12 @@ def _check_token(token: str) -> tuple[AccessClaims, float]:
     return AccessClaims(int(sub), version, account_key, session_id), float(expires)
 
 
-def _unauthorized() -> DomainError:
+def _unauthorized(code: str = "invalid_token") -> DomainError:
+    """The one 401 of the API's bearer routes: `not_authenticated` when no token came,
+    `invalid_token` when one came and is not (or no longer) good."""
     return DomainError(
         status.HTTP_401_UNAUTHORIZED,
-        "invalid_token",
+        code,
         "Could not validate credentials",
         headers={"WWW-Authenticate": "Bearer"},
     )
@@ -208,7 +210,7 @@ async def get_current_session(request: Request, token: BearerToken) -> LiveSessi
     """The live session, or 401 with `WWW-Authenticate: Bearer`."""
     live = await _live_session(request, token)
     if live is None:
-        raise _unauthorized()
+        raise _unauthorized("invalid_token" if token else "not_authenticated")
     return live
 
 

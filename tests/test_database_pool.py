@@ -91,7 +91,10 @@ def test_a_saturated_pool_answers_503_with_retry_after(small_pool):
             client.portal.call(connection.close)
         assert busy.status_code == 503
         assert int(busy.headers["retry-after"]) >= 1
-        assert busy.json() == {"detail": "The service is busy; please try again shortly"}
+        assert busy.json() == {
+            "detail": "The service is busy; please try again shortly",
+            "code": "service_unavailable",
+        }
         assert page.status_code == 503
         assert "text/html" in page.headers["content-type"]
         # Once the connection is back, everything answers again.

@@ -29,7 +29,9 @@ def test_wrong_password_and_unknown_email_answer_identically(client, alice):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
     assert (
-        wrong_password.json() == unknown_email.json() == {"detail": "Incorrect email or password"}
+        wrong_password.json()
+        == unknown_email.json()
+        == {"detail": "Incorrect email or password", "code": "invalid_credentials"}
     )
     assert wrong_password.headers.keys() == unknown_email.headers.keys()
 

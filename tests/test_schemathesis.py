@@ -26,6 +26,18 @@ EXAMPLES_PER_OPERATION = 30
 # common passwords), so schema-valid bodies may rightly get a 422.
 STRICTER_THAN_SCHEMA = [schemathesis.checks.positive_data_acceptance]
 
+
+@schemathesis.check
+def refusals_carry_a_code(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every 4xx of the API is `{"detail", "code"}` (README, Errors)."""
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        assert isinstance(body.get("code"), str), body
+        assert body["code"], body
+        assert "detail" in body, body
+    return None
+
+
 PHASES = SchemathesisConfig.from_dict(
     {"phases": {name: {"enabled": True} for name in ("examples", "coverage", "fuzzing")}}
 )
@@ -75,10 +87,17 @@ def token() -> str:
 @schema.parametrize()
 @bounded
 def test_anonymous_calls_honour_the_schema(case):
-    case.call_and_validate(app=app, excluded_checks=STRICTER_THAN_SCHEMA)
+    case.call_and_validate(
+        app=app, excluded_checks=STRICTER_THAN_SCHEMA, additional_checks=[refusals_carry_a_code]
+    )
 
 
 @schema.parametrize()
 @bounded
 def test_signed_in_calls_honour_the_schema(case, token):
-    case.call_and_validate(app=app, headers=bearer(token), excluded_checks=STRICTER_THAN_SCHEMA)
+    case.call_and_validate(
+        app=app,
+        headers=bearer(token),
+        excluded_checks=STRICTER_THAN_SCHEMA,
+        additional_checks=[refusals_carry_a_code],
+    )

@@ -325,7 +325,7 @@ def test_a_refused_refresh_clears_its_cookie(client, alice):
             client.cookies.set("refresh_token", bad)
         refused = client.post(REFRESH)
         assert refused.status_code == 401
-        assert refused.json() == {"detail": "Session expired or ended"}
+        assert refused.json() == {"detail": "Session expired or ended", "code": "session_ended"}
         cleared = refresh_cookie(refused)["refresh_token"]
         assert cleared.value == ""
         assert cleared["path"] == "/api/users"
