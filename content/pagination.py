@@ -23,7 +23,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from config import settings
+from config import get_settings
 from errors.domain import DomainError
 from models import MAX_ID, Post
 
@@ -36,7 +36,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 # Its own key, derived from SECRET_KEY: a cursor can never pass for a token or back.
 _CURSOR_KEY = hashlib.sha256(
-    b"inkwell page cursor\0" + settings.secret_key.get_secret_value().encode()
+    b"inkwell page cursor\0" + get_settings().secret_key.get_secret_value().encode()
 ).digest()
 
 BAD_CURSOR = (

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from config import BASE_DIR, settings
+from config import BASE_DIR, get_settings
 from errors.domain import STATUS_CODES
 from images.pool import REFUSAL_STATUS
 from tests.conftest import bearer
@@ -133,7 +133,7 @@ def test_no_router_imports_another_router():
             "POST",
             "/api/users",
             {
-                "content": b"{" + b" " * settings.max_body_bytes + b"}",
+                "content": b"{" + b" " * get_settings().max_body_bytes + b"}",
                 "headers": {"Content-Type": "application/json"},
             },
             413,

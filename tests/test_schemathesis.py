@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from config import settings as app_settings
+from config import get_settings
 from main import app
 from tests.conftest import STRONG_PASSWORD, bearer, login, register
 from tests.databases import fresh_database
@@ -71,8 +71,8 @@ def fuzz_database(tmp_path_factory):
         pytest.MonkeyPatch.context() as patch,
         fresh_database(tmp_path_factory.mktemp("fuzz")) as database_url,
     ):
-        patch.setattr(app_settings, "database_url", database_url)
-        patch.setattr(app_settings, "auto_migrate", True)
+        patch.setattr(get_settings(), "database_url", database_url)
+        patch.setattr(get_settings(), "auto_migrate", True)
         with TestClient(app) as client:
             register(client, "Fuzzer", "fuzzer@example.com")
         yield
