@@ -31,6 +31,7 @@ from config import Settings, use_settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from errors.domain import DomainError, code_for_status
 from errors.unavailable import is_database_unavailable
+from images import pool as image_pool
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
 from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
@@ -97,6 +98,9 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         hashing = PasswordHashing.from_settings(settings)
         use_hashing(hashing)
         await hashing.dummy_hash()  # made now, so no login waits for it
+        image_pool.use_pool(
+            image_pool.DecodePool(workers=settings.image_workers, queue=settings.image_queue)
+        )
         if not settings.smtp_host:
             logger.info("No SMTP_HOST: development mode, mails are written to this log")
         # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).
@@ -112,6 +116,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         await run_pending_resets()
         await sender.stop()
         use_hashing(None)
+        image_pool.use_pool(None)
         hashing.close()
         hot_reads.close()
         await engine.dispose()

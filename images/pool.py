@@ -149,11 +149,19 @@ class DecodePool:
 _pool: DecodePool | None = None
 
 
+def use_pool(pool: DecodePool | None) -> None:
+    """Make `pool` this app worker's (the lifespan installs one sized from the app's
+    settings at start-up, and takes it away when it stops)."""
+    global _pool
+    _pool = pool
+
+
 def decode_pool() -> DecodePool:
-    """This app worker's pool, sized from the settings on first use."""
-    global _pool  # one pool per process, made when first needed
+    """This app worker's pool; outside an app, one made now from the settings."""
     if _pool is None:
-        _pool = DecodePool(workers=get_settings().image_workers, queue=get_settings().image_queue)
+        settings = get_settings()
+        use_pool(DecodePool(workers=settings.image_workers, queue=settings.image_queue))
+    assert _pool is not None
     return _pool
 
 
