@@ -20,7 +20,7 @@ from accounts.throttle import (
     WINDOW_SECONDS,
     DatabaseThrottle,
 )
-from config import Settings, load_or_create_secret_key
+from config import Settings, get_settings, load_or_create_secret_key
 from errors.domain import DomainError
 from models import User
 from tests.conftest import STRONG_PASSWORD, create_post, login, register
@@ -37,13 +37,14 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice, monkeypa
     hashes have, so both paths run one Argon2 verification of the same cost. Asserted
     on what runs, not on a stopwatch (a loaded machine made the timed version flaky)."""
     verified: list[str] = []
-    verify = auth.password_hasher.verify_and_update
+    hasher = auth.current_hashing().hasher
+    verify = hasher.verify_and_update
 
     def recording(password: str, stored: str) -> tuple[bool, str | None]:
         verified.append(stored)
         return verify(password, stored)
 
-    monkeypatch.setattr(auth.password_hasher, "verify_and_update", recording)
+    monkeypatch.setattr(hasher, "verify_and_update", recording)
     assert login(client, "ghost@example.com", "wrong password!").status_code == 401
     assert login(client, alice.email, "wrong password!").status_code == 401
     dummy, real = verified
@@ -54,7 +55,7 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice, monkeypa
 
 def test_at_most_n_hashes_run_at_once(client, monkeypatch):
     running, peak, lock = 0, 0, threading.Lock()
-    real = auth.password_hasher
+    real = auth.current_hashing().hasher
 
     class CountingHasher:
         def hash(self, password: str) -> str:
@@ -69,8 +70,8 @@ def test_at_most_n_hashes_run_at_once(client, monkeypatch):
                 with lock:
                     running -= 1
 
-    monkeypatch.setattr(auth, "password_hasher", CountingHasher())
-    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=2))
+    # Installed over the app's own until its lifespan ends (the test's last step).
+    auth.use_hashing(auth.PasswordHashing(CountingHasher(), max_concurrent=2))
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(
             pool.map(lambda n: register(client, f"u{n}", f"u{n}@example.com"), range(6))
@@ -83,14 +84,19 @@ def test_hashing_threads_yield_the_cpu_to_the_event_loop():
     def niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    in_pool = auth._hashing_pool.submit(niceness).result()
+    hashing = auth.PasswordHashing.from_settings(get_settings())
+    try:
+        in_pool = hashing.pool.submit(niceness).result()
+    finally:
+        hashing.close()
     assert in_pool == niceness() + auth.HASHING_NICENESS
 
 
 @pytest.mark.real_hashing
 def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
     """Logins queue for one hashing slot; a read sent meanwhile is answered first."""
-    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=1))
+    real = auth.current_hashing().hasher
+    auth.use_hashing(auth.PasswordHashing(real, max_concurrent=1))  # until the app stops
     finished: dict[str, float] = {}
 
     def timed(name: str, call) -> None:
@@ -134,7 +140,7 @@ def _refuse_hashing(monkeypatch):
     def fail(*_args):
         raise AssertionError("hashed a password that should have been refused first")
 
-    monkeypatch.setattr(auth.password_hasher, "hash", fail)
+    monkeypatch.setattr(auth.current_hashing().hasher, "hash", fail)
 
 
 @pytest.mark.parametrize("size", [129, 10_000, 1_000_000])

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from accounts import sessions
-from config import BASE_DIR, settings
+from config import BASE_DIR, get_settings
 from content.markdown_render import excerpt
 from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, TITLE_MAX, USERNAME_MAX, Post
 from schemas import PASSWORD_MAX, PASSWORD_MIN
@@ -69,7 +69,7 @@ def site_url(request: Request) -> str:
     """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
     the address this request came to (the page cache keys on the full URL, so two
     hosts never share a copy)."""
-    return str(settings.public_url or request.base_url).rstrip("/")
+    return str(get_settings().public_url or request.base_url).rstrip("/")
 
 
 def render(
