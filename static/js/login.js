@@ -1,5 +1,6 @@
 import { apiFetch } from "./api.js";
 import { getToken, setToken } from "./auth.js";
+import { showError } from "./dom.js";
 import { errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { LEAVING, onClick, onSubmit } from "./forms.js";
 import { nextFromQuery } from "./navigation.js";
@@ -35,10 +36,7 @@ onSubmit(form, { error, submit }, async () => {
 
 // --- Passkeys: a button, and where the browser can, the email field's autofill --------
 const passkeyError = document.getElementById("passkey-error");
-const showPasskeyError = (message) => {
-  passkeyError.textContent = message;
-  passkeyError.hidden = !message;
-};
+const showPasskeyError = (message) => showError(passkeyError, message);
 let autofill = null; // the pending autofill request: {controller, renew}
 
 const passkeyBlock = document.getElementById("passkey-sign-in");
