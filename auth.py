@@ -17,18 +17,19 @@ import jwt
 from fastapi import Depends, Request, status
 from fastapi.security import OAuth2PasswordBearer
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.orm import make_transient_to_detached
 
 from accounts import sessions
-from config import settings
+from config import Settings, get_settings
 from errors.domain import DomainError
 from models import ACCOUNT_KEY_MAX, MAX_ID, SESSION_ID_MAX, User
 from web.hot_reads import SESSION_CHECK, HotReads
 
-password_hasher = PasswordHash.recommended()
 T = TypeVar("T")
 # How much lower than the event loop the hashing threads run (Unix nice levels).
 HASHING_NICENESS = 10
+DUMMY_PASSWORD = "dummy password that matches no account"  # noqa: S105 (hashed, never accepted)
 
 
 def _yield_to_the_event_loop() -> None:
@@ -39,30 +40,72 @@ def _yield_to_the_event_loop() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
 
 
-# Argon2 is slow and memory-hungry on purpose (~0.2 s, 64 MiB): it runs in these
-# threads, never on the event loop, and at most this many at once, so a burst of
-# logins queues cheaply instead of starving other requests or the memory.
-_hashing_pool = ThreadPoolExecutor(
-    max_workers=settings.max_concurrent_hashes,
-    thread_name_prefix="argon2",
-    initializer=_yield_to_the_event_loop,
-)
+class PasswordHashing:
+    """Argon2 for one app, built from its settings at start-up (never at import).
+
+    Argon2 is slow and memory-hungry on purpose (~0.2 s, 64 MiB): it runs in a pool of
+    MAX_CONCURRENT_HASHES threads, never on the event loop, so a burst of logins queues
+    cheaply instead of starving other requests or the memory. The dummy hash is what an
+    unknown email is checked against, so that path costs what a wrong password does.
+    """
+
+    def __init__(self, hasher: PasswordHash, max_concurrent: int) -> None:
+        self.hasher = hasher
+        self.pool = ThreadPoolExecutor(
+            max_workers=max_concurrent,
+            thread_name_prefix="argon2",
+            initializer=_yield_to_the_event_loop,
+        )
+        self._dummy_hash: str | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "PasswordHashing":
+        argon2 = Argon2Hasher(
+            time_cost=settings.argon2_time_cost,
+            memory_cost=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+        return cls(PasswordHash((argon2,)), settings.max_concurrent_hashes)
+
+    async def run(self, function: Callable[..., T], *args: object) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
+
+    async def dummy_hash(self) -> str:
+        """Made once, in the pool (start-up asks first, so no login ever waits for it)."""
+        if self._dummy_hash is None:
+            self._dummy_hash = await self.run(self.hasher.hash, DUMMY_PASSWORD)
+        return self._dummy_hash
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def _hash_work(function: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing_pool, function, *args)
+_hashing: PasswordHashing | None = None
 
 
-# Verified when the email is unknown, so that path costs the same as a wrong password.
-_DUMMY_HASH = password_hasher.hash("dummy password that matches no account")
-# Decoding tolerates this much clock difference between servers.
-TOKEN_LEEWAY = timedelta(seconds=settings.access_token_leeway_seconds)
+def use_hashing(hashing: PasswordHashing | None) -> None:
+    """Make `hashing` the one every password check and hash of this process goes
+    through: the app's lifespan installs its own at start-up, and takes it away
+    (None) when it stops."""
+    global _hashing
+    _hashing = hashing
+
+
+def current_hashing() -> PasswordHashing:
+    """The installed hashing, or (outside an app: `python -m seed`) one made now from
+    the settings."""
+    if _hashing is None:
+        use_hashing(PasswordHashing.from_settings(get_settings()))
+    assert _hashing is not None
+    return _hashing
+
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/users/token", auto_error=False)
 
 
 async def hash_password(password: str) -> str:
-    return await _hash_work(password_hasher.hash, password)
+    hashing = current_hashing()
+    return await hashing.run(hashing.hasher.hash, password)
 
 
 async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
@@ -71,8 +114,9 @@ async def verify_password(password: str, password_hash: str | None) -> tuple[boo
     With no stored hash (unknown account) a dummy hash is verified anyway and the
     answer is always False, so callers cannot be timed into revealing who exists.
     """
-    stored = password_hash or _DUMMY_HASH
-    valid, new_hash = await _hash_work(password_hasher.verify_and_update, password, stored)
+    hashing = current_hashing()
+    stored = password_hash or await hashing.dummy_hash()
+    valid, new_hash = await hashing.run(hashing.hasher.verify_and_update, password, stored)
     if password_hash is None:
         return False, None
     return valid, new_hash
@@ -88,9 +132,11 @@ class AccessClaims(NamedTuple):
 def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = None) -> str:
     """Sign `data` (which carries `sub`, the user id as a string) with `iat` and `exp`."""
     now = datetime.now(UTC)
-    lifetime = expires_delta or timedelta(minutes=settings.access_token_expire_minutes)
+    lifetime = expires_delta or timedelta(minutes=get_settings().access_token_expire_minutes)
     payload = {**data, "iat": now, "exp": now + lifetime}
-    return jwt.encode(payload, settings.secret_key.get_secret_value(), settings.algorithm)
+    return jwt.encode(
+        payload, get_settings().secret_key.get_secret_value(), get_settings().algorithm
+    )
 
 
 def token_for(user: User, session_id: str) -> str:
@@ -115,9 +161,14 @@ def verify_access_token(token: str) -> AccessClaims | None:
         claims, expires = _check_token(token)
     except jwt.InvalidTokenError:
         return None
-    if time.time() > expires + TOKEN_LEEWAY.total_seconds():
+    if time.time() > expires + get_settings().access_token_leeway_seconds:
         return None
     return claims
+
+
+def forget_checked_tokens() -> None:
+    """Empty `_check_token`'s cache: for a new app, whose key may differ."""
+    _check_token.cache_clear()
 
 
 @lru_cache(maxsize=4096)
@@ -127,10 +178,10 @@ def _check_token(token: str) -> tuple[AccessClaims, float]:
     PyJWT's ~70 µs on every request; the cache holds only tokens this key signed."""
     payload = jwt.decode(
         token,
-        settings.secret_key.get_secret_value(),
-        algorithms=[settings.algorithm],
+        get_settings().secret_key.get_secret_value(),
+        algorithms=[get_settings().algorithm],
         options={"require": ["exp", "iat", "sub", "acct", "sid"]},
-        leeway=TOKEN_LEEWAY,
+        leeway=get_settings().access_token_leeway_seconds,
     )
     sub, version, account_key = payload["sub"], payload.get("ver", 0), payload["acct"]
     session_id, expires = payload["sid"], payload["exp"]
@@ -144,10 +195,12 @@ def _check_token(token: str) -> tuple[AccessClaims, float]:
     return AccessClaims(int(sub), version, account_key, session_id), float(expires)
 
 
-def _unauthorized() -> DomainError:
+def _unauthorized(code: str = "invalid_token") -> DomainError:
+    """The one 401 of the API's bearer routes: `not_authenticated` when no token came,
+    `invalid_token` when one came and is not (or no longer) good."""
     return DomainError(
         status.HTTP_401_UNAUTHORIZED,
-        "invalid_token",
+        code,
         "Could not validate credentials",
         headers={"WWW-Authenticate": "Bearer"},
     )
@@ -208,7 +261,7 @@ async def get_current_session(request: Request, token: BearerToken) -> LiveSessi
     """The live session, or 401 with `WWW-Authenticate: Bearer`."""
     live = await _live_session(request, token)
     if live is None:
-        raise _unauthorized()
+        raise _unauthorized("invalid_token" if token else "not_authenticated")
     return live
 
 

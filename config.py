@@ -1,4 +1,5 @@
-"""Settings, read once from `.env` and the environment (names are case-insensitive)."""
+"""Settings, from `.env` and the environment (names are case-insensitive), and which
+settings this process serves with."""
 
 import hashlib
 import hmac
@@ -91,6 +92,12 @@ class Settings(BaseSettings):
     # a database that saturated is said so quickly rather than left to hang.
     database_pool_timeout: float = Field(default=2.0, gt=0)
 
+    # Argon2id's cost (RFC 9106): passes, memory in KiB, lanes. The defaults are
+    # pwdlib's recommendation (~0.2 s, 64 MiB on this project's machine); a hash made
+    # with other parameters is upgraded at its next successful login.
+    argon2_time_cost: int = Field(default=3, gt=0)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, gt=0)
     # At most this many Argon2 operations run at once; the rest wait their turn.
     max_concurrent_hashes: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0)
     # Requests with a larger body are refused with 413 before they are parsed.
@@ -187,4 +194,21 @@ class Settings(BaseSettings):
         return Address(display_name="Inkwell", username="noreply", domain=host or "localhost")
 
 
-settings = Settings()
+_current: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """The settings of the app this process serves: those `create_app` was given
+    (main.py), or, outside an app (`python -m seed`, Alembic's command line), the
+    environment's and `.env`'s, read on first use. Read at call time, never kept at
+    import, so an app built from other settings (a test's) is obeyed everywhere."""
+    global _current
+    if _current is None:
+        _current = Settings()
+    return _current
+
+
+def use_settings(settings: Settings) -> None:
+    """Make `settings` those of this process (`create_app` calls it)."""
+    global _current
+    _current = settings

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from config import BASE_DIR, settings
+from config import BASE_DIR, get_settings
 from web import inline_sqlite
 
 logger = logging.getLogger("inkwell")
@@ -67,9 +67,9 @@ def create_engine(database_url: str) -> AsyncEngine:
     free within `database_pool_timeout` gets a quick 503 (see main.py)."""
     url = async_url(database_url)
     pool = {
-        "pool_size": settings.database_pool_size,
-        "max_overflow": settings.database_max_overflow,
-        "pool_timeout": settings.database_pool_timeout,
+        "pool_size": get_settings().database_pool_size,
+        "max_overflow": get_settings().database_max_overflow,
+        "pool_timeout": get_settings().database_pool_timeout,
     }
     if url.get_backend_name() != "sqlite":
         # A server restart leaves every pooled connection dead: test each one as it is
@@ -179,6 +179,14 @@ def is_postgresql(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
+async def advisory_lock(session: AsyncSession, lock_id: int) -> None:
+    """Make transactions that ask for `lock_id` take turns, from here to their commit:
+    a PostgreSQL advisory lock. Nothing on SQLite, where the caller's first write
+    takes the database's write lock until the commit."""
+    if is_postgresql(session):
+        await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+
+
 async def lock_account(session: AsyncSession, user_id: int) -> None:
     """Make transactions that change one account's rows take turns, from here to their
     commit, so a cap counted inside them holds (live sessions, passkeys). PostgreSQL
@@ -238,7 +246,7 @@ def alembic_config() -> Config:
     return Config(toml_file=BASE_DIR / "pyproject.toml")
 
 
-def _upgrade(connection: Connection) -> None:
+def upgrade_to_head(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
     command.upgrade(config, "head")
@@ -265,7 +273,7 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema up to the newest migration."""
     with _migration_lock(engine.url):
         async with engine.begin() as connection:
-            await connection.run_sync(_upgrade)
+            await connection.run_sync(upgrade_to_head)
     # On SQLite the migrating connection ran with foreign keys off, a setting that
     # only changes between transactions: close it rather than let it serve requests.
     await engine.dispose()

@@ -5,8 +5,8 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from functools import cache
 from os import PathLike
 from typing import TypedDict
@@ -26,10 +26,12 @@ from starlette.types import Scope
 
 from accounts.email_links import run_pending_resets
 from accounts.throttle import DatabaseThrottle, LoginThrottle
-from config import settings
+from auth import PasswordHashing, forget_checked_tokens, use_hashing
+from config import Settings, use_settings
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from errors.domain import DomainError, code_for_status
 from errors.unavailable import is_database_unavailable
+from images import pool as image_pool
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
 from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
@@ -75,53 +77,51 @@ class AppState(TypedDict):
     page_cache: PageCache
 
 
-@asynccontextmanager
-async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
-    engine = create_engine(settings.database_url)
-    auto_migrate = settings.auto_migrate
-    if auto_migrate is None:
-        auto_migrate = engine.url.get_backend_name() == "sqlite"
-    if auto_migrate:
-        await migrate(engine)
-    else:
-        await ensure_schema_is_current(engine)
-    sessionmaker = create_sessionmaker(engine)
-    hot_reads = hot_reads_for(engine)
-    if not settings.smtp_host:
-        logger.info("No SMTP_HOST: development mode, mails are written to this log")
-    # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).
-    sender = OutboxSender(sessionmaker, transport_for(settings))
-    sender.start()
-    yield {
-        "sessionmaker": sessionmaker,
-        "login_throttle": DatabaseThrottle(sessionmaker),
-        "hot_reads": hot_reads,
-        "page_cache": PageCache(hot_reads),
-    }
-    # Reset requests still waiting out their random delay are done now, not lost.
-    await run_pending_resets()
-    await sender.stop()
-    hot_reads.close()
-    await engine.dispose()
+def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[AppState]]:
+    """Start-up and shut-down of an app for `settings`: the database (migrated, or
+    checked to be current), the Argon2 threads, the login throttle, the outbox sender
+    and the page cache are made here, when the app starts, never at import."""
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
+        use_settings(settings)  # the app that starts is the one served
+        engine = create_engine(settings.database_url)
+        auto_migrate = settings.auto_migrate
+        if auto_migrate is None:
+            auto_migrate = engine.url.get_backend_name() == "sqlite"
+        if auto_migrate:
+            await migrate(engine)
+        else:
+            await ensure_schema_is_current(engine)
+        sessionmaker = create_sessionmaker(engine)
+        hot_reads = hot_reads_for(engine)
+        hashing = PasswordHashing.from_settings(settings)
+        use_hashing(hashing)
+        await hashing.dummy_hash()  # made now, so no login waits for it
+        image_pool.use_pool(
+            image_pool.DecodePool(workers=settings.image_workers, queue=settings.image_queue)
+        )
+        if not settings.smtp_host:
+            logger.info("No SMTP_HOST: development mode, mails are written to this log")
+        # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).
+        sender = OutboxSender(sessionmaker, transport_for(settings))
+        sender.start()
+        yield {
+            "sessionmaker": sessionmaker,
+            "login_throttle": DatabaseThrottle(sessionmaker),
+            "hot_reads": hot_reads,
+            "page_cache": PageCache(hot_reads),
+        }
+        # Reset requests still waiting out their random delay are done now, not lost.
+        await run_pending_resets()
+        await sender.stop()
+        use_hashing(None)
+        image_pool.use_pool(None)
+        hashing.close()
+        hot_reads.close()
+        await engine.dispose()
 
-app = FastAPI(
-    title="Inkwell",
-    summary="A small blog with registration, login and JWTs done right.",
-    lifespan=lifespan,
-    docs_url=None,  # served below from local files: no CDN, works offline
-    redoc_url=None,
-    swagger_ui_oauth2_redirect_url=None,  # the password flow never redirects
-)
-app.add_middleware(PageCacheMiddleware)  # innermost: sees HEAD as GET
-app.add_middleware(CompressionMiddleware)
-app.add_middleware(HeadAsGetMiddleware)
-app.add_middleware(
-    BodySizeLimitMiddleware,
-    max_bytes=settings.max_body_bytes,
-    larger={pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES},
-)
-app.add_middleware(SecurityHeadersMiddleware)
+    return lifespan
 
 
 class VersionedStaticFiles(StaticFiles):
@@ -139,17 +139,6 @@ class VersionedStaticFiles(StaticFiles):
         versioned = b"v=" in scope.get("query_string", b"")
         response.headers["Cache-Control"] = CACHE_FOREVER if versioned else "no-cache"
         return response
-
-
-app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
-app.include_router(users.router)
-app.include_router(sessions.router)
-app.include_router(email_links.router)
-app.include_router(pictures.router)
-app.include_router(passkeys.router)
-app.include_router(posts.router)
-app.include_router(pages.router)
-app.include_router(feeds.router)
 
 
 def is_api(request: Request) -> bool:
@@ -192,13 +181,11 @@ async def error_answer(
     )
 
 
-@app.exception_handler(DomainError)
 async def domain_error(request: Request, exc: DomainError) -> Response:
     """What a service refused, with the code it chose."""
     return await error_answer(request, exc.status_code, exc.detail, exc.code, exc.headers)
 
 
-@app.exception_handler(StarletteHTTPException)
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """The framework's own answers (an unknown route, a method not allowed, a missing
     token), coded by their status."""
@@ -215,8 +202,6 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
 DATABASE_RETRY_AFTER = 2
 
 
-@app.exception_handler(sqlalchemy.exc.TimeoutError)
-@app.exception_handler(sqlalchemy.exc.DBAPIError)
 async def database_unavailable(request: Request, exc: Exception) -> Response:
     """No free connection within the pool timeout, a server that went away, or a lock
     that did not come: 503 with `Retry-After`, quickly, instead of a 500 or a hang.
@@ -236,7 +221,6 @@ def _printable(part: object) -> object:
     return part.encode("utf-8", "backslashreplace").decode() if isinstance(part, str) else part
 
 
-@app.exception_handler(RequestValidationError)
 async def validation_error(request: Request, exc: RequestValidationError) -> Response:
     """FastAPI's 422 for the API, minus the echoed `input`: it would send passwords
     back, and may hold text no response can encode. A page address that does not
@@ -260,11 +244,11 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
 
 
 @cache
-def swagger_page() -> tuple[bytes, str]:
+def swagger_page(openapi_url: str) -> tuple[bytes, str]:
     """The docs page and a CSP that allows exactly its one inline script."""
     html = bytes(
         get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
+            openapi_url=openapi_url,
             title="Inkwell API",
             swagger_js_url=static_url("swagger/swagger-ui-bundle.js"),
             swagger_css_url=static_url("swagger/swagger-ui.css"),
@@ -285,7 +269,47 @@ def swagger_page() -> tuple[bytes, str]:
     return bytes(html), csp
 
 
-@app.get("/docs", include_in_schema=False)
-async def swagger_ui() -> HTMLResponse:
-    html, csp = swagger_page()
+async def swagger_ui(request: Request) -> HTMLResponse:
+    html, csp = swagger_page(request.app.openapi_url or "/openapi.json")
     return HTMLResponse(html, headers={"Content-Security-Policy": csp})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The application for `settings` (by default the environment's and `.env`'s).
+
+    Tests build apps from settings objects of their own; every module reads the
+    settings of the app last built or started (config.get_settings)."""
+    settings = settings or Settings()
+    use_settings(settings)
+    forget_checked_tokens()  # checked under another app's key
+    app = FastAPI(
+        title="Inkwell",
+        summary="A small blog with registration, login and JWTs done right.",
+        lifespan=lifespan_for(settings),
+        docs_url=None,  # served below from local files: no CDN, works offline
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,  # the password flow never redirects
+    )
+    app.add_middleware(PageCacheMiddleware)  # innermost: sees HEAD as GET
+    app.add_middleware(CompressionMiddleware)
+    app.add_middleware(HeadAsGetMiddleware)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        larger={pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES},
+    )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
+    for router in (users, sessions, email_links, pictures, passkeys, posts, pages, feeds):
+        app.include_router(router.router)
+    app.add_api_route("/docs", swagger_ui, include_in_schema=False)
+    app.add_exception_handler(DomainError, domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+    app.add_exception_handler(sqlalchemy.exc.TimeoutError, database_unavailable)
+    app.add_exception_handler(sqlalchemy.exc.DBAPIError, database_unavailable)
+    app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+    return app
+
+
+# `uv run fastapi dev` and `uvicorn main:app` serve this one.
+app = create_app()

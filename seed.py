@@ -20,7 +20,7 @@ from sqlalchemy import func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hash_password
-from config import settings
+from config import get_settings
 from content.markdown_render import render_html
 from database import create_engine, create_sessionmaker, migrate
 from models import TITLE_MAX, Post, User, fold
@@ -236,7 +236,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    users = asyncio.run(seed(settings.database_url, args.posts, args.authors, args.seed))
+    users = asyncio.run(seed(get_settings().database_url, args.posts, args.authors, args.seed))
     print(f"Added {args.posts} posts by {len(users)} authors.")
     print(f"Sign in with the password {DEMO_PASSWORD!r} as any of:")
     for user in users:

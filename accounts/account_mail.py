@@ -29,7 +29,7 @@ from datetime import timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import rate_limits
-from config import settings
+from config import get_settings
 from mailing import outbox, smtp
 from models import User
 
@@ -44,9 +44,9 @@ def budgets(user: User, *, account_budget: bool = True) -> dict[str, int]:
     """The hourly limits a mail to `user` spends (accounts/rate_limits.py keys)."""
     limits: dict[str, int] = {}
     if account_budget and user.id is not None:  # a new account has spent nothing yet
-        limits[f"account-mail:{user.id}"] = settings.account_mail_per_hour
+        limits[f"account-mail:{user.id}"] = get_settings().account_mail_per_hour
     if not user.email_verified:
-        limits[f"unverified-mail:{user.email_key}"] = settings.unverified_mail_per_hour
+        limits[f"unverified-mail:{user.email_key}"] = get_settings().unverified_mail_per_hour
     return limits
 
 
@@ -76,6 +76,6 @@ async def send(
         personal = dict.fromkeys(personal)
     name = user.username if user.email_verified else ""
     message = smtp.compose(
-        settings, smtp.mailbox(name, user.email), subject, template, **personal, **context
+        get_settings(), smtp.mailbox(name, user.email), subject, template, **personal, **context
     )
     outbox.enqueue(session, message, give_up_after=give_up_after)

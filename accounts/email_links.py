@@ -11,18 +11,17 @@ caller's transaction (accounts/account_mail.py).
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 from datetime import timedelta
 
 from fastapi import status
-from sqlalchemy import delete, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import joinedload
 
-from accounts import account_mail
-from config import settings
+from accounts import account_mail, tokens
+from config import get_settings
 from database import rows_changed
 from errors.domain import DomainError
 from models import EmailToken, User, utcnow
@@ -37,12 +36,6 @@ TOKEN_BYTES = 32
 KEEP_EXPIRED = timedelta(days=1)
 
 
-def _sha256(text: str) -> str:
-    """What is stored of a token, and what a reset token remembers of the password
-    hash it may replace."""
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
     """A new token for `user`, added to the session; returns the token itself."""
     now = utcnow()
@@ -50,18 +43,17 @@ async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
     # account is still written by the caller's commit, where a name taken in a
     # race is answered as such (users.py, commit_unique).
     with session.no_autoflush:
-        await session.execute(
-            delete(EmailToken).where(EmailToken.expires_at < now - KEEP_EXPIRED),
-            execution_options={"synchronize_session": False},
-        )
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+        await tokens.purge(session, EmailToken, EmailToken.expires_at < now - KEEP_EXPIRED)
+    token, token_hash = tokens.new_secret(TOKEN_BYTES)
+    # What a reset link remembers of the password hash it may replace.
+    stamp = tokens.digest(user.password_hash) if purpose == RESET_PASSWORD else None
     session.add(
         EmailToken(
-            token_hash=_sha256(token),
+            token_hash=token_hash,
             purpose=purpose,
             user=user,
             email_key=user.email_key,
-            password_stamp=_sha256(user.password_hash) if purpose == RESET_PASSWORD else None,
+            password_stamp=stamp,
             created_at=now,
             expires_at=now + LIFETIMES[purpose],
         )
@@ -93,7 +85,7 @@ async def _queue_link(session: AsyncSession, user: User, purpose: str) -> None:
         account_budget=purpose != RESET_PASSWORD,
         give_up_after=lifetime,
         email=user.email,
-        link=f"{settings.site_url}{path}?token={token}",
+        link=f"{get_settings().site_url}{path}?token={token}",
         minutes=int(lifetime.total_seconds() // 60),
         days=lifetime.days,
     )
@@ -194,7 +186,7 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
     row = await session.scalar(
         select(EmailToken)
         .options(joinedload(EmailToken.user))
-        .where(EmailToken.token_hash == _sha256(token), EmailToken.purpose == purpose)
+        .where(EmailToken.token_hash == tokens.digest(token), EmailToken.purpose == purpose)
     )
     if row is None:
         raise _invalid("link_invalid", "This link is not valid; check that it was copied whole")
@@ -206,7 +198,9 @@ async def find(session: AsyncSession, token: str, purpose: str) -> EmailToken:
         raise _invalid(
             "link_email_changed", "This link was sent to an address the account no longer uses"
         )
-    if row.password_stamp is not None and row.password_stamp != _sha256(row.user.password_hash):
+    if row.password_stamp is not None and row.password_stamp != tokens.digest(
+        row.user.password_hash
+    ):
         raise _invalid(
             "link_password_changed",
             "This link no longer works: the password has changed since it was sent",

@@ -56,9 +56,9 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
-from accounts import sessions
+from accounts import sessions, tokens
 from accounts.throttle import LoginThrottle
-from config import settings
+from config import get_settings
 from database import lock_account, rows_changed
 from errors.domain import DomainError
 from models import IP_MAX, Passkey, PasskeyChallenge, User, utcnow
@@ -86,8 +86,8 @@ class RelyingParty:
 
 def relying_party(request: Request) -> RelyingParty:
     """Who passkeys are made for, and the one origin their answers may come from."""
-    if settings.public_url is not None:
-        url = settings.public_url
+    url = get_settings().public_url
+    if url is not None:
         host = url.host or ""
         default_port = {"http": 80, "https": 443}[url.scheme]
         port = "" if url.port in (None, default_port) else f":{url.port}"
@@ -111,10 +111,7 @@ async def _new_challenge(
     """A fresh challenge, added to the session (the caller commits)."""
     now = utcnow()
     client = sessions.client_address(request)[:IP_MAX]
-    await db.execute(
-        delete(PasskeyChallenge).where(PasskeyChallenge.expires_at <= now),
-        execution_options={"synchronize_session": False},
-    )
+    await tokens.purge(db, PasskeyChallenge, PasskeyChallenge.expires_at <= now)
     newest = (
         select(PasskeyChallenge.id)
         .where(PasskeyChallenge.client == client)

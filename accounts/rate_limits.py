@@ -12,11 +12,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 
 from fastapi import status
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.throttle import bounded_key
-from database import is_postgresql
+from database import advisory_lock
 from errors.domain import DomainError
 from models import RateLimitHit, utcnow
 
@@ -43,9 +43,8 @@ async def spend(
     caller's commit records the use with whatever it is for, and a rollback forgets it."""
     limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
     now = utcnow()
-    if is_postgresql(session):
-        for key in sorted(limits):  # one order everywhere: no deadlock
-            await session.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": _lock_id(key)})
+    for key in sorted(limits):  # one order everywhere: no deadlock
+        await advisory_lock(session, _lock_id(key))
     # On SQLite this first write takes the database's write lock until the commit.
     await session.execute(delete(RateLimitHit).where(RateLimitHit.at <= now - WINDOW))
     waits = []

@@ -29,11 +29,12 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from fastapi import Request, Response, status
-from sqlalchemy import ColumnElement, delete, or_, select, update
+from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import contains_eager
 
-from config import settings
+from accounts import tokens
+from config import get_settings
 from database import lock_account, rows_changed
 from errors.domain import DomainError
 from models import IP_MAX, USER_AGENT_MAX, User, UserSession, new_session_id
@@ -54,16 +55,12 @@ MAX_SESSIONS = 50
 KEEP_ENDED = timedelta(days=1)
 
 
-def _token_hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def lifetime() -> timedelta:
-    return timedelta(days=settings.session_lifetime_days)
+    return timedelta(days=get_settings().session_lifetime_days)
 
 
 def idle_timeout() -> timedelta:
-    return timedelta(days=settings.session_idle_days)
+    return timedelta(days=get_settings().session_idle_days)
 
 
 class SessionTimes(Protocol):
@@ -93,8 +90,9 @@ def _client(request: Request) -> tuple[str, str]:
 
 def _secure(request: Request) -> bool:
     """Secure cookies unless told otherwise, bar plain HTTP to a loopback host."""
-    if settings.cookie_secure is not None:
-        return settings.cookie_secure
+    configured = get_settings().cookie_secure
+    if configured is not None:
+        return configured
     if request.url.scheme == "https":
         return True
     host = (request.url.hostname or "").strip("[]")
@@ -128,7 +126,7 @@ def clear_refresh_cookie(request: Request, response: Response) -> None:
 
 def _tag(session_id: str, generation: int, nonce: str) -> str:
     message = f"{session_id}.{generation}.{nonce}".encode()
-    mac = hmac.new(settings.derived_key("refresh token"), message, hashlib.sha256).digest()
+    mac = hmac.new(get_settings().derived_key("refresh token"), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(mac[:REFRESH_TAG_BYTES]).rstrip(b"=").decode()
 
 
@@ -136,7 +134,7 @@ def _new_token(session_id: str, generation: int) -> tuple[str, str]:
     """A refresh token for this generation of the session, and the hash to store."""
     nonce = secrets.token_urlsafe(REFRESH_SECRET_BYTES)
     secret = f"{nonce}.{_tag(session_id, generation, nonce)}"
-    return f"{session_id}.{generation}.{secret}", _token_hash(secret)
+    return f"{session_id}.{generation}.{secret}", tokens.digest(secret)
 
 
 @dataclass(frozen=True)
@@ -156,14 +154,14 @@ def _parse(token: str | None) -> Presented | None:
         return None
     parts = token.split(".")
     if len(parts) == 2 and all(parts):  # from before generations
-        return Presented(parts[0], None, _token_hash(parts[1]), genuine=False)
+        return Presented(parts[0], None, tokens.digest(parts[1]), genuine=False)
     if len(parts) != 4 or not all(parts):
         return None
     session_id, generation, nonce, tag = parts
     if not (generation.isascii() and generation.isdigit() and len(generation) <= 9):
         return None
     genuine = hmac.compare_digest(tag.encode(), _tag(session_id, int(generation), nonce).encode())
-    return Presented(session_id, int(generation), _token_hash(f"{nonce}.{tag}"), genuine)
+    return Presented(session_id, int(generation), tokens.digest(f"{nonce}.{tag}"), genuine)
 
 
 async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSession, str]:
@@ -171,14 +169,12 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
     MAX_SESSIONS live ones, the least recently used end (checked in the transaction
     that stores, one sign-in of the account at a time)."""
     now = utcnow()
-    await db.execute(
-        delete(UserSession).where(
-            or_(
-                UserSession.revoked_at < now - KEEP_ENDED,
-                UserSession.expires_at < now - KEEP_ENDED,
-                UserSession.last_used_at < now - idle_timeout() - KEEP_ENDED,
-            )
-        )
+    await tokens.purge(
+        db,
+        UserSession,
+        UserSession.revoked_at < now - KEEP_ENDED,
+        UserSession.expires_at < now - KEEP_ENDED,
+        UserSession.last_used_at < now - idle_timeout() - KEEP_ENDED,
     )
     await lock_account(db, user.id)
     session_id = new_session_id()
@@ -328,7 +324,7 @@ async def refresh(
         if current is None or not is_live(current, now):
             raise _gone()
         row = current
-    interval = timedelta(seconds=settings.refresh_reuse_interval_seconds)
+    interval = timedelta(seconds=get_settings().refresh_reuse_interval_seconds)
     just_rotated = row.rotated_at is not None and now - row.rotated_at <= interval
     if _is_previous(row, presented) and just_rotated:
         return row, None

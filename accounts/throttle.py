@@ -25,10 +25,10 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from fastapi import status
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from database import is_postgresql
+from database import advisory_lock
 from errors.domain import DomainError
 from models import LoginFailure, utcnow
 
@@ -111,10 +111,7 @@ class DatabaseThrottle:
         On PostgreSQL an advisory lock; on SQLite the first write takes the database's
         write lock, so the clean-up of expired rows comes first and doubles as the lock.
         """
-        if is_postgresql(session):
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(:id)"), {"id": RESERVATION_LOCK_ID}
-            )
+        await advisory_lock(session, RESERVATION_LOCK_ID)
         expired = select(LoginFailure.id).where(LoginFailure.failed_at <= now - self.window)
         # SKIP LOCKED (PostgreSQL; SQLite has no row locks and ignores it): a row that
         # another transaction is deleting is simply left to it.

@@ -16,6 +16,7 @@ import binascii
 import hashlib
 import hmac
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Annotated, NamedTuple
 
 from fastapi import Depends, Query, status
@@ -23,7 +24,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from config import settings
+from config import get_settings
 from errors.domain import DomainError
 from models import MAX_ID, Post
 
@@ -34,10 +35,17 @@ CURSOR_MAX_LENGTH = 100
 _SIGNATURE_BYTES = 12
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
-# Its own key, derived from SECRET_KEY: a cursor can never pass for a token or back.
-_CURSOR_KEY = hashlib.sha256(
-    b"inkwell page cursor\0" + settings.secret_key.get_secret_value().encode()
-).digest()
+
+
+@cache
+def _key_for(secret: str) -> bytes:
+    return hashlib.sha256(b"inkwell page cursor\0" + secret.encode()).digest()
+
+
+def _cursor_key() -> bytes:
+    """Its own key, derived from SECRET_KEY: a cursor can never pass for a token or back."""
+    return _key_for(get_settings().secret_key.get_secret_value())
+
 
 BAD_CURSOR = (
     "Invalid cursor: use the next_cursor of a previous page exactly as given, "
@@ -61,7 +69,7 @@ def _b64decode(text: str) -> bytes:
 
 
 def _sign(payload: bytes) -> bytes:
-    return hmac.new(_CURSOR_KEY, payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
+    return hmac.new(_cursor_key(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
 
 def encode_cursor(position: Position) -> str:

@@ -1,5 +1,5 @@
 """The app's side of decoding: at most `settings.image_workers` decoding children at
-once per app worker, at most `settings.image_queue` uploads waiting for one (beyond
+once per app worker, at most `get_settings().image_queue` uploads waiting for one (beyond
 that 503 with Retry-After), each child killed at its wall deadline. Never the default
 thread executor: a hostile file must not hold what other requests need.
 """
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from config import settings
+from config import get_settings
 from errors.domain import DomainError
 from images import decode
 
@@ -149,11 +149,19 @@ class DecodePool:
 _pool: DecodePool | None = None
 
 
+def use_pool(pool: DecodePool | None) -> None:
+    """Make `pool` this app worker's (the lifespan installs one sized from the app's
+    settings at start-up, and takes it away when it stops)."""
+    global _pool
+    _pool = pool
+
+
 def decode_pool() -> DecodePool:
-    """This app worker's pool, sized from the settings on first use."""
-    global _pool  # one pool per process, made when first needed
+    """This app worker's pool; outside an app, one made now from the settings."""
     if _pool is None:
-        _pool = DecodePool(workers=settings.image_workers, queue=settings.image_queue)
+        settings = get_settings()
+        use_pool(DecodePool(workers=settings.image_workers, queue=settings.image_queue))
+    assert _pool is not None
     return _pool
 
 
@@ -166,8 +174,8 @@ async def reencode(upload: bytes, *, side: int, shape: str = "square") -> bytes:
 
 
 async def _run_child(upload: bytes, *, side: int, shape: str) -> bytes:
-    seconds = settings.image_decode_seconds
-    memory_mb = settings.image_decode_memory_mb
+    seconds = get_settings().image_decode_seconds
+    memory_mb = get_settings().image_decode_memory_mb
     child = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -39,7 +39,7 @@ from sqlalchemy import Update, delete, event, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session as SyncSession
 
-from config import settings
+from config import get_settings
 from database import checkpoint_sqlite
 from mailing import smtp
 from models import OutboxMessage, utcnow
@@ -116,7 +116,7 @@ def _fernet(key: bytes) -> Fernet:
 def _cipher() -> Fernet:
     """Fernet (AES-128-CBC and HMAC-SHA256) under the outbox's own key, derived from
     SECRET_KEY as every key of the app is (config.Settings.derived_key)."""
-    return _fernet(settings.derived_key("outbox message"))
+    return _fernet(get_settings().derived_key("outbox message"))
 
 
 def seal(message: str) -> str:

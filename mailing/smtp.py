@@ -14,18 +14,17 @@ from email import message_from_string, policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
-from pathlib import Path
 from typing import Any, Protocol
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from config import Settings
+from config import BASE_DIR, Settings
 from models import utcnow
 
 logger = logging.getLogger("inkwell.mail")
 
-MAIL_TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "mail"
+MAIL_TEMPLATES = BASE_DIR / "templates" / "mail"
 # Plain text: nothing to escape (select_autoescape would escape only HTML).
 _templates = Environment(
     loader=FileSystemLoader(MAIL_TEMPLATES),

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import text
 
-from config import settings
+from config import get_settings
 from database import create_sync_engine, sync_url
 from models import Base
 
@@ -39,19 +39,19 @@ def run_migrations(connection) -> None:
 
 
 def run_migrations_online() -> None:
-    # Start-up passes its own connection; the command line makes one from settings.
+    # Start-up passes its own connection; the command line makes one from the settings.
     connection = context.config.attributes.get("connection")
     if connection is not None:
         run_migrations(connection)
         return
-    engine = create_sync_engine(settings.database_url)
+    engine = create_sync_engine(get_settings().database_url)
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()
 
 
 if context.is_offline_mode():
-    context.configure(url=sync_url(settings.database_url), target_metadata=target_metadata)
+    context.configure(url=sync_url(get_settings().database_url), target_metadata=target_metadata)
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -5,7 +5,7 @@ the navbar and the Edit buttons are added by the page's scripts."""
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse
 
-from config import settings
+from config import get_settings
 from content.pagination import After, page_of_posts
 from content.posts import get_author_or_404, get_post_or_404
 from database import open_session
@@ -27,7 +27,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 async def home(request: Request, after: After) -> Response:
     async def render_home() -> Response:
         async with open_session(request) as session:
-            page = await page_of_posts(session, after, settings.page_size)
+            page = await page_of_posts(session, after, get_settings().page_size)
             title = "Older posts" if after else "Home"
             description = "Older posts on Inkwell." if after else HOME_DESCRIPTION
             older = after is not None
@@ -51,7 +51,7 @@ async def user_posts_page(request: Request, user_id: PathId, after: After) -> Re
     async def render_user_posts() -> Response:
         async with open_session(request) as session:
             user, post_count = await get_author_or_404(session, user_id)
-            page = await page_of_posts(session, after, settings.page_size, user_id)
+            page = await page_of_posts(session, after, get_settings().page_size, user_id)
             title = f"Posts by {user.username}"
             return render(
                 request,

@@ -10,7 +10,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from accounts import rate_limits
 from auth import CurrentUser
-from config import settings
+from config import get_settings
 from database import SessionDep, is_postgresql
 from errors.domain import DomainError
 from images import pictures
@@ -53,10 +53,10 @@ async def upload_picture(
     # Counted and committed before decoding: a refused or hostile file counts too.
     await rate_limits.spend(
         session,
-        {f"upload:{current_user.id}": settings.uploads_per_hour},
+        {f"upload:{current_user.id}": get_settings().uploads_per_hour},
         code="upload_limit",
         detail=(
-            f"At most {settings.uploads_per_hour} picture uploads an hour, refused files "
+            f"At most {get_settings().uploads_per_hour} picture uploads an hour, refused files "
             "included; try again later"
         ),
     )

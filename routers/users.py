@@ -10,7 +10,7 @@ from sqlalchemy import select
 from accounts import email_links, notices, rate_limits, sessions
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
 from auth import CurrentSession, CurrentUser, hash_password, token_for
-from config import settings
+from config import get_settings
 from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
 from content.posts import post_page_json
 from database import SessionDep, open_session
@@ -75,7 +75,7 @@ async def create_user(request: Request, user_in: UserCreate, session: SessionDep
     client = f"sign-up-client:{sessions.client_address(request)}"
     await rate_limits.spend(
         session,
-        {client: settings.signups_per_hour},
+        {client: get_settings().signups_per_hour},
         code=SIGN_UP_LIMIT,
         detail=SIGN_UP_LIMIT_DETAIL,
     )

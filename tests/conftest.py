@@ -13,27 +13,22 @@ os.environ.setdefault("SIGNUPS_PER_HOUR", "1000000")
 
 import pytest
 from fastapi.testclient import TestClient
-from pwdlib import PasswordHash
-from pwdlib.hashers.argon2 import Argon2Hasher
 
-import auth
-from config import settings
+from config import get_settings
 from main import app
 from tests.databases import fresh_database
-from tests.helpers import Account, make_account
+from tests.helpers import FAST_ARGON2, Account, make_account
 from tests.mail_server import Mailbox, SMTPServer
-
-FAST_HASHER = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
-FAST_DUMMY_HASH = FAST_HASHER.hash("dummy")
 
 
 @pytest.fixture(autouse=True)
 def fast_argon2(request, monkeypatch) -> None:
     """Argon2 at its cheapest, so hundreds of sign-ups stay fast: same code, lighter
-    parameters. Tests about hashing cost itself are marked `real_hashing`."""
+    parameters, taken by the apps the test starts. Tests about hashing cost itself
+    are marked `real_hashing`."""
     if request.node.get_closest_marker("real_hashing") is None:
-        monkeypatch.setattr(auth, "password_hasher", FAST_HASHER)
-        monkeypatch.setattr(auth, "_DUMMY_HASH", FAST_DUMMY_HASH)
+        for name, value in FAST_ARGON2.items():
+            monkeypatch.setattr(get_settings(), name, value)
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +44,9 @@ def smtp_server() -> Iterator[SMTPServer]:
 def mailbox(smtp_server: SMTPServer, monkeypatch) -> Iterator[Mailbox]:
     """The apps a test starts send their mail to the test SMTP server; this is what it
     received (empty at the start of each test)."""
-    monkeypatch.setattr(settings, "smtp_host", "127.0.0.1")
-    monkeypatch.setattr(settings, "smtp_port", smtp_server.port)
-    monkeypatch.setattr(settings, "smtp_security", "none")
+    monkeypatch.setattr(get_settings(), "smtp_host", "127.0.0.1")
+    monkeypatch.setattr(get_settings(), "smtp_port", smtp_server.port)
+    monkeypatch.setattr(get_settings(), "smtp_security", "none")
     smtp_server.mailbox.clear()
     yield smtp_server.mailbox
     if not smtp_server.running:  # a test that stopped it (an outage) and failed
@@ -69,8 +64,8 @@ def database_url(tmp_path) -> Iterator[str]:
 def client(database_url, monkeypatch, mailbox) -> Iterator[TestClient]:
     """A client for an app on `database_url` (start-up only checks that its schema is
     current), sending mail to `mailbox`."""
-    monkeypatch.setattr(settings, "database_url", database_url)
-    monkeypatch.setattr(settings, "auto_migrate", False)
+    monkeypatch.setattr(get_settings(), "database_url", database_url)
+    monkeypatch.setattr(get_settings(), "auto_migrate", False)
     # https, as in production: the refresh cookie is Secure there.
     with TestClient(app, base_url="https://testserver") as test_client:
         yield test_client

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from database import _upgrade, sync_url
+from database import sync_url, upgrade_to_head
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 # "gw0", "gw1", ... under pytest-xdist; "main" without it.
@@ -38,7 +38,7 @@ def _migrate(database_url: str) -> None:
     engine = create_engine(sync_url(database_url))
     try:
         with engine.begin() as connection:
-            _upgrade(connection)
+            upgrade_to_head(connection)
     finally:
         engine.dispose()
 

@@ -22,6 +22,9 @@ from database import sync_url
 from models import OutboxMessage
 
 STRONG_PASSWORD = "Tr0ub4dor&3-horse-battery"
+# Argon2 at its cheapest, for every app a test starts (in process or a live server):
+# the same code, lighter parameters. Tests about the cost itself use the real ones.
+FAST_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 1024, "argon2_parallelism": 1}
 
 _counter = itertools.count(1)
 

@@ -56,10 +56,10 @@ def test_update_own_account_with_case_insensitive_conflicts(client, alice, bob):
     url = f"/api/users/{alice.id}"
     taken_name = client.patch(url, json={"username": "BOB"}, headers=alice.headers)
     assert taken_name.status_code == 409
-    assert taken_name.json() == {"detail": "Username already exists"}
+    assert taken_name.json() == {"detail": "Username already exists", "code": "username_taken"}
     taken = {"email": "Bob@Example.com", "current_password": alice.password}
     taken_email = client.patch(url, json=taken, headers=alice.headers)
-    assert taken_email.json() == {"detail": "Email already registered"}
+    assert taken_email.json() == {"detail": "Email already registered", "code": "email_taken"}
     # Changing only the casing of one's own name is fine.
     change = {"username": "ALICE", "email": "New@Example.com", "current_password": alice.password}
     renamed = client.patch(url, json=change, headers=alice.headers)
@@ -96,7 +96,10 @@ def test_password_change_needs_the_current_password_and_a_strong_new_one(client,
     mistaken = {"current_password": "nope-nope-nope", "new_password": "x" * 20}
     wrong = client.post(url, json=mistaken, headers=alice.headers)
     assert wrong.status_code == 400
-    assert wrong.json() == {"detail": "Current password is incorrect"}
+    assert wrong.json() == {
+        "detail": "Current password is incorrect",
+        "code": "current_password_incorrect",
+    }
     weak = {"current_password": STRONG_PASSWORD, "new_password": "password123"}
     assert client.post(url, json=weak, headers=alice.headers).status_code == 422
     named = {"current_password": STRONG_PASSWORD, "new_password": "alice-is-my-name"}
@@ -125,11 +128,17 @@ def test_changing_the_email_needs_the_current_password(client, alice):
     url = f"/api/users/{alice.id}"
     missing = client.patch(url, json={"email": "new@example.com"}, headers=alice.headers)
     assert missing.status_code == 400
-    assert missing.json() == {"detail": "current_password is required to change the email"}
+    assert missing.json() == {
+        "detail": "current_password is required to change the email",
+        "code": "current_password_required",
+    }
     wrong = {"email": "new@example.com", "current_password": "not-my-password"}
     refused = client.patch(url, json=wrong, headers=alice.headers)
     assert refused.status_code == 400
-    assert refused.json() == {"detail": "Current password is incorrect"}
+    assert refused.json() == {
+        "detail": "Current password is incorrect",
+        "code": "current_password_incorrect",
+    }
     assert client.get("/api/users/me", headers=alice.headers).json()["email"] == alice.email
     # A rename, or the same email in another case, needs no password.
     same = {"username": "Alicia", "email": alice.email.upper()}

@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config import settings
+from config import get_settings
 from database import sync_url
 from main import app
 from tests.databases import TEST_DATABASE_URL, fresh_database
@@ -51,11 +51,11 @@ class PoolWatch:
 def small_pool(tmp_path, monkeypatch) -> Iterator[None]:
     """An app whose pool holds one connection and waits for it a fraction of a second."""
     with fresh_database(tmp_path, migrated=True) as database_url:
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", False)
-        monkeypatch.setattr(settings, "database_pool_size", 1)
-        monkeypatch.setattr(settings, "database_max_overflow", 0)
-        monkeypatch.setattr(settings, "database_pool_timeout", 0.3)
+        monkeypatch.setattr(get_settings(), "database_url", database_url)
+        monkeypatch.setattr(get_settings(), "auto_migrate", False)
+        monkeypatch.setattr(get_settings(), "database_pool_size", 1)
+        monkeypatch.setattr(get_settings(), "database_max_overflow", 0)
+        monkeypatch.setattr(get_settings(), "database_pool_timeout", 0.3)
         yield
 
 
@@ -91,7 +91,10 @@ def test_a_saturated_pool_answers_503_with_retry_after(small_pool):
             client.portal.call(connection.close)
         assert busy.status_code == 503
         assert int(busy.headers["retry-after"]) >= 1
-        assert busy.json() == {"detail": "The service is busy; please try again shortly"}
+        assert busy.json() == {
+            "detail": "The service is busy; please try again shortly",
+            "code": "service_unavailable",
+        }
         assert page.status_code == 503
         assert "text/html" in page.headers["content-type"]
         # Once the connection is back, everything answers again.

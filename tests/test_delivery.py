@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from config import settings
+from config import get_settings
 from tests.helpers import create_post
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -115,7 +115,7 @@ def test_canonical_links_keep_the_cursor_only_and_follow_public_url(client, alic
     page = client.get("/", params={"cursor": cursor, "utm_source": "x"}).text
     assert canonical(page) == f"https://testserver/?cursor={cursor}"
     assert canonical(client.get("/login?next=/account").text) == "https://testserver/login"
-    monkeypatch.setattr(settings, "public_url", "https://blog.example.com/")
+    monkeypatch.setattr(get_settings(), "public_url", "https://blog.example.com/")
     assert canonical(client.get("/register").text) == "https://blog.example.com/register"
 
 

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl
 from sqlalchemy import select, update
 
 from accounts import email_links
-from config import settings
+from config import get_settings
 from models import EmailToken
 from tests.helpers import (
     STRONG_PASSWORD,
@@ -63,14 +63,14 @@ def test_sign_up_mails_a_link_that_verifies_the_address_once(client, mailbox):
     assert me(client, alice.headers)["email_verified"] is False
     (mail,) = mailbox.wait_for("alice@example.com")
     assert mail.message["Subject"] == "Confirm your email address"
-    assert mail.link("/verify-email").startswith(f"{settings.site_url}/verify-email?token=")
+    assert mail.link("/verify-email").startswith(f"{get_settings().site_url}/verify-email?token=")
     token = mail.token("/verify-email")
 
     assert client.post("/api/users/verify-email", json={"token": token}).status_code == 204
     assert me(client, alice.headers)["email_verified"] is True
     again = client.post("/api/users/verify-email", json={"token": token})
     assert again.status_code == 400
-    assert again.json() == {"detail": "This link has already been used"}
+    assert again.json() == {"detail": "This link has already been used", "code": "link_used"}
 
 
 @pytest.mark.parametrize(
@@ -95,7 +95,10 @@ def test_an_expired_verification_link_says_so(client, mailbox):
     run_sql(client, update(EmailToken).values(expires_at=EmailToken.created_at))
     response = client.post("/api/users/verify-email", json={"token": token})
     assert response.status_code == 400
-    assert response.json() == {"detail": "This link has expired; ask for a new one"}
+    assert response.json() == {
+        "detail": "This link has expired; ask for a new one",
+        "code": "link_expired",
+    }
 
 
 def test_a_reset_token_does_not_verify_and_a_verification_token_does_not_reset(client, mailbox):
@@ -132,7 +135,10 @@ def test_resend_needs_a_sign_in_and_an_unverified_address(client, mailbox):
     client.post("/api/users/verify-email", json={"token": token})
     response = client.post("/api/users/me/verify-email/resend", headers=alice.headers)
     assert response.status_code == 409
-    assert response.json() == {"detail": "Your email address is already verified"}
+    assert response.json() == {
+        "detail": "Your email address is already verified",
+        "code": "email_already_verified",
+    }
 
 
 def test_a_new_email_is_unverified_and_gets_its_own_link(client, mailbox):
@@ -187,7 +193,7 @@ def test_a_refused_sign_up_mails_nothing(client, mailbox, database_url):
 
 
 def test_links_come_from_public_url_never_from_the_host_header(client, mailbox, monkeypatch):
-    monkeypatch.setattr(settings, "public_url", AnyHttpUrl("https://blog.example.com/"))
+    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl("https://blog.example.com/"))
     headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     created = client.post(
         "/api/users",
@@ -238,7 +244,7 @@ def test_password_reset_end_to_end(client, mailbox):
     assert notice.message["Subject"] == "Your password was changed"
     again = client.post("/api/users/password-reset/confirm", json=confirm)
     assert again.status_code == 400
-    assert again.json() == {"detail": "This link has already been used"}
+    assert again.json() == {"detail": "This link has already been used", "code": "link_used"}
 
 
 def test_reset_answers_the_same_for_known_and_unknown_addresses(client, mailbox):
@@ -352,7 +358,10 @@ def test_an_expired_reset_link_says_so(client, mailbox):
         "/api/users/password-reset/confirm", json={"token": token, "new_password": NEW_PASSWORD}
     )
     assert response.status_code == 400
-    assert response.json() == {"detail": "This link has expired; ask for a new one"}
+    assert response.json() == {
+        "detail": "This link has expired; ask for a new one",
+        "code": "link_expired",
+    }
     assert login(client, alice.email).status_code == 200
 
 

@@ -6,7 +6,7 @@ import jwt
 import pytest
 
 from auth import create_access_token, verify_access_token
-from config import settings
+from config import get_settings
 from models import User
 from tests.helpers import STRONG_PASSWORD, bearer, create_post, login, make_account, register
 
@@ -29,7 +29,9 @@ def test_wrong_password_and_unknown_email_answer_identically(client, alice):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
     assert (
-        wrong_password.json() == unknown_email.json() == {"detail": "Incorrect email or password"}
+        wrong_password.json()
+        == unknown_email.json()
+        == {"detail": "Incorrect email or password", "code": "invalid_credentials"}
     )
     assert wrong_password.headers.keys() == unknown_email.headers.keys()
 
@@ -52,7 +54,7 @@ def test_me_returns_the_private_user(client, alice):
 
 
 def _forged(claims: dict, key: str | None = None, algorithm: str = "HS256") -> str:
-    return jwt.encode(claims, key or settings.secret_key.get_secret_value(), algorithm)
+    return jwt.encode(claims, key or get_settings().secret_key.get_secret_value(), algorithm)
 
 
 def _claims(real: dict, **overrides) -> dict:

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select
 
 from accounts.throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, bounded_key
-from config import settings
+from config import get_settings
 from database import sync_url
 from main import app
 from models import EMAIL_MAX, KEY_MAX, LoginFailure, RateLimitHit, fold
@@ -28,7 +28,7 @@ LONG_ADDRESS = "a" * 600
 
 
 def stored_keys(table) -> list[str]:
-    engine = create_engine(sync_url(settings.database_url))
+    engine = create_engine(sync_url(get_settings().database_url))
     try:
         with engine.connect() as connection:
             return list(connection.scalars(select(table.key)))

@@ -14,7 +14,7 @@ from pydantic import AnyHttpUrl
 from sqlalchemy import create_engine, select
 
 from accounts import account_mail, email_links
-from config import settings
+from config import get_settings
 from database import sync_url
 from main import app
 from models import EmailToken, OutboxMessage
@@ -37,9 +37,9 @@ SHIPPED_RESET_DELAY = email_links.RESET_DELAY_SECONDS
 def budgets(monkeypatch) -> None:
     """The shipped defaults, whatever the rest of the suite runs with; follow-ups of
     reset requests start at once."""
-    monkeypatch.setattr(settings, "unverified_mail_per_hour", 5)
-    monkeypatch.setattr(settings, "account_mail_per_hour", 10)
-    monkeypatch.setattr(settings, "signups_per_hour", 10)
+    monkeypatch.setattr(get_settings(), "unverified_mail_per_hour", 5)
+    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 10)
+    monkeypatch.setattr(get_settings(), "signups_per_hour", 10)
     monkeypatch.setattr(email_links, "RESET_DELAY_SECONDS", (0.0, 0.0))
 
 
@@ -131,7 +131,7 @@ def test_an_unverified_address_gets_at_most_its_budget_by_every_path(client, mai
 def test_a_reset_to_an_unverified_address_past_its_budget_is_answered_alike(
     client, mailbox, monkeypatch
 ):
-    monkeypatch.setattr(settings, "unverified_mail_per_hour", 2)
+    monkeypatch.setattr(get_settings(), "unverified_mail_per_hour", 2)
     make_account(client, "Alice")  # 1
     answers = [client.post("/api/users/password-reset", json={"email": "alice@example.com"})]
     settle(client, mailbox)  # 2: the first reset's link
@@ -152,7 +152,7 @@ def test_a_reset_to_an_unverified_address_past_its_budget_is_answered_alike(
 
 def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox, monkeypatch):
     """Even to a verified inbox: the change whose notice may not go is refused."""
-    monkeypatch.setattr(settings, "account_mail_per_hour", 3)
+    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     passwords = [STRONG_PASSWORD, OTHER_PASSWORD]
@@ -176,7 +176,7 @@ def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox,
 def test_alternating_the_email_between_two_victims_stops_at_the_account_budget(
     client, mailbox, monkeypatch
 ):
-    monkeypatch.setattr(settings, "account_mail_per_hour", 3)
+    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
     attacker = make_account(client, "Attacker")
     victims = ["one@example.org", "two@example.org"]
     statuses = []
@@ -192,8 +192,8 @@ def test_alternating_the_email_between_two_victims_stops_at_the_account_budget(
 
 
 def test_adding_and_removing_passkeys_stops_at_the_account_budget(client, mailbox, monkeypatch):
-    monkeypatch.setattr(settings, "public_url", AnyHttpUrl(ORIGIN))
-    monkeypatch.setattr(settings, "account_mail_per_hour", 3)
+    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
+    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     first = add_passkey(client, alice, SoftAuthenticator(origin=ORIGIN))
@@ -209,7 +209,7 @@ def test_adding_and_removing_passkeys_stops_at_the_account_budget(client, mailbo
 
 def test_the_reset_flow_stays_open_when_the_account_budget_is_spent(client, mailbox, monkeypatch):
     """Whoever holds the account cannot spend its owner's way back in."""
-    monkeypatch.setattr(settings, "account_mail_per_hour", 1)
+    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 1)
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     body = {"current_password": STRONG_PASSWORD, "new_password": OTHER_PASSWORD}
@@ -231,7 +231,7 @@ def test_the_reset_flow_stays_open_when_the_account_budget_is_spent(client, mail
 
 
 def test_sign_ups_are_limited_per_client_address(client, mailbox, monkeypatch):
-    monkeypatch.setattr(settings, "signups_per_hour", 3)
+    monkeypatch.setattr(get_settings(), "signups_per_hour", 3)
     statuses = [register(client, f"User{n}", f"user{n}@example.com").status_code for n in range(4)]
     assert statuses == [201, 201, 201, 429]
     refused = register(client, "Late", "late@example.com")
@@ -249,7 +249,7 @@ def test_sign_ups_are_limited_per_client_address(client, mailbox, monkeypatch):
 
 
 def test_an_unverified_address_is_mailed_no_text_the_account_chose(client, mailbox, monkeypatch):
-    monkeypatch.setattr(settings, "public_url", AnyHttpUrl(ORIGIN))
+    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
     account = make_account(client, BAIT, VICTIM)
     add_passkey(client, account, SoftAuthenticator(origin=ORIGIN), name="Call +1 555 0100 now")
     reset(client, VICTIM)

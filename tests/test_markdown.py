@@ -9,7 +9,7 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from config import settings
+from config import get_settings
 from content import markdown_render
 from content.markdown_render import ELLIPSIS, EXCERPT_LENGTH, excerpt, plain_text, render_html
 from database import alembic_config, sync_url
@@ -413,8 +413,8 @@ def test_migration_0005_back_fills_and_keeps_the_content_triggers(tmp_path, monk
             assert connection.execute(text(version)).scalar_one() == before + 1
         engine.dispose()
 
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", True)
+        monkeypatch.setattr(get_settings(), "database_url", database_url)
+        monkeypatch.setattr(get_settings(), "auto_migrate", True)
         with TestClient(app) as client:
             posts = client.get("/api/posts").json()["items"]
             post_id = next(p["id"] for p in posts if p["content"] == "**old** post")

@@ -6,7 +6,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from config import settings
+from config import get_settings
 from database import alembic_config, sync_url
 from main import app
 from models import Base
@@ -70,8 +70,8 @@ def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, monkeypatch):
                 connection.execute(text(statement), {"id": ids[-1]})
         engine.dispose()
 
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", True)
+        monkeypatch.setattr(get_settings(), "database_url", database_url)
+        monkeypatch.setattr(get_settings(), "auto_migrate", True)
         with TestClient(app) as client:  # start-up applies 0002
             posts = client.get("/api/posts").json()["items"]
             assert sorted(post["user_id"] for post in posts) == ids[:2]

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from config import settings
+from config import get_settings
 from main import app
 from tests.databases import TEST_DATABASE_URL, fresh_database
 from tests.helpers import create_post, make_account
@@ -127,8 +127,8 @@ def outage(tmp_path, monkeypatch, mailbox) -> Iterator[Outage]:
             relay = Relay((url.host or "127.0.0.1", url.port or 5432))
             relay.start()
             database_url = url.set(host="127.0.0.1", port=relay.port).render_as_string(False)
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", False)
+        monkeypatch.setattr(get_settings(), "database_url", database_url)
+        monkeypatch.setattr(get_settings(), "auto_migrate", False)
         try:
             with TestClient(app, base_url="https://testserver") as client:
                 failure = Outage(client, relay)
@@ -173,7 +173,7 @@ def test_past_the_grace_held_pages_answer_503_never_500(outage, monkeypatch):
     held = ["/", f"/posts/{post['id']}", "/api/posts?limit=10", "/feed.xml"]
     for path in held:
         assert client.get(path).status_code == 200
-    monkeypatch.setattr(settings, "stale_pages_seconds", 0)
+    monkeypatch.setattr(get_settings(), "stale_pages_seconds", 0)
     outage.begin()
     for path in held:
         refused = client.get(path)

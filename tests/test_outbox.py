@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from config import settings
+from config import get_settings
 from database import create_engine, create_sessionmaker
 from mailing import outbox, smtp
 from mailing.outbox import OutboxSender
@@ -36,7 +36,9 @@ async def senders(
 ) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], list[OutboxSender]]]:
     """`count` senders, each with its own engine (as workers have), and a sessionmaker."""
     engines = [create_engine(database_url) for _ in range(count)]
-    running = [OutboxSender(create_sessionmaker(e), smtp.transport_for(settings)) for e in engines]
+    running = [
+        OutboxSender(create_sessionmaker(e), smtp.transport_for(get_settings())) for e in engines
+    ]
     for sender in running:
         sender.start()
     try:
@@ -50,7 +52,7 @@ async def senders(
 
 def message(number: int, to: str = "reader@example.com") -> Any:
     return smtp.compose(
-        settings,
+        get_settings(),
         smtp.mailbox("Reader", to),
         f"Message {number}",
         "password_changed.txt",
@@ -192,7 +194,7 @@ def test_a_message_claimed_by_a_killed_sender_goes_out_when_its_lease_ends(
         sessionmaker = create_sessionmaker(engine)
         await queue(sessionmaker, message(1))
         # A sender that claimed the message and died before sending it.
-        killed = OutboxSender(sessionmaker, smtp.transport_for(settings))
+        killed = OutboxSender(sessionmaker, smtp.transport_for(get_settings()))
         assert len(await killed._claim()) == 1
         await engine.dispose()
         async with senders(database_url):
@@ -273,7 +275,7 @@ def test_a_message_is_given_up_after_its_time(mailbox: Mailbox, database_url, sm
 
 
 def test_development_mode_writes_mail_to_the_log(database_url, monkeypatch, caplog):
-    monkeypatch.setattr(settings, "smtp_host", None)
+    monkeypatch.setattr(get_settings(), "smtp_host", None)
 
     async def scenario() -> None:
         async with senders(database_url) as (sessionmaker, _):
@@ -303,7 +305,7 @@ def test_stored_messages_are_encrypted_and_open_to_the_wire_format(database_url)
     parsed = message_from_string(wire, policy=policy.default)
     assert parsed["Subject"] == "Message 1"
     assert row.recipient == "reader@example.com"
-    assert row.sender == settings.mail_sender.addr_spec
+    assert row.sender == get_settings().mail_sender.addr_spec
     assert "\r\n" in wire
 
 
@@ -344,7 +346,7 @@ def test_a_message_sealed_with_another_secret_key_is_given_up_not_sent(
         await engine.dispose()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(settings, "secret_key", SecretStr("an-older-key-" + "x" * 40))
+        patch.setattr(get_settings(), "secret_key", SecretStr("an-older-key-" + "x" * 40))
         run(queue_with_the_old_key())
 
     async def scenario() -> list[OutboxMessage]:

@@ -8,7 +8,7 @@ from collections import Counter
 
 from sqlalchemy import select
 
-from config import settings
+from config import get_settings
 from database import create_engine, create_sessionmaker
 from mailing import outbox
 from models import OutboxMessage, utcnow
@@ -56,7 +56,10 @@ def test_sigterm_mid_batch_then_restart_sends_the_rest_at_once_and_none_twice(
         # Queued before the server starts: its sender claims all 12 in one batch.
         run(_queue(database_url, MESSAGES))
         # Both servers share the database and the key the messages are sealed with.
-        env = {"DATABASE_URL": database_url, "SECRET_KEY": settings.secret_key.get_secret_value()}
+        env = {
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": get_settings().secret_key.get_secret_value(),
+        }
         try:
             mailbox.delay = 0.4  # a slow server: the batch takes about 5 s
             (tmp_path / "first").mkdir()

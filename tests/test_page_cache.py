@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import auth
-from config import settings
+from config import get_settings
 from main import app
 from tests.databases import fresh_database
 from tests.helpers import create_post, login, make_account, run_sql
@@ -157,8 +157,8 @@ def test_a_write_by_another_worker_shows_at_once(tmp_path, monkeypatch):
     neither ever serves a page older than the other's last write."""
     with ExitStack() as stack:
         database_url = stack.enter_context(fresh_database(tmp_path))
-        monkeypatch.setattr(settings, "database_url", database_url)
-        monkeypatch.setattr(settings, "auto_migrate", True)
+        monkeypatch.setattr(get_settings(), "database_url", database_url)
+        monkeypatch.setattr(get_settings(), "auto_migrate", True)
         first = stack.enter_context(TestClient(app, base_url="https://testserver"))
         second = stack.enter_context(TestClient(app, base_url="https://testserver"))
         assert first.app_state["page_cache"] is not second.app_state["page_cache"]
@@ -219,6 +219,6 @@ def test_a_warm_worker_refuses_a_deleted_account_at_once(client, alice):
 def test_a_cached_token_still_expires(client, alice, monkeypatch):
     """Signatures are checked once per token; expiry is checked on every use."""
     assert client.get("/api/users/me", headers=alice.headers).status_code == 200
-    later = auth.time.time() + settings.access_token_expire_minutes * 60 + 60
+    later = auth.time.time() + get_settings().access_token_expire_minutes * 60 + 60
     monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: later))
     assert client.get("/api/users/me", headers=alice.headers).status_code == 401

@@ -36,7 +36,7 @@ def test_missing_pages_get_an_html_404(client, path):
 def test_unknown_api_paths_answer_json(client):
     response = client.get("/api/nope")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not Found"}
+    assert response.json() == {"detail": "Not Found", "code": "not_found"}
 
 
 def test_405_names_every_method_the_path_serves(client):

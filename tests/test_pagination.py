@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from config import settings
+from config import get_settings
 from content.pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
 from tests.helpers import Account, create_post, make_account, run_sql
 from tests.test_queries import counting_statements
@@ -239,7 +239,7 @@ def follow_older_links(client: TestClient, path: str) -> list[list[int]]:
 
 @pytest.mark.parametrize("path", ["/", "/users/{user_id}/posts"])
 def test_pages_show_page_size_posts_and_link_to_older_ones(client, alice, monkeypatch, path):
-    monkeypatch.setattr(settings, "page_size", 4)
+    monkeypatch.setattr(get_settings(), "page_size", 4)
     ids = posts_by(client, [alice], 10)
     pages = follow_older_links(client, path.format(user_id=alice.id))
     assert [len(page) for page in pages] == [4, 4, 2]
@@ -252,7 +252,7 @@ def test_the_home_page_shows_ten_posts_by_default(client, alice):
 
 
 def test_older_pages_say_so_and_link_back_to_the_newest(client, alice, monkeypatch):
-    monkeypatch.setattr(settings, "page_size", 2)
+    monkeypatch.setattr(get_settings(), "page_size", 2)
     posts_by(client, [alice], 3)
     first = client.get("/")
     assert "<h1>Latest posts</h1>" in first.text

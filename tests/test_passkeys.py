@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 
 from accounts import passkeys
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
-from config import settings
+from config import get_settings
 from models import PasskeyChallenge, utcnow
 from tests.helpers import bearer, login, make_account, run_sql, scalar
 from tests.mail_server import Mailbox
@@ -21,7 +21,7 @@ ORIGIN = "https://testserver"  # the test client's own address, as PUBLIC_URL
 
 @pytest.fixture(autouse=True)
 def public_url(monkeypatch) -> None:
-    monkeypatch.setattr(settings, "public_url", AnyHttpUrl(ORIGIN))
+    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
 
 
 @pytest.fixture
@@ -414,7 +414,7 @@ def test_one_client_holds_only_a_few_challenges(client):
 
 def test_without_public_url_the_origin_is_the_servers_own_address(client, monkeypatch):
     """Development: localhost at the port the server listens on, whatever Host says."""
-    monkeypatch.setattr(settings, "public_url", None)
+    monkeypatch.setattr(get_settings(), "public_url", None)
     alice = make_account(client, "Alice")
     local = "http://localhost:8000"
     forged = {"Host": "evil.example:9999"}

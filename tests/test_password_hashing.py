@@ -13,6 +13,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import select
 
 import auth
+from config import get_settings
 from models import User
 from tests.helpers import STRONG_PASSWORD, login, register
 
@@ -23,13 +24,14 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice, monkeypa
     hashes have, so both paths run one Argon2 verification of the same cost. Asserted
     on what runs, not on a stopwatch (a loaded machine made the timed version flaky)."""
     verified: list[str] = []
-    verify = auth.password_hasher.verify_and_update
+    hasher = auth.current_hashing().hasher
+    verify = hasher.verify_and_update
 
     def recording(password: str, stored: str) -> tuple[bool, str | None]:
         verified.append(stored)
         return verify(password, stored)
 
-    monkeypatch.setattr(auth.password_hasher, "verify_and_update", recording)
+    monkeypatch.setattr(hasher, "verify_and_update", recording)
     assert login(client, "ghost@example.com", "wrong password!").status_code == 401
     assert login(client, alice.email, "wrong password!").status_code == 401
     dummy, real = verified
@@ -40,7 +42,7 @@ def test_unknown_email_costs_as_much_as_a_wrong_password(client, alice, monkeypa
 
 def test_at_most_n_hashes_run_at_once(client, monkeypatch):
     running, peak, lock = 0, 0, threading.Lock()
-    real = auth.password_hasher
+    real = auth.current_hashing().hasher
     # Each hash waits for a second one to be running beside it (never for a fixed
     # time): with a pool of 2 they pair up; with 1 the wait times out and the sign-up
     # fails; with 3 or more a third would be counted running.
@@ -59,8 +61,8 @@ def test_at_most_n_hashes_run_at_once(client, monkeypatch):
                 with lock:
                     running -= 1
 
-    monkeypatch.setattr(auth, "password_hasher", CountingHasher())
-    monkeypatch.setattr(auth, "_hashing_pool", ThreadPoolExecutor(max_workers=2))
+    # Installed over the app's own until its lifespan ends (the test's last step).
+    auth.use_hashing(auth.PasswordHashing(CountingHasher(), max_concurrent=2))
     with ThreadPoolExecutor(max_workers=6) as pool:
         statuses = list(
             pool.map(lambda n: register(client, f"u{n}", f"u{n}@example.com"), range(6))
@@ -73,23 +75,27 @@ def test_hashing_threads_yield_the_cpu_to_the_event_loop():
     def niceness() -> int:
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
-    in_pool = auth._hashing_pool.submit(niceness).result()
+    hashing = auth.PasswordHashing.from_settings(get_settings())
+    try:
+        in_pool = hashing.pool.submit(niceness).result()
+    finally:
+        hashing.close()
     assert in_pool == niceness() + auth.HASHING_NICENESS
 
 
-class CountingPool(ThreadPoolExecutor):
-    """A hashing pool that counts the work handed to it."""
+class CountingHashing(auth.PasswordHashing):
+    """The app's hashing, counting the work handed to its pool."""
 
-    def __init__(self, max_workers: int) -> None:
-        super().__init__(max_workers=max_workers)
+    def __init__(self, hasher: PasswordHash, max_concurrent: int) -> None:
+        super().__init__(hasher, max_concurrent)
         self.submitted = 0
         self._changed = threading.Condition()
 
-    def submit(self, *args, **kwargs):
+    async def run(self, function, *args):
         with self._changed:
             self.submitted += 1
             self._changed.notify_all()
-        return super().submit(*args, **kwargs)
+        return await super().run(function, *args)
 
     def wait_for(self, count: int) -> None:
         with self._changed:
@@ -99,8 +105,8 @@ class CountingPool(ThreadPoolExecutor):
 @pytest.mark.real_hashing
 def test_hashing_never_blocks_other_requests(client, alice, monkeypatch):
     """Logins queue for one hashing slot; a read sent meanwhile is answered first."""
-    hashing = CountingPool(max_workers=1)
-    monkeypatch.setattr(auth, "_hashing_pool", hashing)
+    hashing = CountingHashing(auth.current_hashing().hasher, max_concurrent=1)
+    auth.use_hashing(hashing)  # until the app stops
     finished: dict[str, float] = {}
 
     def timed(name: str, call) -> None:

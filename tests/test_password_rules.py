@@ -11,7 +11,7 @@ def _refuse_hashing(monkeypatch):
     def fail(*_args):
         raise AssertionError("hashed a password that should have been refused first")
 
-    monkeypatch.setattr(auth.password_hasher, "hash", fail)
+    monkeypatch.setattr(auth.current_hashing().hasher, "hash", fail)
 
 
 @pytest.mark.parametrize("size", [129, 10_000, 1_000_000])

@@ -44,7 +44,10 @@ def test_user_posts(client, alice, bob):
     create_post(client, bob, "theirs")
     titles = [p["title"] for p in client.get(f"/api/users/{alice.id}/posts").json()["items"]]
     assert titles == ["mine"]
-    assert client.get("/api/users/999/posts").json() == {"detail": "User not found"}
+    assert client.get("/api/users/999/posts").json() == {
+        "detail": "User not found",
+        "code": "user_not_found",
+    }
 
 
 @pytest.mark.parametrize("path", ["/api/posts/999", "/api/posts/0", "/api/posts/abc"])

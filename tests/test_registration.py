@@ -30,13 +30,13 @@ def test_username_is_unique_whatever_its_case_or_width(client, taken):
     assert register(client, "Alice", "first@example.com").status_code == 201
     response = register(client, taken, "second@example.com")
     assert response.status_code == 409
-    assert response.json() == {"detail": "Username already exists"}
+    assert response.json() == {"detail": "Username already exists", "code": "username_taken"}
 
 
 def test_username_uniqueness_folds_beyond_ascii(client):
     assert register(client, "Straße", "first@example.com").status_code == 201
     response = register(client, "STRASSE", "second@example.com")
-    assert response.json() == {"detail": "Username already exists"}
+    assert response.json() == {"detail": "Username already exists", "code": "username_taken"}
 
 
 @pytest.mark.parametrize("taken", ["alice@example.com", "ALICE@EXAMPLE.COM", "Alice@Example.com"])
@@ -44,7 +44,7 @@ def test_email_is_unique_whatever_its_case(client, taken):
     assert register(client, "Alice", "alice@example.com").status_code == 201
     response = register(client, "Someone", taken)
     assert response.status_code == 409
-    assert response.json() == {"detail": "Email already registered"}
+    assert response.json() == {"detail": "Email already registered", "code": "email_taken"}
 
 
 def test_duplicate_refusals_do_not_change_the_first_account(client):

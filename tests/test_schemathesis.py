@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from config import settings as app_settings
+from config import get_settings
 from main import app
 from tests.databases import fresh_database
 from tests.helpers import STRONG_PASSWORD, bearer, login, register
@@ -25,6 +25,18 @@ EXAMPLES_PER_OPERATION = 30
 # cannot be written in JSON Schema (no control characters, the length after NFKC,
 # common passwords), so schema-valid bodies may rightly get a 422.
 STRICTER_THAN_SCHEMA = [schemathesis.checks.positive_data_acceptance]
+
+
+@schemathesis.check
+def refusals_carry_a_code(ctx: Any, response: Any, case: Any) -> bool | None:
+    """Every 4xx of the API is `{"detail", "code"}` (README, Errors)."""
+    if 400 <= response.status_code < 500:
+        body = response.json()
+        assert isinstance(body.get("code"), str), body
+        assert body["code"], body
+        assert "detail" in body, body
+    return None
+
 
 PHASES = SchemathesisConfig.from_dict(
     {"phases": {name: {"enabled": True} for name in ("examples", "coverage", "fuzzing")}}
@@ -59,8 +71,8 @@ def fuzz_database(tmp_path_factory):
         pytest.MonkeyPatch.context() as patch,
         fresh_database(tmp_path_factory.mktemp("fuzz")) as database_url,
     ):
-        patch.setattr(app_settings, "database_url", database_url)
-        patch.setattr(app_settings, "auto_migrate", True)
+        patch.setattr(get_settings(), "database_url", database_url)
+        patch.setattr(get_settings(), "auto_migrate", True)
         with TestClient(app) as client:
             register(client, "Fuzzer", "fuzzer@example.com")
         yield
@@ -75,10 +87,17 @@ def token() -> str:
 @schema.parametrize()
 @bounded
 def test_anonymous_calls_honour_the_schema(case):
-    case.call_and_validate(app=app, excluded_checks=STRICTER_THAN_SCHEMA)
+    case.call_and_validate(
+        app=app, excluded_checks=STRICTER_THAN_SCHEMA, additional_checks=[refusals_carry_a_code]
+    )
 
 
 @schema.parametrize()
 @bounded
 def test_signed_in_calls_honour_the_schema(case, token):
-    case.call_and_validate(app=app, headers=bearer(token), excluded_checks=STRICTER_THAN_SCHEMA)
+    case.call_and_validate(
+        app=app,
+        headers=bearer(token),
+        excluded_checks=STRICTER_THAN_SCHEMA,
+        additional_checks=[refusals_carry_a_code],
+    )

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from config import settings
+from config import get_settings
 from database import _configure_sqlite, create_sync_engine
 from mailing import outbox
 from main import app
@@ -53,8 +53,8 @@ def test_a_new_database_and_its_wal_and_shm_are_readable_by_their_owner_only(
     tmp_path, monkeypatch, mailbox
 ):
     path = tmp_path / "blog.db"
-    monkeypatch.setattr(settings, "database_url", f"sqlite:///{path}")
-    monkeypatch.setattr(settings, "auto_migrate", True)
+    monkeypatch.setattr(get_settings(), "database_url", f"sqlite:///{path}")
+    monkeypatch.setattr(get_settings(), "auto_migrate", True)
     with usual_umask(), TestClient(app, base_url="https://testserver") as client:
         make_account(client, "Alice")  # writes: the log and its index are in use
         found = modes(path)
@@ -74,8 +74,8 @@ def test_an_existing_readable_database_is_made_private_at_start_up(tmp_path, mon
             older.execute("UPDATE content_version SET version = version")
             older.commit()
             assert modes(path) == {"": 0o644, "-wal": 0o644, "-shm": 0o644}
-            monkeypatch.setattr(settings, "database_url", database_url)
-            monkeypatch.setattr(settings, "auto_migrate", False)
+            monkeypatch.setattr(get_settings(), "database_url", database_url)
+            monkeypatch.setattr(get_settings(), "auto_migrate", False)
             with TestClient(app, base_url="https://testserver"):
                 assert modes(path) == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
         finally:
@@ -96,7 +96,7 @@ def test_every_connection_zeroes_what_it_deletes(tmp_path):
 
 def _queued_messages(recipient: str) -> list[OutboxMessage]:
     """The outbox's rows to `recipient` that a sender has tried, read apart from the app."""
-    engine = create_sync_engine(settings.database_url)
+    engine = create_sync_engine(get_settings().database_url)
     try:
         with engine.connect() as connection:
             query = select(OutboxMessage.message).where(
@@ -108,7 +108,7 @@ def _queued_messages(recipient: str) -> list[OutboxMessage]:
 
 
 def _outbox_is_empty() -> bool:
-    engine = create_sync_engine(settings.database_url)
+    engine = create_sync_engine(get_settings().database_url)
     try:
         with engine.connect() as connection:
             return connection.scalar(select(OutboxMessage.id).limit(1)) is None
@@ -158,7 +158,7 @@ def test_a_reset_link_is_never_readable_in_the_database(client, mailbox: Mailbox
     if TEST_DATABASE_URL:
         return
     # The sealed text is gone from the files too (secure_delete, then a checkpoint).
-    path = Path(make_url(settings.database_url).database)
+    path = Path(make_url(get_settings().database_url).database)
     sealed = stored.removeprefix(outbox.SEALED_PREFIX)[:64].encode()
     deadline = time.monotonic() + 5
     while holding := _files_holding(path, token, sealed):

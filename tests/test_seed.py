@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, select
 
 import seed
 from accounts.usernames import clean_username
-from config import settings
+from config import get_settings
 from content.markdown_render import render_html
 from database import sync_url
 from models import Post, User, fold
@@ -41,7 +41,7 @@ def read_all(database_url: str) -> tuple[list[User], list[Post]]:
 def empty_database_url(tmp_path, monkeypatch) -> Iterator[str]:
     """A database that does not exist yet, as on a fresh checkout."""
     with fresh_database(tmp_path) as url:
-        monkeypatch.setattr(settings, "database_url", url)
+        monkeypatch.setattr(get_settings(), "database_url", url)
         yield url
 
 
@@ -79,7 +79,7 @@ def test_the_same_seed_writes_the_same_text(tmp_path, monkeypatch):
     for run, chosen in enumerate(["7", "7", "8"]):
         (tmp_path / str(run)).mkdir()
         with fresh_database(tmp_path / str(run)) as url:
-            monkeypatch.setattr(settings, "database_url", url)
+            monkeypatch.setattr(get_settings(), "database_url", url)
             run_seed(["--posts", "20", "--seed", chosen])
             texts.append([(post.title, post.content, post.user_id) for post in read_all(url)[1]])
     assert texts[0] == texts[1]

@@ -9,8 +9,8 @@ import jwt
 import pytest
 from sqlalchemy import func, select
 
-from accounts import sessions
-from config import settings
+from accounts import sessions, tokens
+from config import get_settings
 from models import UserSession
 from tests.helpers import STRONG_PASSWORD, Account, bearer, login, make_account
 
@@ -52,11 +52,11 @@ def test_login_sets_a_strict_http_only_cookie_for_the_user_api_only(client, alic
     assert morsel["secure"] is True
     assert morsel["samesite"].lower() == "strict"
     assert morsel["path"] == "/api/users"
-    lifetime = settings.session_lifetime_days * 86400
+    lifetime = get_settings().session_lifetime_days * 86400
     assert lifetime - 60 <= int(morsel["max-age"]) <= lifetime
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert {"sub", "sid", "ver", "iat", "exp"} <= set(claims)
-    assert claims["exp"] - claims["iat"] == settings.access_token_expire_minutes * 60
+    assert claims["exp"] - claims["iat"] == get_settings().access_token_expire_minutes * 60
 
 
 def test_plain_http_to_localhost_gets_a_cookie_without_secure(client, alice):
@@ -68,7 +68,7 @@ def test_plain_http_to_localhost_gets_a_cookie_without_secure(client, alice):
 
 
 def test_access_tokens_accept_fractional_minutes(monkeypatch, client, alice):
-    monkeypatch.setattr(settings, "access_token_expire_minutes", 0.05)
+    monkeypatch.setattr(get_settings(), "access_token_expire_minutes", 0.05)
     claims = jwt.decode(
         login(client, alice.email).json()["access_token"], options={"verify_signature": False}
     )
@@ -101,7 +101,7 @@ def test_a_rotated_token_presented_later_ends_the_whole_session(client, alice, c
     renewed = refresh(client, first)
     second = refresh_cookie(renewed)["refresh_token"].value
     access = bearer(renewed.json()["access_token"])
-    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    clock[0] += timedelta(seconds=get_settings().refresh_reuse_interval_seconds + 1)
     stolen = refresh(client, first)
     assert stolen.status_code == 401
     # Every token of the session is dead: the thief's, the owner's, the access token.
@@ -205,7 +205,7 @@ def test_deleting_the_account_ends_every_session(client):
 
 def test_sessions_end_after_their_absolute_lifetime(client, alice, clock):
     token = refresh_cookie(login(client, alice.email))["refresh_token"].value
-    for _ in range(int(settings.session_lifetime_days) // 5 - 1):  # used every 5 days...
+    for _ in range(int(get_settings().session_lifetime_days) // 5 - 1):  # used every 5 days...
         clock[0] += timedelta(days=5)
         renewed = refresh(client, token)
         assert renewed.status_code == 200
@@ -216,12 +216,12 @@ def test_sessions_end_after_their_absolute_lifetime(client, alice, clock):
 
 def test_sessions_end_after_their_idle_timeout(client, alice, clock):
     token = refresh_cookie(login(client, alice.email))["refresh_token"].value
-    clock[0] += timedelta(days=settings.session_idle_days) - timedelta(minutes=1)
+    clock[0] += timedelta(days=get_settings().session_idle_days) - timedelta(minutes=1)
     renewed = refresh(client, token)
     assert renewed.status_code == 200
     token = refresh_cookie(renewed)["refresh_token"].value
     access = bearer(renewed.json()["access_token"])
-    clock[0] += timedelta(days=settings.session_idle_days, minutes=1)
+    clock[0] += timedelta(days=get_settings().session_idle_days, minutes=1)
     assert client.get("/api/users/me", headers=access).status_code == 401
     assert refresh(client, token).status_code == 401
 
@@ -254,7 +254,7 @@ def test_any_earlier_token_of_the_chain_ends_the_session(client, alice, clock):
     second = refresh_cookie(refresh(client, first))["refresh_token"].value
     renewed = refresh(client, second)
     third = refresh_cookie(renewed)["refresh_token"].value
-    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    clock[0] += timedelta(seconds=get_settings().refresh_reuse_interval_seconds + 1)
     assert refresh(client, first).status_code == 401
     assert refresh(client, third).status_code == 401
     assert (
@@ -278,7 +278,7 @@ def test_a_forged_token_of_an_earlier_generation_ends_nothing(client, alice, clo
     this server did not make proves nothing and must not end the session."""
     first = refresh_cookie(login(client, alice.email))["refresh_token"].value
     second = refresh_cookie(refresh(client, first))["refresh_token"].value
-    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    clock[0] += timedelta(seconds=get_settings().refresh_reuse_interval_seconds + 1)
     session_id, _generation, nonce, tag = first.split(".")
     forged = [
         f"{session_id}.0.{nonce}.{'A' * len(tag)}",
@@ -302,7 +302,7 @@ def test_a_token_from_before_generations_still_rotates_and_is_still_watched(clie
     async def make_old_style() -> None:
         async with client.app_state["sessionmaker"]() as db:
             row = await db.get(UserSession, session_id)
-            row.refresh_hash = sessions._token_hash(old_secret)
+            row.refresh_hash = tokens.digest(old_secret)
             row.generation = 0
             await db.commit()
 
@@ -312,7 +312,7 @@ def test_a_token_from_before_generations_still_rotates_and_is_still_watched(clie
     assert renewed.status_code == 200
     new = refresh_cookie(renewed)["refresh_token"].value
     assert new.split(".")[:2] == [session_id, "1"]
-    clock[0] += timedelta(seconds=settings.refresh_reuse_interval_seconds + 1)
+    clock[0] += timedelta(seconds=get_settings().refresh_reuse_interval_seconds + 1)
     assert refresh(client, old).status_code == 401
     assert refresh(client, new).status_code == 401
 
@@ -325,7 +325,7 @@ def test_a_refused_refresh_clears_its_cookie(client, alice):
             client.cookies.set("refresh_token", bad)
         refused = client.post(REFRESH)
         assert refused.status_code == 401
-        assert refused.json() == {"detail": "Session expired or ended"}
+        assert refused.json() == {"detail": "Session expired or ended", "code": "session_ended"}
         cleared = refresh_cookie(refused)["refresh_token"]
         assert cleared.value == ""
         assert cleared["path"] == "/api/users"

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr, ValidationError
 
-from config import Settings, settings
+from config import Settings, get_settings
 from models import OutboxMessage
 from tests.live_server import free_port
 from tests.mail_server import Mailbox
@@ -83,7 +83,7 @@ def secure_server(request, certificate, monkeypatch) -> Iterator[tuple[Mailbox, 
         "smtp_username": "blog",
         "smtp_password": SecretStr("s3cret-smtp"),
     }.items():
-        monkeypatch.setattr(settings, name, value)
+        monkeypatch.setattr(get_settings(), name, value)
     yield mailbox, credentials
     controller.stop()
 
@@ -109,7 +109,7 @@ def test_mail_goes_encrypted_and_authenticated(secure_server, database_url):
 
 def test_starttls_is_required_when_asked_for(database_url, mailbox, monkeypatch, caplog):
     """The test server offers no STARTTLS: nothing is sent in the clear."""
-    monkeypatch.setattr(settings, "smtp_security", "starttls")
+    monkeypatch.setattr(get_settings(), "smtp_security", "starttls")
     deliver(database_url)
     assert mailbox.received == []
     assert "not sent" in caplog.text

@@ -5,11 +5,10 @@ buffering per request, which keeps the hot paths fast.
 """
 
 from starlette.datastructures import Headers, MutableHeaders
+from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from errors.domain import DomainError
 
 # Pages may load scripts, styles and images from this origin only: no inline code,
 # no plugins, no <base> tricks, no framing. The docs page sets its own, laxer one.
@@ -78,7 +77,7 @@ class BodySizeLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     # Raised inside the route's body parsing, so the app answers 413.
-                    raise DomainError(413, "request_too_large", self._detail(limit))
+                    raise HTTPException(413, detail=self._detail(limit))  # coded by main.py
             return message
 
         await self.app(scope, counting_receive, send)
@@ -88,7 +87,8 @@ class BodySizeLimitMiddleware:
         return f"Request body larger than {limit} bytes"
 
     def _too_large(self, limit: int) -> JSONResponse:
-        return JSONResponse({"detail": self._detail(limit)}, status_code=413)
+        body = {"detail": self._detail(limit), "code": "request_too_large"}
+        return JSONResponse(body, status_code=413)
 
 
 class HeadAsGetMiddleware:

@@ -34,7 +34,7 @@ from fastapi import Request, Response
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from config import BASE_DIR, settings
+from config import BASE_DIR, get_settings
 from errors.unavailable import is_database_unavailable
 from web.hot_reads import CONTENT_VERSION, HotReads
 from web.middleware import accepts_gzip
@@ -112,7 +112,7 @@ class PageCache:
         if self._last_read is None:
             return False
         version, read_at = self._last_read
-        fresh_enough = time.monotonic() - read_at <= settings.stale_pages_seconds
+        fresh_enough = time.monotonic() - read_at <= get_settings().stale_pages_seconds
         return page.version == version and fresh_enough
 
     async def _request_version(self, scope: Scope) -> int:

@@ -3,6 +3,7 @@ need around it: versioned static URLs, the site's own address, a page's `<title>
 description and canonical link."""
 
 import hashlib
+from dataclasses import dataclass
 from functools import cache
 from urllib.parse import urlencode
 
@@ -11,9 +12,10 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from accounts import sessions
-from config import BASE_DIR, settings
+from config import BASE_DIR, get_settings
 from content.markdown_render import excerpt
-from models import Post
+from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, TITLE_MAX, USERNAME_MAX, Post
+from schemas import PASSWORD_MAX, PASSWORD_MIN
 
 STATIC_DIR = BASE_DIR / "static"
 
@@ -33,6 +35,25 @@ templates.env.globals["excerpt"] = excerpt
 # How many sign-ins an account keeps, said where the sessions are listed.
 templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
 
+
+@dataclass(frozen=True)
+class Limits:
+    """The length limits of form fields (`maxlength`, `minlength`): the very constants
+    the models and schemas enforce, so a form never promises more, or less, than the API
+    takes. Templates read them as `limits.<name>`, never as literal numbers
+    (tests/test_form_limits.py keeps it so)."""
+
+    username_max: int = USERNAME_MAX
+    email_max: int = EMAIL_MAX
+    password_min: int = PASSWORD_MIN
+    password_max: int = PASSWORD_MAX
+    title_max: int = TITLE_MAX
+    content_max: int = CONTENT_MAX
+    passkey_name_max: int = PASSKEY_NAME_MAX
+
+
+templates.env.globals["limits"] = Limits()
+
 DEFAULT_DESCRIPTION = "Inkwell, a small blog: writing from its community, free to read."
 HOME_DESCRIPTION = "Fresh writing from the Inkwell community."
 # Search engines show about this much of a description.
@@ -48,7 +69,7 @@ def site_url(request: Request) -> str:
     """Where absolute links start, without a trailing slash: PUBLIC_URL when set, or
     the address this request came to (the page cache keys on the full URL, so two
     hosts never share a copy)."""
-    return str(settings.public_url or request.base_url).rstrip("/")
+    return str(get_settings().public_url or request.base_url).rstrip("/")
 
 
 def render(

@@ -1,11 +1,12 @@
 // The account page's passkeys: list them, add one, rename or remove one.
-import { apiFetch, errorMessage, NETWORK_ERROR, showError } from "./auth.js";
+import { apiFetch } from "./api.js";
 import { readableDate } from "./dates.js";
 import { deviceLabel } from "./devices.js";
+import { byId } from "./dom.js";
+import { errorMessage } from "./errors.js";
 import { onClick, onSubmit, setUpDialog } from "./forms.js";
+import { loadList } from "./lists.js";
 import { addPasskey, PasskeyError, passkeysSupported } from "./passkeys.js";
-
-const byId = (id) => document.getElementById(id);
 
 /** One passkey as a list item, with its Rename and Remove buttons. */
 function passkeyItem(passkey, { rename, remove }) {
@@ -56,22 +57,14 @@ export function setUpPasskeys(user) {
   let target = null; // the passkey being renamed or removed
 
   async function load() {
-    let response;
-    try {
-      response = await apiFetch("/api/users/me/passkeys");
-    } catch {
-      showError(error, NETWORK_ERROR);
-      return;
-    }
-    byId("passkeys-loading").hidden = true;
-    if (!response.ok) {
-      showError(error, await errorMessage(response, "Could not load your passkeys."));
-      return;
-    }
-    const passkeys = await response.json();
-    list.replaceChildren(...passkeys.map((passkey) => passkeyItem(passkey, actions)));
-    list.hidden = passkeys.length === 0;
-    byId("passkeys-empty").hidden = passkeys.length > 0;
+    const passkeys = await loadList("/api/users/me/passkeys", {
+      list,
+      loading: byId("passkeys-loading"),
+      error,
+      item: (passkey) => passkeyItem(passkey, actions),
+      failed: "Could not load your passkeys.",
+    });
+    if (passkeys) byId("passkeys-empty").hidden = passkeys.length > 0;
   }
 
   // Adding: the current password first, then the browser's own passkey dialog.

@@ -1,23 +1,17 @@
 // The account page: profile, password, sessions and deletion. Logged-out visitors go to log in.
-import {
-  apiFetch,
-  errorMessage,
-  forgetSession,
-  getCurrentUser,
-  loginUrl,
-  NETWORK_ERROR,
-  setToken,
-  showError,
-  updateCurrentUser,
-} from "./auth.js";
+import { apiFetch } from "./api.js";
+import { forgetSession, setToken } from "./auth.js";
+import { byId } from "./dom.js";
+import { errorMessage } from "./errors.js";
 import { formErrors, onClick, onSubmit, setUpDialog } from "./forms.js";
 import { readableDate } from "./dates.js";
 import { deviceLabel } from "./devices.js";
+import { loadList } from "./lists.js";
+import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpPicture } from "./picture.js";
-
-const byId = (id) => document.getElementById(id);
+import { getCurrentUser, updateCurrentUser } from "./user.js";
 let user = await getCurrentUser();
 
 if (!user) {
@@ -182,23 +176,14 @@ function setUpSessions() {
   };
 
   async function load() {
-    showError(error, "");
-    let response;
-    try {
-      response = await apiFetch("/api/users/me/sessions");
-    } catch {
-      showError(error, NETWORK_ERROR);
-      return;
-    }
-    loading.hidden = true;
-    if (!response.ok) {
-      showError(error, await errorMessage(response, "Could not load your sessions."));
-      return;
-    }
-    const sessions = await response.json();
-    list.replaceChildren(...sessions.map((session) => sessionItem(session, wireSignOut)));
-    list.hidden = sessions.length === 0;
-    endOthers.hidden = !sessions.some((session) => !session.current);
+    const sessions = await loadList("/api/users/me/sessions", {
+      list,
+      loading,
+      error,
+      item: (session) => sessionItem(session, wireSignOut),
+      failed: "Could not load your sessions.",
+    });
+    if (sessions) endOthers.hidden = !sessions.some((session) => !session.current);
   }
 
   /** End sessions through `path`, then show the list as it now is. Sent through

@@ -5,12 +5,12 @@
 //   the page shows "Log in" and "Register", as the server rendered it.
 (function () {
   var root = document.documentElement;
-  var theme = null;
+  var theme;
   var lastUser = null;
   try {
     theme = localStorage.getItem("theme");
     lastUser = localStorage.getItem("last_user");
-  } catch (e) {
+  } catch {
     theme = null;
   }
   if (theme !== "light" && theme !== "dark") {

@@ -1,6 +1,7 @@
 // /forgot-password: ask for a reset link. The answer is the same whether or not an
 // account uses the address, so the page only ever says "check your inbox".
-import { apiFetch, errorMessage } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { errorMessage } from "./errors.js";
 import { formErrors, onSubmit } from "./forms.js";
 
 const form = document.getElementById("forgot-form");

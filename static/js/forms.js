@@ -1,7 +1,15 @@
 // The one way a form (or a confirm button) sends a request: clear the old errors,
 // disable the button and say what it is doing, run the request, then show its
 // errors: at the field they concern, or above the form.
-import { errorMessage, NETWORK_ERROR, showError } from "./auth.js";
+import { showError } from "./dom.js";
+import {
+  errorBody,
+  errorMessage,
+  fieldMessage,
+  GENERIC_ERROR,
+  NetworkError,
+  NETWORK_ERROR,
+} from "./errors.js";
 
 /** A handler returns this when the page is moving on: its button then stays disabled. */
 export const LEAVING = Symbol("leaving");
@@ -9,6 +17,9 @@ export const LEAVING = Symbol("leaving");
 /**
  * Run `handler` with `button` disabled and `error` cleared. The handler sends the
  * request and returns an error message to show, LEAVING, or nothing once done.
+ * Only a request that never reached the server (a NetworkError) is reported as
+ * NETWORK_ERROR. Any other exception is a bug: the form says GENERIC_ERROR, comes back
+ * to life, and the exception is thrown again, so that it shows in the console.
  */
 async function run(error, button, handler) {
   showError(error, "");
@@ -18,16 +29,19 @@ async function run(error, button, handler) {
   // "Logging in…" rather than a faded button: `data-busy-label` on the button.
   if (button.dataset.busyLabel) button.textContent = button.dataset.busyLabel;
   let result;
+  let unexpected = null;
   try {
     result = await handler();
-  } catch {
-    result = NETWORK_ERROR;
+  } catch (failure) {
+    if (!(failure instanceof NetworkError)) unexpected = failure;
+    result = unexpected ? GENERIC_ERROR : NETWORK_ERROR;
   }
   if (typeof result === "string") showError(error, result);
   if (result === LEAVING) return;
   button.textContent = label;
   button.disabled = false;
   button.removeAttribute("aria-busy");
+  if (unexpected) throw unexpected;
 }
 
 // --- Errors at their field ------------------------------------------------------
@@ -73,38 +87,39 @@ function clearFields(form) {
   for (const input of form.elements) if (input.id) clearField(input);
 }
 
-function cleanMessage(text) {
-  const message = String(text || "").replace(/^Value error, /, "").trim();
-  return message.charAt(0).toUpperCase() + message.slice(1);
-}
+/**
+ * The field an error answer is about, by its `code` (errors/domain.py's codes; the
+ * API's contract, unlike its English `detail`): the one table of them. Answers with
+ * other codes are shown above the form.
+ */
+const FIELD_BY_CODE = {
+  username_taken: "username",
+  email_taken: "email",
+  current_password_required: "current_password",
+  current_password_incorrect: "current_password",
+  // Two sign-ups racing for one name: the answer names both fields, and was always
+  // shown at the username (it starts with "Username", which the field was once
+  // matched by).
+  username_or_email_taken: "username",
+};
 
 /** The form's fields an error answer names: [{input, message}]. A 422 names them in
- * `detail[].loc`; a 409 says "Username ..." or "Email ..." in its `detail`. */
+ * `detail[].loc` (the last element is the field); other answers by their `code`. */
 async function erroneousFields(form, response) {
-  let detail = null;
-  try {
-    detail = (await response.clone().json()).detail;
-  } catch {
-    return [];
-  }
+  const body = await errorBody(response);
+  if (!body) return [];
+  const { detail, code } = body;
   const field = (name) => {
     const input = typeof name === "string" ? form.elements.namedItem(name) : null;
     return input instanceof HTMLElement && input.id && !input.hidden ? input : null;
   };
   if (response.status === 422 && Array.isArray(detail)) {
     return detail
-      .map((item) => ({ input: field((item.loc || []).at(-1)), message: cleanMessage(item.msg) }))
+      .map((item) => ({ input: field((item.loc || []).at(-1)), message: fieldMessage(item) }))
       .filter(({ input, message }) => input && message);
   }
-  // "Username already exists", "Current password is incorrect": a message that
-  // starts with the name of one of the form's fields is about that field.
-  if ((response.status === 400 || response.status === 409) && typeof detail === "string") {
-    const text = detail.toLowerCase();
-    for (const input of form.elements) {
-      const name = (input.name || "").replace(/_/g, " ");
-      if (name && text.startsWith(`${name} `) && field(input.name)) return [{ input, message: detail }];
-    }
-  }
+  const input = Object.hasOwn(FIELD_BY_CODE, code) ? field(FIELD_BY_CODE[code]) : null;
+  if (input && typeof detail === "string" && detail) return [{ input, message: detail }];
   return [];
 }
 

@@ -1,8 +1,10 @@
 // Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
-import { apiFetch, errorMessage, getCurrentUser, lastKnownUser, logout } from "./auth.js";
+import { apiFetch } from "./api.js";
 import { localizeDates } from "./dates.js";
 import { setUpDraftDialog } from "./drafts.js";
+import { errorMessage } from "./errors.js";
 import { formErrors, LEAVING, onClick, onSubmit } from "./forms.js";
+import { getCurrentUser, lastKnownUser, logout } from "./user.js";
 
 const root = document.documentElement;
 
@@ -32,7 +34,7 @@ themeButton.addEventListener("click", () => {
 // Follow the system while the person has not chosen.
 const media = window.matchMedia("(prefers-color-scheme: dark)");
 media.addEventListener("change", (event) => {
-  let chosen = null;
+  let chosen;
   try {
     chosen = localStorage.getItem("theme");
   } catch {

@@ -1,14 +1,11 @@
-import {
-  apiFetch,
-  errorMessage,
-  getCurrentUser,
-  getToken,
-  NETWORK_ERROR,
-  nextFromQuery,
-  setToken,
-} from "./auth.js";
+import { apiFetch } from "./api.js";
+import { getToken, setToken } from "./auth.js";
+import { showError } from "./dom.js";
+import { errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { LEAVING, onClick, onSubmit } from "./forms.js";
+import { nextFromQuery } from "./navigation.js";
 import { autofillAvailable, PasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
+import { getCurrentUser } from "./user.js";
 
 // Already signed in (the token is valid, or could be refreshed): nothing to do here.
 if (getToken() && (await getCurrentUser())) {
@@ -39,10 +36,7 @@ onSubmit(form, { error, submit }, async () => {
 
 // --- Passkeys: a button, and where the browser can, the email field's autofill --------
 const passkeyError = document.getElementById("passkey-error");
-const showPasskeyError = (message) => {
-  passkeyError.textContent = message;
-  passkeyError.hidden = !message;
-};
+const showPasskeyError = (message) => showError(passkeyError, message);
 let autofill = null; // the pending autofill request: {controller, renew}
 
 const passkeyBlock = document.getElementById("passkey-sign-in");
@@ -58,6 +52,7 @@ async function startAutofill() {
   autofill = { controller, renew };
   passkeyBlock.dataset.autofill = "starting";
   let signedIn = false;
+  let unexpected = null;
   try {
     if ((await autofillAvailable()) && !controller.signal.aborted) {
       passkeyBlock.dataset.autofill = "waiting";
@@ -65,11 +60,17 @@ async function startAutofill() {
     }
   } catch (failure) {
     if (!controller.signal.aborted) {
-      showPasskeyError(failure instanceof PasskeyError ? failure.message : NETWORK_ERROR);
+      if (failure instanceof PasskeyError) showPasskeyError(failure.message);
+      else if (failure instanceof NetworkError) showPasskeyError(NETWORK_ERROR);
+      else {
+        showPasskeyError(GENERIC_ERROR);
+        unexpected = failure; // a bug: said plainly here, and thrown for the console
+      }
     }
   }
   if (controller.signal.aborted) return; // stopped, or replaced by a newer one
   stopAutofill();
+  if (unexpected) throw unexpected;
   if (signedIn) location.assign(nextFromQuery());
 }
 
@@ -87,7 +88,7 @@ if (passkeysSupported()) {
   const button = document.getElementById("passkey-button");
   onClick(button, { error: passkeyError }, async () => {
     stopAutofill();
-    let signedIn = false;
+    let signedIn;
     try {
       signedIn = await signInWithPasskey();
     } catch (failure) {

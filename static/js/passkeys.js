@@ -1,7 +1,9 @@
 // Passkeys in the browser: the WebAuthn calls of both ceremonies, the JSON the API
 // speaks, and what a failure means to a person. Tokens stay auth.js's business: a
 // passkey sign-in hands it the access token, as the password form does.
-import { apiFetch, errorMessage, setToken } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { setToken } from "./auth.js";
+import { errorBody, errorMessage } from "./errors.js";
 
 /** A failure to show as it is (an API `detail`, or one of the messages below). */
 export class PasskeyError extends Error {}
@@ -165,11 +167,10 @@ export async function signInWithPasskey({ mediation, signal } = {}) {
  * passkey manager drop it too, where the browser supports the Signal API. */
 async function forgetUnknown(rpId, credentialId, response) {
   if (typeof PublicKeyCredential.signalUnknownCredential !== "function") return;
+  const body = await errorBody(response);
+  if (!body || body.code !== "passkey_unknown") return;
   try {
-    const { detail } = await response.clone().json();
-    if (typeof detail === "string" && detail.startsWith("This passkey is not registered")) {
-      await PublicKeyCredential.signalUnknownCredential({ rpId, credentialId });
-    }
+    await PublicKeyCredential.signalUnknownCredential({ rpId, credentialId });
   } catch {
     // only a courtesy to the passkey manager
   }

@@ -1,9 +1,10 @@
 // The account page's picture section: a preview of the crop before uploading, the
 // upload (busy state, the API's error inline), and removal.
-import { apiFetch, errorMessage, updateCurrentUser } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { byId } from "./dom.js";
+import { errorMessage } from "./errors.js";
 import { onClick, onSubmit } from "./forms.js";
-
-const byId = (id) => document.getElementById(id);
+import { updateCurrentUser } from "./user.js";
 
 /** Draw the centred square the server will keep, upright (EXIF orientation applied,
  * as the server applies it). Returns false when the browser cannot read the file:

@@ -1,8 +1,10 @@
 // Edit and Delete on a post page, shown only to its author.
-import { apiFetch, errorMessage, getCurrentUser } from "./auth.js";
+import { apiFetch } from "./api.js";
 import { setUpDraftDialog } from "./drafts.js";
 import { fetchPage } from "./fetch-page.js";
+import { errorMessage } from "./errors.js";
 import { formErrors, LEAVING, onClick, onSubmit, setUpDialog } from "./forms.js";
+import { getCurrentUser } from "./user.js";
 
 const article = document.getElementById("post");
 const postId = article.dataset.postId;

@@ -2,7 +2,9 @@
 // to render the content (POST /api/posts/preview: the very function that renders a
 // published post), so what the author sees is what readers will get. The textarea is
 // only hidden meanwhile, never emptied: drafts and the form work as before.
-import { apiFetch, errorMessage, NETWORK_ERROR, showError } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { showError } from "./dom.js";
+import { errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
 
 const NOTHING = "Nothing to preview";
 
@@ -51,18 +53,21 @@ export function setUpPreview(prefix) {
     area.setAttribute("aria-busy", "true");
     let message = null;
     let html = null;
+    let unexpected = null;
     try {
       const response = await apiFetch("/api/posts/preview", { method: "POST", json: { content } });
       if (response.ok) html = (await response.json()).html;
       else message = await errorMessage(response);
-    } catch {
-      message = NETWORK_ERROR;
+    } catch (failure) {
+      if (failure instanceof NetworkError) message = NETWORK_ERROR;
+      else unexpected = failure;
     }
     if (mine !== request) return;
     area.setAttribute("aria-busy", "false");
     if (typeof html !== "string") {
       area.replaceChildren();
-      showError(error, message || NETWORK_ERROR);
+      showError(error, message || GENERIC_ERROR);
+      if (unexpected) throw unexpected; // a bug, not the network: for the console
       return;
     }
     // The one place server HTML enters a page from script: it is our own API's answer,

@@ -1,5 +1,8 @@
-import { apiFetch, nextFromQuery, setToken } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { setToken } from "./auth.js";
+import { NetworkError } from "./errors.js";
 import { formErrors, LEAVING, onSubmit } from "./forms.js";
+import { nextFromQuery } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 
 const form = document.getElementById("register-form");
@@ -31,7 +34,11 @@ onSubmit(form, { error, submit, check }, async () => {
   if (!response.ok) return formErrors(form, response);
   // Signed in at once, and on to where the person was going: no second form.
   const next = nextFromQuery();
-  const signedIn = await signIn(email, password).catch(() => false);
+  // Offline by now: the login page, with `next`, finishes the job.
+  const signedIn = await signIn(email, password).catch((failure) => {
+    if (failure instanceof NetworkError) return false;
+    throw failure;
+  });
   form.reset();
   location.assign(signedIn ? next : `/login?next=${encodeURIComponent(next)}`);
   return LEAVING;

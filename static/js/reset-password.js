@@ -1,5 +1,6 @@
 // /reset-password?token=...: choose a new password with the link from a reset mail.
-import { apiFetch, errorMessage } from "./auth.js";
+import { apiFetch } from "./api.js";
+import { errorMessage } from "./errors.js";
 import { formErrors, onSubmit } from "./forms.js";
 import { takeLinkToken } from "./link-token.js";
 import { watchPasswordMatch } from "./passwords.js";

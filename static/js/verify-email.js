@@ -1,14 +1,11 @@
 // /verify-email?token=...: the link from a sign-up or new-address mail. The page, not
 // the GET, verifies: mail scanners open links, and must not change anything by it.
-import {
-  apiFetch,
-  errorMessage,
-  getToken,
-  NETWORK_ERROR,
-  reloadCurrentUser,
-  showError,
-} from "./auth.js";
+import { apiFetch } from "./api.js";
+import { getToken } from "./auth.js";
+import { showError } from "./dom.js";
+import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { takeLinkToken } from "./link-token.js";
+import { reloadCurrentUser } from "./user.js";
 
 const status = document.getElementById("verify-status");
 const error = document.getElementById("verify-error");
@@ -23,8 +20,9 @@ async function verify(token) {
       auth: false,
       json: { token },
     });
-  } catch {
-    return NETWORK_ERROR;
+  } catch (failure) {
+    if (failure instanceof NetworkError) return NETWORK_ERROR;
+    throw failure;
   }
   if (!response.ok) return errorMessage(response);
   return "";

@@ -140,7 +140,7 @@ def test_safe_next_rules(page: Page) -> None:
     page.goto("/login")
     results = page.evaluate(
         """async (values) => {
-            const { safeNext } = await import('/static/js/auth.js');
+            const { safeNext } = await import('/static/js/navigation.js');
             return values.map((value) => safeNext(value));
         }""",
         [

@@ -138,7 +138,7 @@ def test_concurrent_calls_share_one_refresh(page: Page, api) -> None:
     sent = refreshes(page)
     statuses = page.evaluate(
         """async () => {
-            const { apiFetch } = await import('/static/js/auth.js');
+            const { apiFetch } = await import('/static/js/api.js');
             const calls = [1, 2, 3, 4].map(() => apiFetch('/api/users/me'));
             return (await Promise.all(calls)).map((response) => response.status);
         }"""

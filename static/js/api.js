@@ -1,0 +1,110 @@
+// The API client: `apiFetch`, the one fetch helper every script talks to the API (and
+// fetches pages) through. It sends the access token (auth.js holds it) and, when the
+// token has expired, trades the refresh cookie for a new one and tries again.
+import { clearToken, getToken, markLeaving, setToken } from "./auth.js";
+import { NetworkError } from "./errors.js";
+import { loginUrl } from "./navigation.js";
+
+const READ_METHODS = new Set(["GET", "HEAD"]);
+const REFRESH_PATH = "/api/users/token/refresh";
+
+let refreshPromise = null;
+
+/** fetch, whose network failure (a TypeError, before any answer) is a NetworkError;
+ * anything else it throws (an abort) is thrown as it is. */
+async function send(path, init) {
+  try {
+    return await fetch(path, init);
+  } catch (failure) {
+    throw failure instanceof TypeError ? new NetworkError(failure) : failure;
+  }
+}
+
+/** Trade the refresh cookie for a new access token: the token, or null when the
+ * session is over. A network error or a server that is down (5xx, 429) throws a
+ * NetworkError, as a failed fetch would: a passing outage must not sign anybody out. */
+async function requestNewToken() {
+  const response = await send(REFRESH_PATH, {
+    method: "POST",
+    headers: { Accept: "application/json" },
+    credentials: "same-origin",
+  });
+  if (response.status >= 500 || response.status === 429) {
+    throw new NetworkError(new Error(`token refresh failed with ${response.status}`));
+  }
+  if (!response.ok) return null;
+  let data;
+  try {
+    data = await response.json();
+  } catch {
+    return null;
+  }
+  if (!data || typeof data.access_token !== "string") return null;
+  setToken(data.access_token);
+  return data.access_token;
+}
+
+/**
+ * A usable access token after `rejected` was answered 401, or null when the session
+ * is over. Concurrent callers share one refresh; a caller whose token was already
+ * replaced (by another call or another tab) just takes the new one. Tabs take turns
+ * through a Web Lock, so two of them never spend the same rotating cookie at once.
+ */
+function refreshedToken(rejected) {
+  const current = getToken();
+  if (current && current !== rejected) return Promise.resolve(current);
+  if (refreshPromise) return refreshPromise;
+  const attempt = async () => {
+    const now = getToken();
+    if (now && now !== rejected) return now; // another tab refreshed while we waited
+    return requestNewToken();
+  };
+  const locks = typeof navigator !== "undefined" && navigator.locks;
+  refreshPromise = (locks ? locks.request("inkwell-refresh", attempt) : attempt()).finally(() => {
+    refreshPromise = null;
+  });
+  return refreshPromise;
+}
+
+/**
+ * The one fetch helper. Options are fetch's, plus:
+ *   json: a plain object, sent as JSON with the right Content-Type;
+ *   auth: false to never send the token (the login form uses it).
+ * A 401 to a request that carried the token refreshes the token once (through the
+ * refresh cookie) and sends the request again. Only when that fails is the token
+ * cleared (and with it the cached user); for a write, the person is then sent to log
+ * in again (a window event "inkwell:login-required" goes first, so open drafts can
+ * say so). A request that never reached the server throws a NetworkError.
+ */
+export async function apiFetch(path, options = {}) {
+  const { json, auth = true, headers: givenHeaders, ...init } = options;
+  const method = (init.method || "GET").toUpperCase();
+  const headers = new Headers(givenHeaders || {});
+  if (!headers.has("Accept")) headers.set("Accept", "application/json");
+  if (json !== undefined) {
+    headers.set("Content-Type", "application/json");
+    init.body = JSON.stringify(json);
+  }
+  const ownToken = auth && !headers.has("Authorization");
+  const sendWith = (token) => {
+    if (token) headers.set("Authorization", `Bearer ${token}`);
+    return send(path, { ...init, method, headers, credentials: "same-origin" });
+  };
+
+  const token = ownToken ? getToken() : null;
+  let response = await sendWith(token);
+  if (response.status !== 401 || !token) return response;
+
+  const fresh = await refreshedToken(token);
+  if (fresh) {
+    response = await sendWith(fresh);
+    if (response.status !== 401) return response;
+  }
+  clearToken();
+  if (!READ_METHODS.has(method)) {
+    window.dispatchEvent(new CustomEvent("inkwell:login-required"));
+    markLeaving();
+    location.assign(loginUrl());
+  }
+  return response;
+}

@@ -1,0 +1,110 @@
+"""Form fields' length limits come from the constants the models and schemas enforce
+(web/templating.py's `limits`), so a form and the API can never disagree about them."""
+
+import re
+from html.parser import HTMLParser
+
+from config import BASE_DIR
+from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, TITLE_MAX, USERNAME_MAX
+from schemas import PASSWORD_MAX, PASSWORD_MIN
+from tests.helpers import create_post
+
+PASSWORD = {"maxlength": PASSWORD_MAX}
+NEW_PASSWORD = {"maxlength": PASSWORD_MAX, "minlength": PASSWORD_MIN}
+POST_FIELDS = {
+    "title": {"maxlength": TITLE_MAX},
+    "content": {"maxlength": CONTENT_MAX},
+}
+
+# Every field with a length limit, page by page: id -> the limits it must carry.
+EXPECTED: dict[str, dict[str, dict[str, int]]] = {
+    "/register": {
+        "register-username": {"maxlength": USERNAME_MAX},
+        "register-email": {"maxlength": EMAIL_MAX},
+        "register-password": NEW_PASSWORD,
+        "register-confirm": NEW_PASSWORD,
+    },
+    "/login": {
+        "login-email": {"maxlength": EMAIL_MAX},
+        "login-password": PASSWORD,
+    },
+    "/forgot-password": {"forgot-email": {"maxlength": EMAIL_MAX}},
+    "/reset-password": {
+        "reset-password": NEW_PASSWORD,
+        "reset-confirm": NEW_PASSWORD,
+    },
+    "/account": {
+        "profile-username": {"maxlength": USERNAME_MAX},
+        "profile-email": {"maxlength": EMAIL_MAX},
+        "profile-current-password": PASSWORD,
+        "current-password": PASSWORD,
+        "new-password": NEW_PASSWORD,
+        "confirm-new-password": NEW_PASSWORD,
+        "add-passkey-password": PASSWORD,
+        "rename-passkey-name": {"maxlength": PASSKEY_NAME_MAX},
+    },
+}
+# The New Post dialog is on every page (layout.html); a post page adds its Edit dialog.
+NEW_POST = {f"new-post-{name}": limits for name, limits in POST_FIELDS.items()}
+EDIT_POST = {f"edit-post-{name}": limits for name, limits in POST_FIELDS.items()}
+
+
+class LengthLimits(HTMLParser):
+    """The `maxlength` and `minlength` of every field of a page, by the field's id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, dict[str, int]] = {}
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        limits = {
+            name: int(value)
+            for name, value in found.items()
+            if name in ("maxlength", "minlength") and value is not None
+        }
+        if limits:
+            assert tag in ("input", "textarea"), tag
+            field_id = found.get("id")
+            assert field_id, f"a <{tag}> with a length limit and no id"
+            assert field_id not in self.fields, field_id
+            self.fields[field_id] = limits
+
+
+def length_limits(html: str) -> dict[str, dict[str, int]]:
+    parser = LengthLimits()
+    parser.feed(html)
+    parser.close()
+    return parser.fields
+
+
+def test_every_form_field_carries_the_model_limits(client, alice):
+    post = create_post(client, alice)
+    pages = {path: fields | NEW_POST for path, fields in EXPECTED.items()}
+    pages["/"] = NEW_POST
+    pages[f"/posts/{post['id']}"] = NEW_POST | EDIT_POST
+    for path, expected in pages.items():
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert length_limits(response.text) == expected, path
+
+
+def test_no_template_states_a_length_limit_as_a_literal():
+    literal = re.compile(r"""\b(?:max|min)length\s*=\s*["']?\s*\d""", re.IGNORECASE)
+    templates = sorted((BASE_DIR / "templates").rglob("*.html"))
+    assert templates
+    found = [
+        f"{path.relative_to(BASE_DIR)}:{number}: {line.strip()}"
+        for path in templates
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
+    ]
+    assert found == []
+    # ... and the limits the templates do state all come from `limits`.
+    stated = [
+        value
+        for path in templates
+        for value in re.findall(r"""(?:max|min)length="([^"]*)\"""", path.read_text())
+    ]
+    assert stated
+    assert all(re.fullmatch(r"\{\{ limits\.[a-z_]+ \}\}", value) for value in stated), stated
