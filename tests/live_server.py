@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.databases import fresh_database
+from tests.helpers import FAST_ARGON2
 
 PROJECT_ROOT = Path(__file__).parents[1]
 SERVER_START_TIMEOUT = 30.0
@@ -76,6 +77,9 @@ class LiveServer:
             "DATABASE_URL": self.database_url,
             "AUTO_MIGRATE": "true",
             "SECRET_KEY": secrets.token_hex(32),
+            # Cheap hashing, as in-process apps have (conftest.fast_argon2): a live
+            # server's sign-ups and logins are not what its tests measure.
+            **{name.upper(): str(value) for name, value in FAST_ARGON2.items()},
         }
         if smtp_port is not None:  # mail to the test's SMTP server, links to this server
             wanted |= {
