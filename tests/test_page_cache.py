@@ -10,7 +10,6 @@ from sqlalchemy import text
 
 import auth
 from config import get_settings
-from main import app
 from tests.conftest import create_post, make_account
 from tests.databases import fresh_database
 from tests.test_queries import counting_statements
@@ -80,8 +79,8 @@ def test_stored_pages_are_answered_before_routing(client, alice, monkeypatch):
     async def no_routing(*_args: object) -> None:
         raise AssertionError("the request reached the router")
 
-    monkeypatch.setattr(app.router, "handle", no_routing)
-    monkeypatch.setattr(app, "middleware_stack", None)  # rebuilt around the patch
+    monkeypatch.setattr(client.app.router, "handle", no_routing)
+    monkeypatch.setattr(client.app, "middleware_stack", None)  # rebuilt around the patch
     for path, first in rendered.items():
         cached = client.get(path)
         assert cached.content == first.content
@@ -164,13 +163,12 @@ def test_signing_in_or_out_changes_no_page(client, alice):
     assert content_version(client) == after_signup  # ... signing in and out does not
 
 
-def test_a_write_by_another_worker_shows_at_once(tmp_path, monkeypatch):
+def test_a_write_by_another_worker_shows_at_once(tmp_path, make_app):
     """Two app instances on one database, as two workers are: each caches pages, and
     neither ever serves a page older than the other's last write."""
     with ExitStack() as stack:
         database_url = stack.enter_context(fresh_database(tmp_path))
-        monkeypatch.setattr(get_settings(), "database_url", database_url)
-        monkeypatch.setattr(get_settings(), "auto_migrate", True)
+        app = make_app(database_url=database_url, auto_migrate=True)  # one code, two workers
         first = stack.enter_context(TestClient(app, base_url="https://testserver"))
         second = stack.enter_context(TestClient(app, base_url="https://testserver"))
         assert first.app_state["page_cache"] is not second.app_state["page_cache"]
