@@ -192,6 +192,7 @@ def test_a_new_deploy_changes_every_etag(tmp_path):
 
 def test_the_cache_keeps_a_bounded_number_of_pages(client, alice, monkeypatch):
     cache = client.app_state["page_cache"]
+    # Private, and unavoidable: the bound is seen with 4 pages instead of thousands.
     monkeypatch.setattr(cache, "_max_pages", 3)
     ids = [create_post(client, alice, title=f"Post {n}")["id"] for n in range(5)]
     for post_id in ids:
@@ -230,5 +231,6 @@ def test_a_cached_token_still_expires(client, alice, monkeypatch):
     """Signatures are checked once per token; expiry is checked on every use."""
     assert client.get("/api/users/me", headers=alice.headers).status_code == 200
     later = auth.time.time() + get_settings().access_token_expire_minutes * 60 + 60
+    # The clock auth.py reads, moved past the expiry (no sleep for 15 minutes).
     monkeypatch.setattr(auth, "time", types.SimpleNamespace(time=lambda: later))
     assert client.get("/api/users/me", headers=alice.headers).status_code == 401
