@@ -1,9 +1,9 @@
-"""Shared fixtures: a fresh database per test, an app on it, its mail, and accounts.
-The helpers they use (and tests call) are in tests/helpers.py."""
+"""Shared fixtures: a fresh database per test, the settings and apps built on it, its
+mail, and accounts. The helpers they use (and tests call) are in tests/helpers.py."""
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 # Before the app is imported: tests never read or create the developer's key file.
 os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
@@ -12,23 +12,25 @@ os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
 os.environ.setdefault("SIGNUPS_PER_HOUR", "1000000")
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from config import get_settings
-from main import app
+from config import Settings, use_settings
+from main import create_app
 from tests.databases import fresh_database
 from tests.helpers import FAST_ARGON2, Account, make_account
 from tests.mail_server import Mailbox, SMTPServer
 
+# What every test's settings start from: the environment's (SECRET_KEY set above).
+BASE_SETTINGS = Settings()
+
 
 @pytest.fixture(autouse=True)
-def fast_argon2(request, monkeypatch) -> None:
-    """Argon2 at its cheapest, so hundreds of sign-ups stay fast: same code, lighter
-    parameters, taken by the apps the test starts. Tests about hashing cost itself
-    are marked `real_hashing`."""
-    if request.node.get_closest_marker("real_hashing") is None:
-        for name, value in FAST_ARGON2.items():
-            monkeypatch.setattr(get_settings(), name, value)
+def pristine_settings(request) -> None:
+    """Every test starts from the same settings, whatever an earlier test's app
+    installed (`settings` below replaces them for tests that build apps)."""
+    changes = {} if request.node.get_closest_marker("real_hashing") else FAST_ARGON2
+    use_settings(BASE_SETTINGS.model_copy(update=changes))
 
 
 @pytest.fixture(scope="session")
@@ -41,12 +43,9 @@ def smtp_server() -> Iterator[SMTPServer]:
 
 
 @pytest.fixture
-def mailbox(smtp_server: SMTPServer, monkeypatch) -> Iterator[Mailbox]:
-    """The apps a test starts send their mail to the test SMTP server; this is what it
-    received (empty at the start of each test)."""
-    monkeypatch.setattr(get_settings(), "smtp_host", "127.0.0.1")
-    monkeypatch.setattr(get_settings(), "smtp_port", smtp_server.port)
-    monkeypatch.setattr(get_settings(), "smtp_security", "none")
+def mailbox(smtp_server: SMTPServer, settings: Settings) -> Iterator[Mailbox]:
+    """What the test SMTP server received (empty at the start of each test): the apps
+    and senders a test makes send their mail there (`settings`)."""
     smtp_server.mailbox.clear()
     yield smtp_server.mailbox
     if not smtp_server.running:  # a test that stopped it (an outage) and failed
@@ -55,19 +54,49 @@ def mailbox(smtp_server: SMTPServer, monkeypatch) -> Iterator[Mailbox]:
 
 @pytest.fixture
 def database_url(tmp_path) -> Iterator[str]:
-    """A database of this test's own, a copy of one migrated once per process."""
+    """A database of this test's own, a copy of one migrated once per run."""
     with fresh_database(tmp_path, migrated=True) as url:
         yield url
 
 
 @pytest.fixture
-def client(database_url, monkeypatch, mailbox) -> Iterator[TestClient]:
-    """A client for an app on `database_url` (start-up only checks that its schema is
-    current), sending mail to `mailbox`."""
-    monkeypatch.setattr(get_settings(), "database_url", database_url)
-    monkeypatch.setattr(get_settings(), "auto_migrate", False)
+def settings(request, smtp_server: SMTPServer, database_url: str) -> Settings:
+    """The settings of the apps this test builds: its own database (start-up only
+    checks that the schema is current), mail to the test SMTP server, Argon2 at its
+    cheapest unless the test is marked `real_hashing`, and whatever the test's
+    `@pytest.mark.settings(name=value, ...)` says. Also the process's settings from
+    here on (config.get_settings), for code a test calls outside an app."""
+    changes: dict[str, object] = {
+        "database_url": database_url,
+        "auto_migrate": False,
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_server.port,
+        "smtp_security": "none",
+    }
+    if request.node.get_closest_marker("real_hashing") is None:
+        changes |= FAST_ARGON2
+    for marker in reversed(list(request.node.iter_markers("settings"))):
+        changes |= marker.kwargs
+    test_settings = BASE_SETTINGS.model_copy(update=changes)
+    use_settings(test_settings)
+    return test_settings
+
+
+@pytest.fixture
+def make_app(settings: Settings) -> Callable[..., FastAPI]:
+    """Build an app from this test's settings, with `changes` on top."""
+
+    def make(**changes: object) -> FastAPI:
+        return create_app(settings.model_copy(update=changes))
+
+    return make
+
+
+@pytest.fixture
+def client(make_app, mailbox) -> Iterator[TestClient]:
+    """A client for an app built from the test's settings, sending mail to `mailbox`."""
     # https, as in production: the refresh cookie is Secure there.
-    with TestClient(app, base_url="https://testserver") as test_client:
+    with TestClient(make_app(), base_url="https://testserver") as test_client:
         yield test_client
 
 

@@ -79,7 +79,7 @@ def fresh_database(directory: Path, *, migrated: bool = False) -> Iterator[str]:
     """The URL of a new database, dropped afterwards: empty, or at the newest
     migration when `migrated`."""
     if not TEST_DATABASE_URL:
-        path = directory / "test.db"
+        path = directory / f"test-{uuid.uuid4().hex[:12]}.db"  # several in one directory
         if migrated:
             shutil.copyfile(_migrated_template(), path)
             path.chmod(0o600)  # as the app makes its own (database.private_sqlite_file)

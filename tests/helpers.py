@@ -9,8 +9,9 @@ import itertools
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import httpx
 from playwright.sync_api import Page, expect
 from sqlalchemy import Executable, create_engine, func, select, text
 
+from config import Settings, get_settings, use_settings
 from database import sync_url
 from models import OutboxMessage
 
@@ -195,3 +197,19 @@ def outbox_rows(database_url: str, recipient: str | None = None) -> int:
             return connection.scalar(query) or 0
     finally:
         engine.dispose()
+
+
+# --- The process's settings -----------------------------------------------------------
+
+
+@contextmanager
+def settings_changed(**changes: object) -> Iterator[Settings]:
+    """The process's settings with `changes`, for the code a block calls outside an
+    app (an app takes its settings from the `make_app` fixture instead)."""
+    before = get_settings()
+    changed = before.model_copy(update=changes)
+    use_settings(changed)
+    try:
+        yield changed
+    finally:
+        use_settings(before)

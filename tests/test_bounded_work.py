@@ -107,6 +107,7 @@ def render_threads(monkeypatch) -> list[str]:
         threads.append(threading.current_thread().name)
         adjust(tokens)
 
+    # Private, and unavoidable: which thread renders is seen only from inside a render.
     monkeypatch.setattr(markdown_render, "_adjust", recording)
     markdown_render.render_html.cache_clear()
     return threads
@@ -157,6 +158,7 @@ def test_the_worst_markdown_found_is_answered(client, alice, source):
 def test_renders_beyond_the_queue_are_refused_with_retry_after(client, alice, monkeypatch):
     full = threading.BoundedSemaphore(1)
     full.acquire()
+    # Private, and unavoidable: a full queue, without racing real renders to fill it.
     monkeypatch.setattr(markdown_render, "_render_slots", full)
     response = client.post("/api/posts/preview", json={"content": "x"}, headers=alice.headers)
     assert response.status_code == 503

@@ -8,14 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from config import get_settings
 from database import sync_url
-from main import app
 from tests.databases import TEST_DATABASE_URL, fresh_database
 from tests.helpers import make_account
 from tests.live_server import LiveServer
@@ -48,21 +47,22 @@ class PoolWatch:
 
 
 @pytest.fixture
-def small_pool(tmp_path, monkeypatch) -> Iterator[None]:
+def small_pool(tmp_path, make_app) -> Iterator[FastAPI]:
     """An app whose pool holds one connection and waits for it a fraction of a second."""
     with fresh_database(tmp_path, migrated=True) as database_url:
-        monkeypatch.setattr(get_settings(), "database_url", database_url)
-        monkeypatch.setattr(get_settings(), "auto_migrate", False)
-        monkeypatch.setattr(get_settings(), "database_pool_size", 1)
-        monkeypatch.setattr(get_settings(), "database_max_overflow", 0)
-        monkeypatch.setattr(get_settings(), "database_pool_timeout", 0.3)
-        yield
+        yield make_app(
+            database_url=database_url,
+            auto_migrate=False,
+            database_pool_size=1,
+            database_max_overflow=0,
+            database_pool_timeout=0.3,
+        )
 
 
 def test_connections_go_back_before_the_response_is_sent(small_pool):
     """With the session's default dependency scope the connection stayed out until
     the response had been sent, which is what let 48 clients starve the pool."""
-    watch = PoolWatch(app)
+    watch = PoolWatch(small_pool)
     with TestClient(watch) as client:
         alice = make_account(client, "Alice")
         watch.seen.clear()
@@ -73,7 +73,7 @@ def test_connections_go_back_before_the_response_is_sent(small_pool):
 
 
 def test_a_saturated_pool_answers_503_with_retry_after(small_pool):
-    with TestClient(app) as client:
+    with TestClient(small_pool) as client:
         alice = make_account(client, "Alice")
         engine = client.app_state["sessionmaker"].kw["bind"]
 

@@ -6,8 +6,9 @@ import html
 import re
 
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import AnyHttpUrl
 
-from config import get_settings
 from tests.helpers import create_post
 
 GZIP = {"Accept-Encoding": "gzip"}
@@ -108,15 +109,17 @@ def test_a_post_page_describes_itself_with_its_opening_words(client, alice):
     assert meta(page, "property", "og:url") == canonical(page) == url
 
 
-def test_canonical_links_keep_the_cursor_only_and_follow_public_url(client, alice, monkeypatch):
+def test_canonical_links_keep_the_cursor_only_and_follow_public_url(client, alice, make_app):
     for n in range(12):
         create_post(client, alice, title=f"Post {n}")
     cursor = client.get("/api/posts").json()["next_cursor"]
     page = client.get("/", params={"cursor": cursor, "utm_source": "x"}).text
     assert canonical(page) == f"https://testserver/?cursor={cursor}"
     assert canonical(client.get("/login?next=/account").text) == "https://testserver/login"
-    monkeypatch.setattr(get_settings(), "public_url", "https://blog.example.com/")
-    assert canonical(client.get("/register").text) == "https://blog.example.com/register"
+    public = make_app(public_url=AnyHttpUrl("https://blog.example.com/"))  # same database
+    with TestClient(public, base_url="https://testserver") as behind_a_proxy:
+        page = behind_a_proxy.get("/register").text
+    assert canonical(page) == "https://blog.example.com/register"
 
 
 def test_the_api_docs_link_back_to_the_blog(client):

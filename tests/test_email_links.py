@@ -192,8 +192,8 @@ def test_a_refused_sign_up_mails_nothing(client, mailbox, database_url):
     assert mailbox.to("other@example.com") == []
 
 
-def test_links_come_from_public_url_never_from_the_host_header(client, mailbox, monkeypatch):
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl("https://blog.example.com/"))
+@pytest.mark.settings(public_url=AnyHttpUrl("https://blog.example.com/"))
+def test_links_come_from_public_url_never_from_the_host_header(client, mailbox):
     headers = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
     created = client.post(
         "/api/users",

@@ -8,7 +8,6 @@ from xml.etree.ElementTree import Element, fromstring
 import pytest
 from pydantic import AnyHttpUrl
 
-from config import get_settings
 from content.feeds import XML_BASE
 from content.markdown_render import render_html
 from models import Post
@@ -19,10 +18,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 ATOM_TYPE = "application/atom+xml"
 
 
-@pytest.fixture(autouse=True)
-def no_public_url(monkeypatch) -> None:
-    """Links follow the request unless a test sets PUBLIC_URL (a developer's .env may)."""
-    monkeypatch.setattr(get_settings(), "public_url", None)
+# Links follow the request unless a test sets PUBLIC_URL (a developer's .env may).
+pytestmark = pytest.mark.settings(public_url=None)
 
 
 def parse(response) -> Element:
@@ -145,9 +142,9 @@ def test_entries_link_to_their_post_and_author(client, alice):
     )
 
 
-def test_links_use_public_url_when_set(client, alice, monkeypatch):
+@pytest.mark.settings(public_url=AnyHttpUrl("https://blog.example.com"))
+def test_links_use_public_url_when_set(client, alice):
     post = create_post(client, alice)
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl("https://blog.example.com"))
     for path in ("/feed.xml", f"/users/{alice.id}/feed.xml"):
         feed = feed_of(client, path)
         assert link(feed, "self") == f"https://blog.example.com{path}"
@@ -156,9 +153,9 @@ def test_links_use_public_url_when_set(client, alice, monkeypatch):
     assert link(entry, "alternate") == f"https://blog.example.com/posts/{post['id']}"
 
 
-def test_public_url_may_have_a_path(client, alice, monkeypatch):
+@pytest.mark.settings(public_url=AnyHttpUrl("https://example.org/blog/"))
+def test_public_url_may_have_a_path(client, alice):
     create_post(client, alice)
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl("https://example.org/blog/"))
     feed = feed_of(client)
     assert link(feed, "self") == "https://example.org/blog/feed.xml"
     assert all(url.startswith("https://example.org/blog/") for url in every_url(feed))

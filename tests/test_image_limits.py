@@ -19,11 +19,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from config import get_settings
 from errors.domain import DomainError
 from images import decode, limits
 from images import pool as image_pool
-from tests.helpers import make_account
+from tests.helpers import make_account, settings_changed
 from tests.live_server import LiveServer
 from tests.test_pictures import PICTURE, png, upload
 
@@ -219,12 +218,11 @@ def test_me_is_served_first_while_the_costliest_allowed_jpegs_decode(server):
     assert decoders(server.process.pid) == 0  # each one ended, none left behind
 
 
-def test_a_decode_past_its_deadline_is_stopped(monkeypatch):
+def test_a_decode_past_its_deadline_is_stopped():
     # About a second of CPU (see above), a tenth of that allowed: killed, whatever
     # the machine (and which answer depends on how much of the CPU it had).
     heavy = progressive_jpeg(5_000, 5_000, limits.MAX_JPEG_SCANS - 1)
-    monkeypatch.setattr(get_settings(), "image_decode_seconds", 0.1)
-    with pytest.raises(DomainError) as refused:
+    with settings_changed(image_decode_seconds=0.1), pytest.raises(DomainError) as refused:
         run_apart(image_pool.reencode(heavy, side=512))
     assert refused.value.code in STOPPED
 
@@ -246,18 +244,17 @@ def test_the_cpu_time_of_a_process_is_read():
     assert image_pool.cpu_seconds(2**22 + 1) is None  # above pid_max: no such process
 
 
-def test_a_decode_past_its_memory_limit_is_refused(monkeypatch):
+def test_a_decode_past_its_memory_limit_is_refused():
     # 25 megapixels: 25 MB as a palette image, 75 MB more as RGB.
     picture = palette_png(5_000, 5_000)
-    monkeypatch.setattr(get_settings(), "image_decode_memory_mb", 64)
-    with pytest.raises(DomainError) as refused:
+    with settings_changed(image_decode_memory_mb=64), pytest.raises(DomainError) as refused:
         run_apart(image_pool.reencode(picture, side=512))
     assert refused.value.status_code == 422
     assert refused.value.code == "image_too_complex"
     assert "more than 64 MiB" in refused.value.detail
-    monkeypatch.setattr(get_settings(), "image_decode_memory_mb", 512)
-    monkeypatch.setattr(get_settings(), "image_decode_seconds", 60)  # however busy the machine
-    webp = run_apart(image_pool.reencode(picture, side=512))
+    # However busy the machine, with the shipped memory: decoded.
+    with settings_changed(image_decode_memory_mb=512, image_decode_seconds=60):
+        webp = run_apart(image_pool.reencode(picture, side=512))
     assert Image.open(io.BytesIO(webp)).size == (512, 512)
 
 
@@ -297,8 +294,8 @@ def test_the_pool_runs_so_many_queues_so_many_more_then_answers_503():
     assert run_apart(scenario()) == ["first", "second"]
 
 
-def test_uploads_per_account_and_hour_count_refused_files_too(client, alice, bob, monkeypatch):
-    monkeypatch.setattr(get_settings(), "uploads_per_hour", 3)
+@pytest.mark.settings(uploads_per_hour=3)
+def test_uploads_per_account_and_hour_count_refused_files_too(client, alice, bob):
     for _ in range(3):
         response = upload(client, alice.headers, b"not a picture", "a.txt", "text/plain")
         assert response.status_code == 415

@@ -14,7 +14,6 @@ from sqlalchemy import create_engine, select
 from accounts.throttle import MAX_FAILURES_PER_CLIENT, MAX_FAILURES_PER_EMAIL, bounded_key
 from config import get_settings
 from database import sync_url
-from main import app
 from models import EMAIL_MAX, KEY_MAX, LoginFailure, RateLimitHit, fold
 from tests.helpers import STRONG_PASSWORD
 from tests.live_server import LiveServer
@@ -81,7 +80,7 @@ def test_an_address_too_long_once_normalised_is_422(client, alice, email, messag
 
 
 def test_a_long_client_address_is_counted_under_its_hash(client):
-    with TestClient(app, base_url="https://testserver", client=(LONG_ADDRESS, 50000)) as far:
+    with TestClient(client.app, base_url="https://testserver", client=(LONG_ADDRESS, 50000)) as far:
         reset = far.post("/api/users/password-reset", json={"email": "x@example.com"})
         logins = [
             far.post(

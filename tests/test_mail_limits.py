@@ -14,9 +14,7 @@ from pydantic import AnyHttpUrl
 from sqlalchemy import create_engine, select
 
 from accounts import account_mail, email_links
-from config import get_settings
 from database import sync_url
-from main import app
 from models import EmailToken, OutboxMessage
 from tests.databases import fresh_database
 from tests.helpers import STRONG_PASSWORD, login, make_account, register
@@ -33,13 +31,17 @@ BAIT = "Your Bank Security Desk"
 SHIPPED_RESET_DELAY = email_links.RESET_DELAY_SECONDS
 
 
+# The shipped budgets, whatever the rest of the suite runs with (a test's own marker
+# changes one of them).
+pytestmark = pytest.mark.settings(
+    unverified_mail_per_hour=5, account_mail_per_hour=10, signups_per_hour=10
+)
+
+
 @pytest.fixture(autouse=True)
-def budgets(monkeypatch) -> None:
-    """The shipped defaults, whatever the rest of the suite runs with; follow-ups of
-    reset requests start at once."""
-    monkeypatch.setattr(get_settings(), "unverified_mail_per_hour", 5)
-    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 10)
-    monkeypatch.setattr(get_settings(), "signups_per_hour", 10)
+def prompt_follow_ups(monkeypatch) -> None:
+    """Follow-ups of reset requests start at once (a module constant, not a setting:
+    the delay is part of the defence, so no deployment may turn it off)."""
     monkeypatch.setattr(email_links, "RESET_DELAY_SECONDS", (0.0, 0.0))
 
 
@@ -128,10 +130,8 @@ def test_an_unverified_address_gets_at_most_its_budget_by_every_path(client, mai
     assert len(mailbox.to(VICTIM)) == 5
 
 
-def test_a_reset_to_an_unverified_address_past_its_budget_is_answered_alike(
-    client, mailbox, monkeypatch
-):
-    monkeypatch.setattr(get_settings(), "unverified_mail_per_hour", 2)
+@pytest.mark.settings(unverified_mail_per_hour=2)
+def test_a_reset_to_an_unverified_address_past_its_budget_is_answered_alike(client, mailbox):
     make_account(client, "Alice")  # 1
     answers = [client.post("/api/users/password-reset", json={"email": "alice@example.com"})]
     settle(client, mailbox)  # 2: the first reset's link
@@ -150,9 +150,9 @@ def test_a_reset_to_an_unverified_address_past_its_budget_is_answered_alike(
 # --- One budget per account -----------------------------------------------------------
 
 
-def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox, monkeypatch):
+@pytest.mark.settings(account_mail_per_hour=3)
+def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox):
     """Even to a verified inbox: the change whose notice may not go is refused."""
-    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     passwords = [STRONG_PASSWORD, OTHER_PASSWORD]
@@ -173,10 +173,8 @@ def test_a_loop_of_password_changes_stops_at_the_account_budget(client, mailbox,
     assert len(notices) == 3
 
 
-def test_alternating_the_email_between_two_victims_stops_at_the_account_budget(
-    client, mailbox, monkeypatch
-):
-    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
+@pytest.mark.settings(account_mail_per_hour=3)
+def test_alternating_the_email_between_two_victims_stops_at_the_account_budget(client, mailbox):
     attacker = make_account(client, "Attacker")
     victims = ["one@example.org", "two@example.org"]
     statuses = []
@@ -191,9 +189,8 @@ def test_alternating_the_email_between_two_victims_stops_at_the_account_budget(
     assert len(mailbox.to(victims[0])) + len(mailbox.to(victims[1])) == 3
 
 
-def test_adding_and_removing_passkeys_stops_at_the_account_budget(client, mailbox, monkeypatch):
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
-    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 3)
+@pytest.mark.settings(public_url=AnyHttpUrl(ORIGIN), account_mail_per_hour=3)
+def test_adding_and_removing_passkeys_stops_at_the_account_budget(client, mailbox):
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     first = add_passkey(client, alice, SoftAuthenticator(origin=ORIGIN))
@@ -207,9 +204,9 @@ def test_adding_and_removing_passkeys_stops_at_the_account_budget(client, mailbo
     assert len(mailbox.to(alice.email)) == 4  # the sign-up's link, then 3 notices
 
 
-def test_the_reset_flow_stays_open_when_the_account_budget_is_spent(client, mailbox, monkeypatch):
+@pytest.mark.settings(account_mail_per_hour=1)
+def test_the_reset_flow_stays_open_when_the_account_budget_is_spent(client, mailbox):
     """Whoever holds the account cannot spend its owner's way back in."""
-    monkeypatch.setattr(get_settings(), "account_mail_per_hour", 1)
     alice = make_account(client, "Alice")
     verify(client, mailbox, alice.email)
     body = {"current_password": STRONG_PASSWORD, "new_password": OTHER_PASSWORD}
@@ -230,8 +227,8 @@ def test_the_reset_flow_stays_open_when_the_account_budget_is_spent(client, mail
 # --- Sign-ups per client ----------------------------------------------------------------
 
 
-def test_sign_ups_are_limited_per_client_address(client, mailbox, monkeypatch):
-    monkeypatch.setattr(get_settings(), "signups_per_hour", 3)
+@pytest.mark.settings(signups_per_hour=3)
+def test_sign_ups_are_limited_per_client_address(client, mailbox):
     statuses = [register(client, f"User{n}", f"user{n}@example.com").status_code for n in range(4)]
     assert statuses == [201, 201, 201, 429]
     refused = register(client, "Late", "late@example.com")
@@ -239,7 +236,9 @@ def test_sign_ups_are_limited_per_client_address(client, mailbox, monkeypatch):
     assert refused.json()["code"] == "sign_up_limit"
     assert int(refused.headers["Retry-After"]) > 0
     # Another client address has its own.
-    with TestClient(app, base_url="https://testserver", client=("192.0.2.7", 40000)) as other:
+    with TestClient(
+        client.app, base_url="https://testserver", client=("192.0.2.7", 40000)
+    ) as other:
         assert register(other, "Elsewhere", "elsewhere@example.com").status_code == 201
     settle(client, mailbox)
     assert mailbox.to("late@example.com") == []
@@ -248,8 +247,8 @@ def test_sign_ups_are_limited_per_client_address(client, mailbox, monkeypatch):
 # --- No text an account chose, to an unproven address ---------------------------------
 
 
-def test_an_unverified_address_is_mailed_no_text_the_account_chose(client, mailbox, monkeypatch):
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
+@pytest.mark.settings(public_url=AnyHttpUrl(ORIGIN))
+def test_an_unverified_address_is_mailed_no_text_the_account_chose(client, mailbox):
     account = make_account(client, BAIT, VICTIM)
     add_passkey(client, account, SoftAuthenticator(origin=ORIGIN), name="Call +1 555 0100 now")
     reset(client, VICTIM)

@@ -9,11 +9,9 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, select, text
 
-from config import get_settings
 from content import markdown_render
 from content.markdown_render import ELLIPSIS, EXCERPT_LENGTH, excerpt, plain_text, render_html
 from database import alembic_config, sync_url
-from main import app
 from models import Post
 from tests.databases import fresh_database
 from tests.helpers import create_post
@@ -374,7 +372,7 @@ def test_an_excerpt_of_hostile_html_is_escaped_text(client, alice):
 # --- The migration ------------------------------------------------------------------
 
 
-def test_migration_0005_back_fills_and_keeps_the_content_triggers(tmp_path, monkeypatch):
+def test_migration_0005_back_fills_and_keeps_the_content_triggers(tmp_path, make_app):
     with fresh_database(tmp_path) as database_url:
         engine = create_engine(sync_url(database_url))
         with engine.begin() as connection:
@@ -413,9 +411,7 @@ def test_migration_0005_back_fills_and_keeps_the_content_triggers(tmp_path, monk
             assert connection.execute(text(version)).scalar_one() == before + 1
         engine.dispose()
 
-        monkeypatch.setattr(get_settings(), "database_url", database_url)
-        monkeypatch.setattr(get_settings(), "auto_migrate", True)
-        with TestClient(app) as client:
+        with TestClient(make_app(database_url=database_url, auto_migrate=True)) as client:
             posts = client.get("/api/posts").json()["items"]
             post_id = next(p["id"] for p in posts if p["content"] == "**old** post")
             page = client.get(f"/posts/{post_id}").text

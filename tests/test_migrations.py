@@ -6,9 +6,7 @@ from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
-from config import get_settings
 from database import alembic_config, sync_url
-from main import app
 from models import Base
 from tests.databases import TEST_DATABASE_URL, fresh_database
 from tests.helpers import make_account
@@ -36,7 +34,7 @@ def test_the_suite_runs_on_the_database_it_was_asked_for(client):
     assert client.portal.call(backend) == ("postgresql" if TEST_DATABASE_URL else "sqlite")
 
 
-def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, monkeypatch):
+def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, make_app):
     """0002 rebuilds users and posts on SQLite (AUTOINCREMENT can only be declared by
     a new table): with foreign keys on, dropping the old users table would have
     cascaded to every post. Rows survive, and from then on deleted ids stay retired."""
@@ -70,9 +68,8 @@ def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, monkeypatch):
                 connection.execute(text(statement), {"id": ids[-1]})
         engine.dispose()
 
-        monkeypatch.setattr(get_settings(), "database_url", database_url)
-        monkeypatch.setattr(get_settings(), "auto_migrate", True)
-        with TestClient(app) as client:  # start-up applies 0002
+        upgrading = make_app(database_url=database_url, auto_migrate=True)
+        with TestClient(upgrading) as client:  # start-up applies 0002
             posts = client.get("/api/posts").json()["items"]
             assert sorted(post["user_id"] for post in posts) == ids[:2]
             # Ids freed before the upgrade are not known to anyone (SQLite kept no record),

@@ -18,8 +18,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import make_url
 
-from config import get_settings
-from main import app
 from tests.databases import TEST_DATABASE_URL, fresh_database
 from tests.helpers import create_post, make_account
 
@@ -118,7 +116,7 @@ class Outage:
 
 
 @pytest.fixture
-def outage(tmp_path, monkeypatch, mailbox) -> Iterator[Outage]:
+def outage(tmp_path, make_app, mailbox) -> Iterator[Outage]:
     """A client whose database can be taken away (`begin`) and given back (`end`)."""
     with fresh_database(tmp_path, migrated=True) as database_url:
         relay = None
@@ -127,9 +125,8 @@ def outage(tmp_path, monkeypatch, mailbox) -> Iterator[Outage]:
             relay = Relay((url.host or "127.0.0.1", url.port or 5432))
             relay.start()
             database_url = url.set(host="127.0.0.1", port=relay.port).render_as_string(False)
-        monkeypatch.setattr(get_settings(), "database_url", database_url)
-        monkeypatch.setattr(get_settings(), "auto_migrate", False)
         try:
+            app = make_app(database_url=database_url)
             with TestClient(app, base_url="https://testserver") as client:
                 failure = Outage(client, relay)
                 yield failure
@@ -166,14 +163,14 @@ def test_pages_held_are_served_while_the_database_is_away(outage):
     assert "cache-status" not in after.headers
 
 
-def test_past_the_grace_held_pages_answer_503_never_500(outage, monkeypatch):
+@pytest.mark.settings(stale_pages_seconds=0)  # held pages are never served stale
+def test_past_the_grace_held_pages_answer_503_never_500(outage):
     client = outage.client
     alice = make_account(client, "Alice")
     post = create_post(client, alice)
     held = ["/", f"/posts/{post['id']}", "/api/posts?limit=10", "/feed.xml"]
     for path in held:
         assert client.get(path).status_code == 200
-    monkeypatch.setattr(get_settings(), "stale_pages_seconds", 0)
     outage.begin()
     for path in held:
         refused = client.get(path)

@@ -20,6 +20,7 @@ from database import create_engine, create_sessionmaker
 from mailing import outbox, smtp
 from mailing.outbox import OutboxSender
 from models import OutboxMessage, utcnow
+from tests.helpers import settings_changed
 from tests.mail_server import Mailbox, SMTPServer
 
 
@@ -274,8 +275,8 @@ def test_a_message_is_given_up_after_its_time(mailbox: Mailbox, database_url, sm
     assert row.last_error.startswith(("SMTPConnect", "ConnectionRefused", "OSError"))
 
 
-def test_development_mode_writes_mail_to_the_log(database_url, monkeypatch, caplog):
-    monkeypatch.setattr(get_settings(), "smtp_host", None)
+@pytest.mark.settings(smtp_host=None)
+def test_development_mode_writes_mail_to_the_log(database_url, settings, caplog):
 
     async def scenario() -> None:
         async with senders(database_url) as (sessionmaker, _):
@@ -345,8 +346,7 @@ def test_a_message_sealed_with_another_secret_key_is_given_up_not_sent(
         await queue(create_sessionmaker(engine), message(1))
         await engine.dispose()
 
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(get_settings(), "secret_key", SecretStr("an-older-key-" + "x" * 40))
+    with settings_changed(secret_key=SecretStr("an-older-key-" + "x" * 40)):
         run(queue_with_the_old_key())
 
     async def scenario() -> list[OutboxMessage]:

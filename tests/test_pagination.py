@@ -12,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from config import get_settings
 from content.pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
 from tests.helpers import Account, create_post, make_account, run_sql
 from tests.test_queries import counting_statements
@@ -237,9 +236,9 @@ def follow_older_links(client: TestClient, path: str) -> list[list[int]]:
         path = urljoin(path, html.unescape(older[1]))
 
 
+@pytest.mark.settings(page_size=4)
 @pytest.mark.parametrize("path", ["/", "/users/{user_id}/posts"])
-def test_pages_show_page_size_posts_and_link_to_older_ones(client, alice, monkeypatch, path):
-    monkeypatch.setattr(get_settings(), "page_size", 4)
+def test_pages_show_page_size_posts_and_link_to_older_ones(client, alice, path):
     ids = posts_by(client, [alice], 10)
     pages = follow_older_links(client, path.format(user_id=alice.id))
     assert [len(page) for page in pages] == [4, 4, 2]
@@ -251,8 +250,8 @@ def test_the_home_page_shows_ten_posts_by_default(client, alice):
     assert [len(page) for page in follow_older_links(client, "/")] == [10, 2]
 
 
-def test_older_pages_say_so_and_link_back_to_the_newest(client, alice, monkeypatch):
-    monkeypatch.setattr(get_settings(), "page_size", 2)
+@pytest.mark.settings(page_size=2)
+def test_older_pages_say_so_and_link_back_to_the_newest(client, alice):
     posts_by(client, [alice], 3)
     first = client.get("/")
     assert "<h1>Latest posts</h1>" in first.text

@@ -10,7 +10,6 @@ from sqlalchemy import func, select, update
 
 from accounts import passkeys
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
-from config import get_settings
 from models import PasskeyChallenge, utcnow
 from tests.helpers import bearer, login, make_account, run_sql, scalar
 from tests.mail_server import Mailbox
@@ -19,9 +18,7 @@ from tests.soft_authenticator import SoftAuthenticator
 ORIGIN = "https://testserver"  # the test client's own address, as PUBLIC_URL
 
 
-@pytest.fixture(autouse=True)
-def public_url(monkeypatch) -> None:
-    monkeypatch.setattr(get_settings(), "public_url", AnyHttpUrl(ORIGIN))
+pytestmark = pytest.mark.settings(public_url=AnyHttpUrl(ORIGIN))
 
 
 @pytest.fixture
@@ -412,9 +409,9 @@ def test_one_client_holds_only_a_few_challenges(client):
     assert scalar(client, select(func.count()).select_from(PasskeyChallenge)) == 10
 
 
-def test_without_public_url_the_origin_is_the_servers_own_address(client, monkeypatch):
+@pytest.mark.settings(public_url=None)
+def test_without_public_url_the_origin_is_the_servers_own_address(client):
     """Development: localhost at the port the server listens on, whatever Host says."""
-    monkeypatch.setattr(get_settings(), "public_url", None)
     alice = make_account(client, "Alice")
     local = "http://localhost:8000"
     forged = {"Host": "evil.example:9999"}

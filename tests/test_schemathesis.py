@@ -7,18 +7,21 @@ tries each field at its boundaries (the longest string allowed, one longer, wron
 with the other fields kept valid. On PostgreSQL the coverage phase is what found keys
 longer than their columns (a 480-character login name answered 500)."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
-from config import get_settings
-from main import app
+import main
+from main import create_app
+from tests.conftest import BASE_SETTINGS
 from tests.databases import fresh_database
-from tests.helpers import STRONG_PASSWORD, bearer, login, register
+from tests.helpers import FAST_ARGON2, STRONG_PASSWORD, bearer, login, register
 
 EXAMPLES_PER_OPERATION = 30
 # Every check runs but one: "a schema-valid request must be accepted". Some rules
@@ -48,7 +51,7 @@ def openapi_for_fuzzing() -> dict[str, Any]:
     as missing (422), so the login's `password` needs a character. Without this the
     coverage phase tries every login name with an empty password, which never gets
     past validation to where the name is stored."""
-    openapi = app.openapi()
+    openapi = main.app.openapi()  # the same for every app
     login_form = openapi["components"]["schemas"][
         "Body_login_for_access_token_api_users_token_post"
     ]
@@ -64,29 +67,30 @@ bounded = settings(
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def fuzz_database(tmp_path_factory):
-    """One database for the module, already holding the account the fuzzer signs in as."""
-    with (
-        pytest.MonkeyPatch.context() as patch,
-        fresh_database(tmp_path_factory.mktemp("fuzz")) as database_url,
-    ):
-        patch.setattr(get_settings(), "database_url", database_url)
-        patch.setattr(get_settings(), "auto_migrate", True)
-        with TestClient(app) as client:
+@pytest.fixture(scope="module")
+def app(tmp_path_factory) -> Iterator[FastAPI]:
+    """One app and database for the module, already holding the account the fuzzer
+    signs in as (Schemathesis runs the app's lifespan itself, on first use)."""
+    with fresh_database(tmp_path_factory.mktemp("fuzz")) as database_url:
+        fuzzed = create_app(
+            BASE_SETTINGS.model_copy(
+                update={"database_url": database_url, "auto_migrate": True} | FAST_ARGON2
+            )
+        )
+        with TestClient(fuzzed) as client:
             register(client, "Fuzzer", "fuzzer@example.com")
-        yield
+        yield fuzzed
 
 
 @pytest.fixture(scope="module")
-def token() -> str:
+def token(app) -> str:
     with TestClient(app) as client:
         return login(client, "fuzzer@example.com", STRONG_PASSWORD).json()["access_token"]
 
 
 @schema.parametrize()
 @bounded
-def test_anonymous_calls_honour_the_schema(case):
+def test_anonymous_calls_honour_the_schema(case, app):
     case.call_and_validate(
         app=app, excluded_checks=STRICTER_THAN_SCHEMA, additional_checks=[refusals_carry_a_code]
     )
@@ -94,7 +98,7 @@ def test_anonymous_calls_honour_the_schema(case):
 
 @schema.parametrize()
 @bounded
-def test_signed_in_calls_honour_the_schema(case, token):
+def test_signed_in_calls_honour_the_schema(case, app, token):
     case.call_and_validate(
         app=app,
         headers=bearer(token),

@@ -18,7 +18,6 @@ from sqlalchemy.engine import make_url
 from config import get_settings
 from database import _configure_sqlite, create_sync_engine
 from mailing import outbox
-from main import app
 from models import OutboxMessage
 from tests.databases import TEST_DATABASE_URL, fresh_database
 from tests.helpers import make_account
@@ -50,11 +49,10 @@ def modes(path: Path) -> dict[str, int]:
 
 @sqlite_only
 def test_a_new_database_and_its_wal_and_shm_are_readable_by_their_owner_only(
-    tmp_path, monkeypatch, mailbox
+    tmp_path, make_app, mailbox
 ):
     path = tmp_path / "blog.db"
-    monkeypatch.setattr(get_settings(), "database_url", f"sqlite:///{path}")
-    monkeypatch.setattr(get_settings(), "auto_migrate", True)
+    app = make_app(database_url=f"sqlite:///{path}", auto_migrate=True)
     with usual_umask(), TestClient(app, base_url="https://testserver") as client:
         make_account(client, "Alice")  # writes: the log and its index are in use
         found = modes(path)
@@ -63,7 +61,7 @@ def test_a_new_database_and_its_wal_and_shm_are_readable_by_their_owner_only(
 
 
 @sqlite_only
-def test_an_existing_readable_database_is_made_private_at_start_up(tmp_path, monkeypatch, mailbox):
+def test_an_existing_readable_database_is_made_private_at_start_up(tmp_path, make_app, mailbox):
     with usual_umask(), fresh_database(tmp_path, migrated=True) as database_url:
         path = Path(make_url(database_url).database)
         path.chmod(0o644)
@@ -74,9 +72,7 @@ def test_an_existing_readable_database_is_made_private_at_start_up(tmp_path, mon
             older.execute("UPDATE content_version SET version = version")
             older.commit()
             assert modes(path) == {"": 0o644, "-wal": 0o644, "-shm": 0o644}
-            monkeypatch.setattr(get_settings(), "database_url", database_url)
-            monkeypatch.setattr(get_settings(), "auto_migrate", False)
-            with TestClient(app, base_url="https://testserver"):
+            with TestClient(make_app(database_url=database_url), base_url="https://testserver"):
                 assert modes(path) == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
         finally:
             older.close()

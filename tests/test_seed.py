@@ -10,13 +10,12 @@ from sqlalchemy import create_engine, select
 
 import seed
 from accounts.usernames import clean_username
-from config import get_settings
 from content.markdown_render import render_html
 from database import sync_url
 from models import Post, User, fold
 from schemas import PostCreate
 from tests.databases import fresh_database
-from tests.helpers import login, register
+from tests.helpers import login, register, settings_changed
 
 
 def run_seed(argv: list[str]) -> None:
@@ -38,16 +37,15 @@ def read_all(database_url: str) -> tuple[list[User], list[Post]]:
 
 
 @pytest.fixture
-def empty_database_url(tmp_path, monkeypatch) -> Iterator[str]:
-    """A database that does not exist yet, as on a fresh checkout."""
-    with fresh_database(tmp_path) as url:
-        monkeypatch.setattr(get_settings(), "database_url", url)
+def new_database(tmp_path) -> Iterator[str]:
+    """A database that does not exist yet, as on a fresh checkout (the command's)."""
+    with fresh_database(tmp_path) as url, settings_changed(database_url=url):
         yield url
 
 
-def test_a_fresh_database_gets_authors_and_spread_out_posts(empty_database_url):
+def test_a_fresh_database_gets_authors_and_spread_out_posts(new_database):
     run_seed(["--posts", "60", "--authors", "5", "--seed", "1"])
-    users, posts = read_all(empty_database_url)
+    users, posts = read_all(new_database)
     assert len(users) == 5
     assert len({user.username for user in users}) == 5
     assert all(user.email.endswith("@example.com") for user in users)
@@ -74,29 +72,28 @@ def test_demo_authors_have_names_the_app_accepts():
         assert re.fullmatch(r"[a-z]+\.[a-z]+@example\.com", author.email), author.email
 
 
-def test_the_same_seed_writes_the_same_text(tmp_path, monkeypatch):
+def test_the_same_seed_writes_the_same_text(tmp_path):
     texts = []
     for run, chosen in enumerate(["7", "7", "8"]):
         (tmp_path / str(run)).mkdir()
-        with fresh_database(tmp_path / str(run)) as url:
-            monkeypatch.setattr(get_settings(), "database_url", url)
+        with fresh_database(tmp_path / str(run)) as url, settings_changed(database_url=url):
             run_seed(["--posts", "20", "--seed", chosen])
             texts.append([(post.title, post.content, post.user_id) for post in read_all(url)[1]])
     assert texts[0] == texts[1]
     assert texts[0] != texts[2]
 
 
-def test_a_rerun_reuses_the_authors_and_adds_posts(empty_database_url):
+def test_a_rerun_reuses_the_authors_and_adds_posts(new_database):
     run_seed(["--posts", "15", "--authors", "3"])
-    first_users, first_posts = read_all(empty_database_url)
+    first_users, first_posts = read_all(new_database)
     run_seed(["--posts", "15", "--authors", "3"])
-    users, posts = read_all(empty_database_url)
+    users, posts = read_all(new_database)
     assert len(posts) == 30
     assert [user.id for user in users] == [user.id for user in first_users]
     # New text, not the first run's again.
     assert [p.content for p in posts[15:]] != [p.content for p in first_posts]
     run_seed(["--posts", "1", "--authors", "4"])
-    users, _ = read_all(empty_database_url)
+    users, _ = read_all(new_database)
     assert [user.id for user in users[:3]] == [user.id for user in first_users]
     assert len(users) == 4
 

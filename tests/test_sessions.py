@@ -67,8 +67,8 @@ def test_plain_http_to_localhost_gets_a_cookie_without_secure(client, alice):
     assert refresh_cookie(response)["refresh_token"]["secure"] == ""
 
 
-def test_access_tokens_accept_fractional_minutes(monkeypatch, client, alice):
-    monkeypatch.setattr(get_settings(), "access_token_expire_minutes", 0.05)
+@pytest.mark.settings(access_token_expire_minutes=0.05)
+def test_access_tokens_accept_fractional_minutes(client, alice):
     claims = jwt.decode(
         login(client, alice.email).json()["access_token"], options={"verify_signature": False}
     )

@@ -14,8 +14,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from pydantic import SecretStr, ValidationError
 
-from config import Settings, get_settings
+from config import Settings
 from models import OutboxMessage
+from tests.helpers import settings_changed
 from tests.live_server import free_port
 from tests.mail_server import Mailbox
 from tests.test_outbox import count, message, queue, run, senders, until
@@ -76,15 +77,14 @@ def secure_server(request, certificate, monkeypatch) -> Iterator[tuple[Mailbox, 
     controller = Controller(mailbox, hostname="127.0.0.1", port=port, **options)
     controller.start()
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # trusted by the default context
-    for name, value in {
-        "smtp_host": "127.0.0.1",
-        "smtp_port": port,
-        "smtp_security": request.param,
-        "smtp_username": "blog",
-        "smtp_password": SecretStr("s3cret-smtp"),
-    }.items():
-        monkeypatch.setattr(get_settings(), name, value)
-    yield mailbox, credentials
+    with settings_changed(
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        smtp_security=request.param,
+        smtp_username="blog",
+        smtp_password=SecretStr("s3cret-smtp"),
+    ):
+        yield mailbox, credentials
     controller.stop()
 
 
@@ -107,9 +107,9 @@ def test_mail_goes_encrypted_and_authenticated(secure_server, database_url):
     assert credentials.attempts[-1] == ("blog", "s3cret-smtp")
 
 
-def test_starttls_is_required_when_asked_for(database_url, mailbox, monkeypatch, caplog):
+@pytest.mark.settings(smtp_security="starttls")
+def test_starttls_is_required_when_asked_for(database_url, mailbox, caplog):
     """The test server offers no STARTTLS: nothing is sent in the clear."""
-    monkeypatch.setattr(get_settings(), "smtp_security", "starttls")
     deliver(database_url)
     assert mailbox.received == []
     assert "not sent" in caplog.text
