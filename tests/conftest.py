@@ -108,3 +108,16 @@ def alice(client: TestClient) -> Account:
 @pytest.fixture
 def bob(client: TestClient) -> Account:
     return make_account(client, "Bob")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first (those that drive Chromium or start live servers), each
+    still in one piece and in its own order: xdist hands files out in this order
+    (`--no-loadscope-reorder`), so the long ones start early and the short ones fill
+    in at the end, instead of a long one starting last and running alone."""
+
+    def slow(item: pytest.Item) -> bool:
+        module = getattr(item, "module", None)
+        return "browser" in item.nodeid.split("::")[0] or hasattr(module, "LiveServer")
+
+    items.sort(key=lambda item: not slow(item))
