@@ -41,7 +41,7 @@ async def _issue(session: AsyncSession, user: User, purpose: str) -> str:
     now = utcnow()
     # Old tokens go as new ones come: no cron job. Without autoflush, so that a new
     # account is still written by the caller's commit, where a name taken in a
-    # race is answered as such (users.py, commit_unique).
+    # race is answered as such (accounts/users.py, commit_unique).
     with session.no_autoflush:
         await tokens.purge(session, EmailToken, EmailToken.expires_at < now - KEEP_EXPIRED)
     token, token_hash = tokens.new_secret(TOKEN_BYTES)
