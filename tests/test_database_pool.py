@@ -3,6 +3,7 @@ response is sent, a saturated pool answers 503 quickly, a crowd of clients gets 
 200s, and a database server that dropped its connections costs no request."""
 
 import asyncio
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,8 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from database import sync_url
 from tests.databases import TEST_DATABASE_URL, fresh_database
-from tests.helpers import make_account
+from tests.helpers import make_account, outbox_rows
 from tests.live_server import LiveServer
+from tests.mail_server import Mailbox
 
 CONCURRENT_CLIENTS = 48
 
@@ -59,12 +61,25 @@ def small_pool(tmp_path, make_app) -> Iterator[FastAPI]:
         )
 
 
-def test_connections_go_back_before_the_response_is_sent(small_pool):
+def outbox_idle(client: TestClient, mailbox: Mailbox, address: str) -> None:
+    """The sign-up's mail delivered and its row gone, so the outbox sender holds no
+    connection: with one in the pool, its turn would pass for a request's."""
+    mailbox.wait_for(address)
+    engine = client.app_state["sessionmaker"].kw["bind"]
+    url = engine.url.render_as_string(hide_password=False)
+    deadline = time.monotonic() + 10
+    while outbox_rows(url) or engine.sync_engine.pool.checkedout():
+        assert time.monotonic() < deadline, "the outbox sender never went idle"
+        time.sleep(0.01)
+
+
+def test_connections_go_back_before_the_response_is_sent(small_pool, mailbox):
     """With the session's default dependency scope the connection stayed out until
     the response had been sent, which is what let 48 clients starve the pool."""
     watch = PoolWatch(small_pool)
     with TestClient(watch) as client:
         alice = make_account(client, "Alice")
+        outbox_idle(client, mailbox, alice.email)
         watch.seen.clear()
         for path in ("/api/users/me", "/api/posts", "/", f"/users/{alice.id}/posts"):
             assert client.get(path, headers=alice.headers).status_code == 200
