@@ -164,26 +164,17 @@ def allowed_methods(request: Request) -> str:
     )
 
 
-async def error_answer(
-    request: Request,
-    status_code: int,
-    detail: str,
-    code: str,
-    headers: dict[str, str] | None = None,
-) -> Response:
-    """JSON `{"detail", "code"}` for the API; a friendly HTML page for everything else."""
+async def error_answer(request: Request, error: DomainError) -> Response:
+    """What a service refused (or the framework did, coded below): JSON `{"detail",
+    "code"}` for the API, a friendly HTML page for everything else."""
     if is_api(request):
-        return JSONResponse({"detail": detail, "code": code}, status_code, headers=headers)
+        return JSONResponse(error.body(), error.status_code, headers=error.headers)
+    status_code = error.status_code
     title = "Page not found" if status_code == 404 else "Something went wrong"
-    context: dict[str, object] = {"title": title, "status_code": status_code, "message": detail}
+    context = {"title": title, "status_code": status_code, "message": error.detail}
     return templates.TemplateResponse(
-        request, "error.html", context, status_code=status_code, headers=headers
+        request, "error.html", context, status_code=status_code, headers=error.headers
     )
-
-
-async def domain_error(request: Request, exc: DomainError) -> Response:
-    """What a service refused, with the code it chose."""
-    return await error_answer(request, exc.status_code, exc.detail, exc.code, exc.headers)
 
 
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
@@ -195,7 +186,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     if exc.status_code < 400:
         return await http_exception_handler(request, exc)
     code = code_for_status(exc.status_code)
-    return await error_answer(request, exc.status_code, exc.detail, code, headers or None)
+    coded = DomainError(exc.status_code, code, exc.detail, headers)
+    return await error_answer(request, coded)
 
 
 # Seconds a client is asked to wait when the database is saturated or unreachable.
@@ -213,7 +205,7 @@ async def database_unavailable(request: Request, exc: Exception) -> Response:
     logger.warning("Database unavailable (%s): answering 503", cause)
     detail = "The service is busy; please try again shortly"
     headers = {"Retry-After": str(DATABASE_RETRY_AFTER)}
-    return await error_answer(request, 503, detail, "service_unavailable", headers)
+    return await error_answer(request, DomainError(503, "service_unavailable", detail, headers))
 
 
 def _printable(part: object) -> object:
@@ -226,7 +218,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> Res
     back, and may hold text no response can encode. A page address that does not
     parse names no page: 404."""
     if not is_api(request):
-        return await error_answer(request, 404, "Page not found", "not_found")
+        return await error_answer(request, DomainError(404, "not_found", "Page not found"))
     found = exc.errors()
     if len(found) > MAX_REPORTED_ERRORS:  # a net: InputModel already cuts unknown fields
         shown = MAX_REPORTED_ERRORS - 1
@@ -303,7 +295,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (users, sessions, email_links, pictures, passkeys, posts, pages, feeds):
         app.include_router(router.router)
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)
-    app.add_exception_handler(DomainError, domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(DomainError, error_answer)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(sqlalchemy.exc.TimeoutError, database_unavailable)
     app.add_exception_handler(sqlalchemy.exc.DBAPIError, database_unavailable)

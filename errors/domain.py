@@ -27,6 +27,10 @@ class DomainError(Exception):
         self.detail = detail
         self.headers = dict(headers or {}) or None
 
+    def body(self) -> dict[str, str]:
+        """The JSON every refusal of the API is answered with."""
+        return {"detail": self.detail, "code": self.code}
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status_code}, {self.code!r}, {self.detail!r})"
 

@@ -37,13 +37,10 @@ class SessionInfo(BaseModel):
 def ensure_same_site(request: Request) -> None:
     """The refresh cookie is SameSite=Strict already; refuse a cross-site request
     outright too (Fetch Metadata, then Origin), leaving the session as it was."""
-    if request.headers.get("sec-fetch-site") == "cross-site":
-        raise DomainError(
-            status.HTTP_403_FORBIDDEN, "cross_site_refused", "Cross-site request refused"
-        )
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.url.netloc}"
-    if origin is not None and origin != own:
+    cross_site = request.headers.get("sec-fetch-site") == "cross-site"
+    if cross_site or (origin is not None and origin != own):
         raise DomainError(
             status.HTTP_403_FORBIDDEN, "cross_site_refused", "Cross-site request refused"
         )
@@ -61,9 +58,7 @@ async def refresh_access_token(
         # Answered here, not raised: the exception handler's response would replace
         # `response`, and with it the header that clears the dead cookie.
         answer = JSONResponse(
-            {"detail": refused.detail, "code": refused.code},
-            status_code=refused.status_code,
-            headers=refused.headers,
+            refused.body(), status_code=refused.status_code, headers=refused.headers
         )
         sessions.clear_refresh_cookie(request, answer)
         return answer

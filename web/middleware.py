@@ -10,6 +10,8 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from errors.domain import DomainError, code_for_status
+
 # Pages may load scripts, styles and images from this origin only: no inline code,
 # no plugins, no <base> tricks, no framing. The docs page sets its own, laxer one.
 PAGE_CSP = (
@@ -87,8 +89,8 @@ class BodySizeLimitMiddleware:
         return f"Request body larger than {limit} bytes"
 
     def _too_large(self, limit: int) -> JSONResponse:
-        body = {"detail": self._detail(limit), "code": "request_too_large"}
-        return JSONResponse(body, status_code=413)
+        refused = DomainError(413, code_for_status(413), self._detail(limit))
+        return JSONResponse(refused.body(), status_code=413)
 
 
 class HeadAsGetMiddleware:
