@@ -132,11 +132,10 @@ class AccessClaims(NamedTuple):
 def create_access_token(data: dict[str, Any], expires_delta: timedelta | None = None) -> str:
     """Sign `data` (which carries `sub`, the user id as a string) with `iat` and `exp`."""
     now = datetime.now(UTC)
-    lifetime = expires_delta or timedelta(minutes=get_settings().access_token_expire_minutes)
+    settings = get_settings()
+    lifetime = expires_delta or timedelta(minutes=settings.access_token_expire_minutes)
     payload = {**data, "iat": now, "exp": now + lifetime}
-    return jwt.encode(
-        payload, get_settings().secret_key.get_secret_value(), get_settings().algorithm
-    )
+    return jwt.encode(payload, settings.secret_key.get_secret_value(), settings.algorithm)
 
 
 def token_for(user: User, session_id: str) -> str:
@@ -176,12 +175,13 @@ def _check_token(token: str) -> tuple[AccessClaims, float]:
     """Verify the signature and the claims' shapes: the claims and the expiry, or
     `InvalidTokenError`. Cached per token (answers that raise are not), which saves
     PyJWT's ~70 µs on every request; the cache holds only tokens this key signed."""
+    settings = get_settings()
     payload = jwt.decode(
         token,
-        get_settings().secret_key.get_secret_value(),
-        algorithms=[get_settings().algorithm],
+        settings.secret_key.get_secret_value(),
+        algorithms=[settings.algorithm],
         options={"require": ["exp", "iat", "sub", "acct", "sid"]},
-        leeway=get_settings().access_token_leeway_seconds,
+        leeway=settings.access_token_leeway_seconds,
     )
     sub, version, account_key = payload["sub"], payload.get("ver", 0), payload["acct"]
     session_id, expires = payload["sid"], payload["exp"]

@@ -66,10 +66,11 @@ def create_engine(database_url: str) -> AsyncEngine:
     soon as a route is done (see `get_session`), and a request that still finds none
     free within `database_pool_timeout` gets a quick 503 (see main.py)."""
     url = async_url(database_url)
+    settings = get_settings()
     pool = {
-        "pool_size": get_settings().database_pool_size,
-        "max_overflow": get_settings().database_max_overflow,
-        "pool_timeout": get_settings().database_pool_timeout,
+        "pool_size": settings.database_pool_size,
+        "max_overflow": settings.database_max_overflow,
+        "pool_timeout": settings.database_pool_timeout,
     }
     if url.get_backend_name() != "sqlite":
         # A server restart leaves every pooled connection dead: test each one as it is

@@ -98,9 +98,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         hashing = PasswordHashing.from_settings(settings)
         use_hashing(hashing)
         await hashing.dummy_hash()  # made now, so no login waits for it
-        image_pool.use_pool(
-            image_pool.DecodePool(workers=settings.image_workers, queue=settings.image_queue)
-        )
+        image_pool.use_pool(image_pool.DecodePool.from_settings(settings))
         if not settings.smtp_host:
             logger.info("No SMTP_HOST: development mode, mails are written to this log")
         # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).

@@ -1,5 +1,5 @@
 """The app's side of decoding: at most `settings.image_workers` decoding children at
-once per app worker, at most `get_settings().image_queue` uploads waiting for one (beyond
+once per app worker, at most `settings.image_queue` uploads waiting for one (beyond
 that 503 with Retry-After), each child killed at its wall deadline. Never the default
 thread executor: a hostile file must not hold what other requests need.
 """
@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from config import get_settings
+from config import Settings, get_settings
 from errors.domain import DomainError
 from images import decode
 
@@ -104,6 +104,10 @@ class DecodePool:
         self._running = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "DecodePool":
+        return cls(workers=settings.image_workers, queue=settings.image_queue)
+
     @property
     def busy(self) -> bool:
         """Every slot taken and the queue full: a new job would be refused."""
@@ -159,8 +163,7 @@ def use_pool(pool: DecodePool | None) -> None:
 def decode_pool() -> DecodePool:
     """This app worker's pool; outside an app, one made now from the settings."""
     if _pool is None:
-        settings = get_settings()
-        use_pool(DecodePool(workers=settings.image_workers, queue=settings.image_queue))
+        use_pool(DecodePool.from_settings(get_settings()))
     assert _pool is not None
     return _pool
 
