@@ -105,6 +105,9 @@ class Settings(BaseSettings):
 
     # Posts per page on the home page and each author's page.
     page_size: int = Field(default=10, ge=1, le=100)
+    # How often each worker looks for scheduled posts that are due (content/scheduler.py);
+    # a post goes live at most this late. It sleeps until the next one it knows of.
+    publish_check_seconds: float = Field(default=2, gt=0, le=60)
     # The site's public address (e.g. https://blog.example.com), for the absolute
     # links feeds and mails need. Unset: feeds take it from each request, which suits
     # development; mails never do (a forged Host would aim reset links elsewhere), so

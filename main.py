@@ -28,6 +28,7 @@ from accounts.email_links import run_pending_resets
 from accounts.throttle import DatabaseThrottle, LoginThrottle
 from auth import PasswordHashing, forget_checked_tokens, use_hashing
 from config import Settings, use_settings
+from content.scheduler import Publisher
 from database import create_engine, create_sessionmaker, ensure_schema_is_current, migrate
 from errors.domain import DomainError, code_for_status
 from errors.unavailable import is_database_unavailable
@@ -104,6 +105,9 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         # Delivers the outbox in the background; requests only queue mail (mailing/outbox.py).
         sender = OutboxSender(sessionmaker, transport_for(settings))
         sender.start()
+        # Makes scheduled posts published at their time (content/scheduler.py).
+        publisher = Publisher(sessionmaker)
+        publisher.start()
         yield {
             "sessionmaker": sessionmaker,
             "login_throttle": DatabaseThrottle(sessionmaker),
@@ -113,6 +117,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         # Reset requests still waiting out their random delay are done now, not lost.
         await run_pending_resets()
         await sender.stop()
+        await publisher.stop()
         use_hashing(None)
         image_pool.use_pool(None)
         hashing.close()
@@ -290,6 +295,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
+    app.include_router(posts.own_router)  # /api/users/me/posts, before /api/users/{id}
     for router in (users, sessions, email_links, pictures, passkeys, posts, pages, feeds):
         app.include_router(router.router)
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)

@@ -3,6 +3,7 @@
 import secrets
 import unicodedata
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     BigInteger,
@@ -17,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
-from content.markdown_render import render_html
+from content.slugs import SLUG_MAX, post_path
 
 USERNAME_MAX = 50
 EMAIL_MAX = 120
@@ -129,13 +130,27 @@ class User(Base):
         return f"/static/img/{DEFAULT_IMAGE}"
 
 
+class PostStatus(StrEnum):
+    """Where a post is in its life: only `published` posts are on the site."""
+
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"  # goes live by itself at `date_posted` (content/scheduler.py)
+    PUBLISHED = "published"
+
+
+SUMMARY_MAX = 300
+STATUS_MAX = 10
+
+
 class Post(Base):
     __tablename__ = "posts"
-    # Listings walk these newest first and resume after a (date_posted, id) position
-    # (keyset pagination), so any page costs the same as the first.
+    # Listings walk published posts newest first and resume after a (date_posted, id)
+    # position (keyset pagination), so any page costs the same as the first; an author
+    # walks their own by last change. The status leads, so drafts are never read past.
     __table_args__ = (
-        Index("ix_posts_date_posted_id", "date_posted", "id"),
-        Index("ix_posts_user_id_date_posted_id", "user_id", "date_posted", "id"),
+        Index("ix_posts_status_date_posted_id", "status", "date_posted", "id"),
+        Index("ix_posts_user_id_status_date_posted_id", "user_id", "status", "date_posted", "id"),
+        Index("ix_posts_user_id_changed_at_id", "user_id", "changed_at", "id"),
         NEVER_REUSE_IDS,
     )
 
@@ -144,18 +159,65 @@ class Post(Base):
     # Markdown source, stored and answered exactly as written.
     content: Mapped[str] = mapped_column(Text)
     # The source rendered and sanitised (content/markdown_render.py), kept beside it so pages
-    # never render Markdown: set whenever `content` is, in the same transaction.
+    # never render Markdown: written with `content`, in the same transaction, by
+    # content/posts.py's `set_content`, the one place that writes either.
     content_html: Mapped[str] = mapped_column(Text)
-    date_posted: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(STATUS_MAX), default=PostStatus.PUBLISHED)
+    # The words of the address (content/slugs.py). It follows the title until the post is
+    # first published (or scheduled); from then on it is fixed unless the author edits it.
+    slug: Mapped[str] = mapped_column(String(SLUG_MAX))
+    slug_fixed: Mapped[bool] = mapped_column(default=False)
+    # The card's text when set; otherwise cards show an excerpt of the content.
+    summary: Mapped[str | None] = mapped_column(String(SUMMARY_MAX), default=None)
+    # The publication time: None for a draft, the planned time for a scheduled post.
+    date_posted: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The last change made while published (None if it never changed since).
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The last change of any kind: the author's own list is ordered by it.
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reading_minutes: Mapped[int] = mapped_column(default=1)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
     author: Mapped[User] = relationship(back_populates="posts")
 
-    @validates("content")
-    def _render_content(self, _key: str, content: str) -> str:
-        """Every assignment of the source, from any code path, renders it too."""
-        self.content_html = render_html(content)
-        return content
+    @property
+    def url(self) -> str:
+        return post_path(self.id, self.slug)
+
+    @property
+    def is_published(self) -> bool:
+        return self.status == PostStatus.PUBLISHED
+
+
+class MediaImage(Base):
+    """An image uploaded for posts, re-encoded (images/media.py) and kept by the name of its
+    content, "<sha256>.webp": in the database, so every worker and machine serves it. One
+    that no post uses is deleted a day after its upload."""
+
+    __tablename__ = "media_images"
+
+    name: Mapped[str] = mapped_column(String(80), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    width: Mapped[int] = mapped_column()
+    height: Mapped[int] = mapped_column()
+    size: Mapped[int] = mapped_column()  # bytes, counted against the uploader's quota
+    # Who uploaded it first (None once that account is gone; posts may still use it).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
+class PostImage(Base):
+    """That a post's content shows an uploaded image: kept with the content (content/posts.py),
+    so unused images are found without reading every post."""
+
+    __tablename__ = "post_images"
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(80), primary_key=True, index=True)
 
 
 class ContentVersion(Base):

@@ -1,7 +1,7 @@
 """Request and response bodies: everything that enters or leaves the API is checked here."""
 
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal, Self
 from fastapi import Path as PathParam
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,12 +23,14 @@ from pydantic import (
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from accounts.usernames import clean_username
+from content.slugs import SLUG_MAX
 from models import (
     CONTENT_MAX,
     EMAIL_MAX,
     KEY_MAX,
     MAX_ID,
     PASSKEY_NAME_MAX,
+    SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
     fold,
@@ -305,7 +308,45 @@ class Token(BaseModel):
     token_type: str = "bearer"  # noqa: S105 (a token type, not a secret)
 
 
+def _in_the_future(value: datetime) -> datetime:
+    if value <= datetime.now(UTC):
+        raise ValueError('must be in the future (to publish now, send status "published")')
+    return value
+
+
+Summary = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=SUMMARY_MAX),
+    AfterValidator(_one_line),
+    Field(description="The card's text; empty for an excerpt of the content"),
+]
+PublishAt = Annotated[
+    AwareDatetime,
+    AfterValidator(_in_the_future),
+    Field(description="ISO 8601 with a time zone, in the future: the post is scheduled"),
+]
+Slug = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=SLUG_MAX),
+    AfterValidator(_one_line),
+]
+# What a writer may ask for: "scheduled" follows from `publish_at`.
+WritableStatus = Literal["draft", "published"]
+
+
 class PostCreate(InputModel):
+    title: Title
+    content: Content
+    status: WritableStatus = Field(
+        default="published", description="`draft` keeps it off the site, for its author only"
+    )
+    publish_at: PublishAt | None = None
+    summary: Summary | None = None
+
+
+class PostReplace(InputModel):
+    """A PUT: the post's text, all of it (its status changes through PATCH)."""
+
     title: Title
     content: Content
 
@@ -313,6 +354,12 @@ class PostCreate(InputModel):
 class PostUpdate(PartialUpdate):
     title: Title | None = omittable()
     content: Content | None = omittable()
+    status: WritableStatus | None = omittable(
+        "`published` publishes now (a draft or a scheduled post); `draft` takes it off the site"
+    )
+    publish_at: PublishAt | None = omittable("Schedules (or reschedules) the post")
+    summary: Summary | None = omittable("Empty to go back to an excerpt")
+    slug: Slug | None = omittable("The words in its address; letters and digits are kept")
 
 
 class PreviewRequest(InputModel):
@@ -333,7 +380,15 @@ class PostResponse(BaseModel):
     id: int
     title: str
     content: str
-    date_posted: datetime
+    status: Literal["draft", "scheduled", "published"]
+    slug: str
+    url: str = Field(description="The post page's path: /posts/{id}/{slug}")
+    summary: str | None
+    # The publication time: null for a draft, the planned time for a scheduled post.
+    date_posted: datetime | None
+    # Set when the post changes after its publication.
+    updated_at: datetime | None
+    reading_minutes: int
     user_id: int
     author: UserPublic
 

@@ -41,7 +41,22 @@ def rfc3339(moment: datetime) -> str:
 
 
 def post_url(site_url: str, post: Post) -> str:
+    return f"{site_url}{post.url}"
+
+
+def entry_id(site_url: str, post: Post) -> str:
+    """An entry's id must never change (RFC 4287, 4.2.6), and slugs may: the address
+    without the slug, which ids never reused keep unique (it redirects to the post)."""
     return f"{site_url}/posts/{post.id}"
+
+
+def published(post: Post) -> datetime:
+    assert post.date_posted is not None  # feeds hold published posts only
+    return post.date_posted
+
+
+def last_updated(post: Post) -> datetime:
+    return post.updated_at or published(post)
 
 
 def author_url(site_url: str, user: User) -> str:
@@ -64,12 +79,11 @@ def _add_person(parent: Element, site_url: str, user: User) -> None:
 def _add_entry(feed: Element, site_url: str, post: Post) -> None:
     entry = _add(feed, "entry")
     link = post_url(site_url, post)
-    _add(entry, "id", link)  # the post's address never changes: ids are never reused
+    _add(entry, "id", entry_id(site_url, post))
     _add(entry, "title", post.title, type="text")
     _add(entry, "link", rel="alternate", type="text/html", href=link)
-    # Posts keep no edit time: an edit shows through the content, not the date.
-    _add(entry, "published", rfc3339(post.date_posted))
-    _add(entry, "updated", rfc3339(post.date_posted))
+    _add(entry, "published", rfc3339(published(post)))
+    _add(entry, "updated", rfc3339(last_updated(post)))
     _add_person(entry, site_url, post.author)
     # The sanitised HTML the post page shows (content/markdown_render.py), escaped once more
     # by ElementTree as Atom's type="html" requires.
@@ -89,7 +103,7 @@ def atom_feed(
     whose HTML page is `page_path`; an author's feed names its `author`."""
     feed_url = f"{site_url}{feed_path}"
     title = SITE_TITLE if author is None else f"Posts by {author.username} · {SITE_TITLE}"
-    updated = max((post.date_posted for post in posts), default=EMPTY_FEED_UPDATED)
+    updated = max((last_updated(post) for post in posts), default=EMPTY_FEED_UPDATED)
 
     # Plain names under a default namespace: ElementTree's own `default_namespace`
     # refuses unprefixed attributes, which Atom's are.

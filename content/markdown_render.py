@@ -127,7 +127,15 @@ _render_pool = ThreadPoolExecutor(
 _render_slots = threading.BoundedSemaphore(RENDER_QUEUE)
 
 
-async def render_off_loop(source: str) -> str:
+ImageSizes = tuple[tuple[str, int, int], ...]
+
+
+def media_names(source: str) -> frozenset[str]:
+    """Placeholder until the images slice lands: the names of uploaded images referenced."""
+    return frozenset(re.findall(r"/media/images/([0-9a-f]{64}\.webp)", source))
+
+
+async def render_off_loop(source: str, images: ImageSizes = ()) -> str:
     """`render_html` in the render thread, so a slow source never stalls other requests;
     503 with Retry-After when RENDER_QUEUE renders are already waiting."""
     if not _render_slots.acquire(blocking=False):
@@ -193,3 +201,12 @@ def excerpt(html: str, length: int = EXCERPT_LENGTH) -> Excerpt:
     # A single word longer than the whole excerpt is cut where it must be.
     head = head[:space] if space > 0 else text[:length]
     return Excerpt(head.rstrip(_TRAILING) + ELLIPSIS, True)
+
+
+WORDS_PER_MINUTE = 230
+
+
+def reading_minutes(html: str) -> int:
+    """Minutes to read the post at an adult's silent reading pace, at least 1."""
+    words = len(plain_text(html).split())
+    return max(1, -(-words // WORDS_PER_MINUTE))

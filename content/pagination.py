@@ -15,6 +15,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Annotated, NamedTuple
@@ -26,7 +27,7 @@ from sqlalchemy.orm import joinedload
 
 from config import get_settings
 from errors.domain import DomainError
-from models import MAX_ID, Post
+from models import MAX_ID, Post, PostStatus
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 100
@@ -124,9 +125,10 @@ class PageOfPosts(NamedTuple):
 
 
 def newest_posts(after: Position | None = None, user_id: int | None = None) -> Select[Post]:
-    """Posts newest first (ties broken by id), each with its author in the same query:
-    all of them, one author's, and/or only those older than `after`."""
+    """Published posts newest first (ties broken by id), each with its author in the same
+    query: all of them, one author's, and/or only those older than `after`."""
     query = select(Post).options(joinedload(Post.author))
+    query = query.where(Post.status == PostStatus.PUBLISHED)
     if user_id is not None:
         query = query.where(Post.user_id == user_id)
     if after is not None:
@@ -134,13 +136,39 @@ def newest_posts(after: Position | None = None, user_id: int | None = None) -> S
     return query.order_by(Post.date_posted.desc(), Post.id.desc())
 
 
+def own_posts(user_id: int, status: str | None, after: Position | None = None) -> Select[Post]:
+    """An author's posts of every status (or of `status`), the last changed first."""
+    query = select(Post).options(joinedload(Post.author)).where(Post.user_id == user_id)
+    if status is not None:
+        query = query.where(Post.status == status)
+    if after is not None:
+        query = query.where(tuple_(Post.changed_at, Post.id) < tuple(after))
+    return query.order_by(Post.changed_at.desc(), Post.id.desc())
+
+
+def by_publication(post: Post) -> Position:
+    assert post.date_posted is not None  # published posts always have a date
+    return Position(post.date_posted, post.id)
+
+
+def by_change(post: Post) -> Position:
+    return Position(post.changed_at, post.id)
+
+
+async def page_of(
+    session: AsyncSession, query: Select[Post], limit: int, position: Callable[[Post], Position]
+) -> PageOfPosts:
+    """`limit` posts of `query` and the cursor of the next page if there is one (one more
+    row is read to know, so the last page never links to an empty one); `position` says
+    where a post stands in the query's order."""
+    rows = list(await session.scalars(query.limit(limit + 1)))
+    if len(rows) <= limit:
+        return PageOfPosts(rows, None)
+    return PageOfPosts(rows[:limit], encode_cursor(position(rows[limit - 1])))
+
+
 async def page_of_posts(
     session: AsyncSession, after: Position | None, limit: int, user_id: int | None = None
 ) -> PageOfPosts:
-    """`limit` posts after `after`, and the cursor of the next page if there is one
-    (one more row is read to know, so the last page never links to an empty one)."""
-    rows = list(await session.scalars(newest_posts(after, user_id).limit(limit + 1)))
-    if len(rows) <= limit:
-        return PageOfPosts(rows, None)
-    last = rows[limit - 1]
-    return PageOfPosts(rows[:limit], encode_cursor(Position(last.date_posted, last.id)))
+    """A page of published posts, all or one author's."""
+    return await page_of(session, newest_posts(after, user_id), limit, by_publication)

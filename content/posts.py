@@ -1,15 +1,31 @@
-"""Posts as rows: finding one (404), its author's rights over it (403), an author with
-their post count, and a page of posts as the API answers it."""
+"""Posts as rows: their life cycle, who may see and change them, and pages of them.
+
+A post is a draft, scheduled or published (models.PostStatus). Only published posts
+are on the site: a draft or a scheduled post exists for its author alone, and to
+anyone else it is 404 (not 403: nobody learns that it exists). Publishing sets the
+publication date (`date_posted`) and fixes the slug; taking a post back to draft
+clears the date; a change made while published sets `updated_at`. Scheduled posts are
+made published at their time by content/scheduler.py.
+"""
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from fastapi import Response, status
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from content.markdown_render import media_names, reading_minutes, render_off_loop
 from content.pagination import PageOfPosts
+from content.slugs import slug_for_title, slugify
 from errors.domain import DomainError
-from models import Post, User
+from models import MediaImage, Post, PostImage, PostStatus, User, utcnow
 from schemas import PostPage
+
+# What a change made while published shows as an update ("Updated <date>"; Atom's <updated>).
+VISIBLE_FIELDS = ("title", "content", "summary")
 
 
 def post_page_json(page: PageOfPosts) -> Response:
@@ -20,16 +36,23 @@ def post_page_json(page: PageOfPosts) -> Response:
     return Response(body.model_dump_json(), media_type="application/json")
 
 
-async def get_post_or_404(session: AsyncSession, post_id: int) -> Post:
+def _not_found() -> DomainError:
+    return DomainError(status.HTTP_404_NOT_FOUND, "post_not_found", "Post not found")
+
+
+async def get_post_or_404(session: AsyncSession, post_id: int, viewer: User | None = None) -> Post:
+    """The post if `viewer` may see it: anyone a published post, only its author the others."""
     post = await session.get(Post, post_id, options=[joinedload(Post.author)])
     if post is None:
-        raise DomainError(status.HTTP_404_NOT_FOUND, "post_not_found", "Post not found")
+        raise _not_found()
+    if not post.is_published and (viewer is None or viewer.id != post.user_id):
+        raise _not_found()
     return post
 
 
 async def get_own_post(session: AsyncSession, post_id: int, user: User, action: str) -> Post:
-    """The post, if it exists (404) and `user` wrote it (403)."""
-    post = await get_post_or_404(session, post_id)
+    """The post, if `user` may see it (404) and wrote it (403)."""
+    post = await get_post_or_404(session, post_id, user)
     if post.user_id != user.id:
         raise DomainError(
             status.HTTP_403_FORBIDDEN, "not_your_post", f"Not authorized to {action} this post"
@@ -38,9 +61,176 @@ async def get_own_post(session: AsyncSession, post_id: int, user: User, action: 
 
 
 async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
-    """The author and how many posts they have written, in one query."""
-    post_count = select(func.count()).where(Post.user_id == User.id).scalar_subquery()
+    """The author and how many posts they have published, in one query."""
+    post_count = (
+        select(func.count())
+        .where(Post.user_id == User.id, Post.status == PostStatus.PUBLISHED)
+        .scalar_subquery()
+    )
     row = (await session.execute(select(User, post_count).where(User.id == user_id))).first()
     if row is None:
         raise DomainError(status.HTTP_404_NOT_FOUND, "user_not_found", "User not found")
     return row[0], row[1]
+
+
+async def set_content(session: AsyncSession, post: Post, content: str) -> None:
+    """The one place a post's content is written: the source, its HTML (rendered off the
+    event loop, with the sizes of the uploaded images it shows), its reading time, and
+    which uploaded images it uses (so the unused ones can be collected)."""
+    names = media_names(content)
+    sizes: tuple[tuple[str, int, int], ...] = ()
+    if names:
+        rows = await session.execute(
+            select(MediaImage.name, MediaImage.width, MediaImage.height)
+            .where(MediaImage.name.in_(names))
+            .order_by(MediaImage.name)
+        )
+        sizes = tuple((name, width, height) for name, width, height in rows)
+    html = await render_off_loop(content, sizes)
+    post.content = content
+    post.content_html = html
+    post.reading_minutes = reading_minutes(html)
+    if post.id is None:
+        await session.flush()  # the id the links below need
+    used = {name for name, _width, _height in sizes}
+    linked = set(await session.scalars(select(PostImage.name).where(PostImage.post_id == post.id)))
+    if linked - used:
+        await session.execute(
+            delete(PostImage).where(PostImage.post_id == post.id, PostImage.name.in_(linked - used))
+        )
+    session.add_all(PostImage(post_id=post.id, name=name) for name in sorted(used - linked))
+
+
+def _fix_slug(post: Post) -> None:
+    """From its first publication (or scheduling) a post's address stays what it is."""
+    if not post.slug_fixed:
+        post.slug = slug_for_title(post.title)
+        post.slug_fixed = True
+
+
+def _publish(post: Post, now: datetime) -> None:
+    _fix_slug(post)
+    post.status = PostStatus.PUBLISHED
+    post.date_posted = now
+    post.updated_at = None
+
+
+def _schedule(post: Post, at: datetime) -> None:
+    _fix_slug(post)
+    post.status = PostStatus.SCHEDULED
+    post.date_posted = at
+    post.updated_at = None
+
+
+def _unpublish(post: Post) -> None:
+    post.status = PostStatus.DRAFT
+    post.date_posted = None
+    post.updated_at = None
+
+
+def _draft_and_schedule_conflict() -> DomainError:
+    return DomainError(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        "schedule_conflict",
+        'publish_at schedules the post: leave it out to keep a draft, or send status "published"',
+    )
+
+
+def _set_slug(post: Post, value: str) -> None:
+    slug = slugify(value)
+    if not slug:
+        raise DomainError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "invalid_slug",
+            "The slug needs at least one letter or digit",
+        )
+    post.slug = slug
+    post.slug_fixed = True
+
+
+async def create_post(
+    session: AsyncSession,
+    *,
+    author: User,
+    title: str,
+    content: str,
+    summary: str | None = None,
+    status: str = PostStatus.PUBLISHED,
+    publish_at: datetime | None = None,
+) -> Post:
+    """A new post: published now (the default), a draft, or scheduled for `publish_at`."""
+    if publish_at is not None and status == PostStatus.DRAFT:
+        raise _draft_and_schedule_conflict()
+    now = utcnow()
+    post = Post(
+        title=title,
+        summary=summary or None,
+        author=author,
+        status=PostStatus.DRAFT,
+        slug=slug_for_title(title),
+        changed_at=now,
+    )
+    session.add(post)
+    await set_content(session, post, content)
+    if publish_at is not None:
+        _schedule(post, publish_at)
+    elif status == PostStatus.PUBLISHED:
+        _publish(post, now)
+    return post
+
+
+async def update_post(session: AsyncSession, *, post: Post, changes: Mapping[str, Any]) -> Post:
+    """Apply a PATCH (or a PUT's fields) to `post`, its author's: the content fields, the
+    slug, and the status (`publish_at` schedules; "published" publishes now unless it is
+    already; "draft" takes it off the site)."""
+    new_status = changes.get("status")
+    publish_at: datetime | None = changes.get("publish_at")
+    if publish_at is not None and new_status == PostStatus.DRAFT:
+        raise _draft_and_schedule_conflict()
+    now = utcnow()
+    was_published = post.is_published
+    visible_change = any(
+        field in changes and changes[field] != getattr(post, field) for field in VISIBLE_FIELDS
+    )
+    if "title" in changes:
+        post.title = changes["title"]
+    if "summary" in changes:
+        post.summary = changes["summary"] or None
+    if "content" in changes and changes["content"] != post.content:
+        await set_content(session, post, changes["content"])
+    if "slug" in changes:
+        _set_slug(post, changes["slug"])
+    elif not post.slug_fixed:
+        post.slug = slug_for_title(post.title)  # a draft's address follows its title
+
+    if publish_at is not None:
+        _schedule(post, publish_at)
+    elif new_status == PostStatus.PUBLISHED and not was_published:
+        _publish(post, now)
+    elif new_status == PostStatus.DRAFT and post.status != PostStatus.DRAFT:
+        _unpublish(post)
+    elif was_published and visible_change:
+        post.updated_at = now
+    post.changed_at = now
+    return post
+
+
+async def publish_due(session: AsyncSession, now: datetime) -> int:
+    """Make the scheduled posts whose time has come published; how many there were."""
+    due = list(
+        await session.scalars(
+            select(Post).where(Post.status == PostStatus.SCHEDULED, Post.date_posted <= now)
+        )
+    )
+    for post in due:
+        post.status = PostStatus.PUBLISHED
+        post.changed_at = now
+    return len(due)
+
+
+async def next_scheduled(session: AsyncSession) -> datetime | None:
+    """When the next scheduled post goes live, if any is scheduled."""
+    moment: datetime | None = await session.scalar(
+        select(func.min(Post.date_posted)).where(Post.status == PostStatus.SCHEDULED)
+    )
+    return moment

@@ -3,7 +3,7 @@ only to the browser (the token lives in localStorage), so personal touches such 
 the navbar and the Edit buttons are added by the page's scripts."""
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from config import get_settings
 from content.pagination import After, page_of_posts
@@ -36,14 +36,27 @@ async def home(request: Request, after: After) -> Response:
     return await cached_page(request, render_home)
 
 
-@router.get("/posts/{post_id:int}")
-async def post_page(request: Request, post_id: PathId) -> Response:
+@router.get("/posts/{post_id:int}/{slug}")
+async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
+    """A published post at its canonical address; any other slug (an old one, a cut
+    one) is redirected there for good."""
+
     async def render_post() -> Response:
         async with open_session(request) as session:
             post = await get_post_or_404(session, post_id)
+            if slug != post.slug:
+                return RedirectResponse(post.url, status_code=301)
             return render(request, "post.html", post.title, post_description(post), post=post)
 
     return await cached_page(request, render_post)
+
+
+@router.get("/posts/{post_id:int}")
+async def post_page_without_slug(request: Request, post_id: PathId) -> Response:
+    """Links made before posts had words in their address keep working."""
+    async with open_session(request) as session:
+        post = await get_post_or_404(session, post_id)
+        return RedirectResponse(post.url, status_code=301)
 
 
 @router.get("/users/{user_id:int}/posts")

@@ -1,11 +1,23 @@
-"""/api/posts: anyone may read; only signed-in authors write, and only their own posts."""
+"""/api/posts: anyone may read published posts; only signed-in authors write, and only
+their own. Drafts and scheduled posts are their author's alone (content/posts.py)."""
 
-from fastapi import APIRouter, Request, Response, status
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth import CurrentUser
+from auth import CurrentUser, OptionalUser
+from content import posts as post_service
 from content.markdown_render import render_off_loop
-from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
+from content.pagination import (
+    LIMIT_DEFAULT,
+    After,
+    Limit,
+    by_change,
+    own_posts,
+    page_of,
+    page_of_posts,
+)
 from content.posts import get_own_post, get_post_or_404, post_page_json
 from database import SessionDep, open_session
 from models import Post, User
@@ -13,6 +25,7 @@ from schemas import (
     PathId,
     PostCreate,
     PostPage,
+    PostReplace,
     PostResponse,
     PostUpdate,
     PreviewRequest,
@@ -22,24 +35,22 @@ from schemas import (
 from web.page_cache import cached_page
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
+own_router = APIRouter(prefix="/api/users/me/posts", tags=["posts"])
 
 
 async def save_changes(
-    session: AsyncSession, post_id: int, user: User, changes: dict[str, str]
+    session: AsyncSession, post_id: int, user: User, changes: dict[str, object]
 ) -> Post:
-    """PUT sends every field and PATCH only some; both land here."""
-    if "content" in changes:  # rendered off the loop; the assignment below finds it
-        await render_off_loop(changes["content"])
+    """PUT sends every text field and PATCH only some; both land here."""
     post = await get_own_post(session, post_id, user, "update")
-    for field, value in changes.items():
-        setattr(post, field, value)
+    await post_service.update_post(session, post=post, changes=changes)
     await session.commit()
     return post
 
 
 @router.get("", response_model=PostPage, responses=error_responses(400))
 async def read_posts(request: Request, after: After, limit: Limit = LIMIT_DEFAULT) -> Response:
-    """The newest posts, `limit` at a time: follow `next_cursor` for older ones."""
+    """The newest published posts, `limit` at a time: follow `next_cursor` for older ones."""
 
     async def render() -> Response:
         async with open_session(request) as session:
@@ -55,10 +66,17 @@ async def read_posts(request: Request, after: After, limit: Limit = LIMIT_DEFAUL
     responses=error_responses(400, 401, 413, 503),
 )
 async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
-    """The author is whoever the token names; the body cannot choose one."""
-    await render_off_loop(post_in.content)  # off the loop; the assignment finds it
-    post = Post(title=post_in.title, content=post_in.content, author=current_user)
-    session.add(post)
+    """Published at once by default; `status: "draft"` keeps it for you alone, and
+    `publish_at` schedules it. The author is whoever the token names."""
+    post = await post_service.create_post(
+        session,
+        author=current_user,
+        title=post_in.title,
+        content=post_in.content,
+        summary=post_in.summary,
+        status=post_in.status,
+        publish_at=post_in.publish_at,
+    )
     await session.commit()
     return post
 
@@ -73,8 +91,9 @@ async def preview_post(preview: PreviewRequest, _user: CurrentUser) -> PreviewRe
 
 
 @router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))
-async def read_post(post_id: PathId, session: SessionDep) -> Post:
-    return await get_post_or_404(session, post_id)
+async def read_post(post_id: PathId, viewer: OptionalUser, session: SessionDep) -> Post:
+    """A published post, or your own draft or scheduled post (404 for anyone else)."""
+    return await get_post_or_404(session, post_id, viewer)
 
 
 @router.put(
@@ -83,7 +102,7 @@ async def read_post(post_id: PathId, session: SessionDep) -> Post:
     responses=error_responses(400, 401, 403, 404, 413, 503),
 )
 async def replace_post(
-    post_id: PathId, post_in: PostCreate, current_user: CurrentUser, session: SessionDep
+    post_id: PathId, post_in: PostReplace, current_user: CurrentUser, session: SessionDep
 ) -> Post:
     return await save_changes(session, post_id, current_user, post_in.model_dump())
 
@@ -96,6 +115,8 @@ async def replace_post(
 async def update_post(
     post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
 ) -> Post:
+    """Change any of the fields; `status` and `publish_at` move the post through its
+    life cycle (publish a draft, schedule or reschedule, take it back to draft)."""
     return await save_changes(
         session, post_id, current_user, post_in.model_dump(exclude_unset=True)
     )
@@ -110,3 +131,23 @@ async def delete_post(post_id: PathId, current_user: CurrentUser, session: Sessi
     post = await get_own_post(session, post_id, current_user, "delete")
     await session.delete(post)
     await session.commit()
+
+
+StatusFilter = Annotated[
+    Literal["draft", "scheduled", "published"] | None,
+    Query(description="Only posts with this status"),
+]
+
+
+@own_router.get("", response_model=PostPage, responses=error_responses(400, 401))
+async def read_own_posts(
+    current_user: CurrentUser,
+    session: SessionDep,
+    after: After,
+    status_filter: Annotated[StatusFilter, Query(alias="status")] = None,
+    limit: Limit = LIMIT_DEFAULT,
+) -> Response:
+    """Your posts of every status (drafts and scheduled ones included), the last
+    changed first, `limit` at a time."""
+    query = own_posts(current_user.id, status_filter, after)
+    return post_page_json(await page_of(session, query, limit, by_change))

@@ -5,6 +5,7 @@ description and canonical link."""
 import hashlib
 from dataclasses import dataclass
 from functools import cache
+from html import escape
 from urllib.parse import urlencode
 
 from fastapi import Request
@@ -13,8 +14,17 @@ from fastapi.templating import Jinja2Templates
 
 from accounts import sessions
 from config import BASE_DIR, get_settings
-from content.markdown_render import excerpt
-from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, TITLE_MAX, USERNAME_MAX, Post
+from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
+from content.slugs import SLUG_MAX
+from models import (
+    CONTENT_MAX,
+    EMAIL_MAX,
+    PASSKEY_NAME_MAX,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    USERNAME_MAX,
+    Post,
+)
 from schemas import PASSWORD_MAX, PASSWORD_MIN
 
 STATIC_DIR = BASE_DIR / "static"
@@ -29,9 +39,6 @@ def static_url(path: str) -> str:
 
 templates = Jinja2Templates(directory=BASE_DIR / "templates")
 templates.env.globals["static_url"] = static_url
-# Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
-# pages are cached (web/page_cache.py), so that costs once per change, and needs no column.
-templates.env.globals["excerpt"] = excerpt
 # How many sign-ins an account keeps, said where the sessions are listed.
 templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
 
@@ -50,6 +57,8 @@ class Limits:
     title_max: int = TITLE_MAX
     content_max: int = CONTENT_MAX
     passkey_name_max: int = PASSKEY_NAME_MAX
+    summary_max: int = SUMMARY_MAX
+    slug_max: int = SLUG_MAX
 
 
 templates.env.globals["limits"] = Limits()
@@ -61,8 +70,22 @@ DESCRIPTION_MAX = 160
 
 
 def post_description(post: Post) -> str:
-    """The post's opening words as plain text, for search results and link previews."""
-    return excerpt(post.content_html, DESCRIPTION_MAX - 1).text
+    """The author's summary, or the post's opening words as plain text, for search
+    results and link previews."""
+    return card_text(post, DESCRIPTION_MAX - 1).text
+
+
+def card_text(post: Post, length: int = EXCERPT_LENGTH) -> Excerpt:
+    """What a card says of a post: its summary when set (then there is always more to
+    read), else an excerpt of its prose."""
+    if post.summary:
+        return Excerpt(excerpt(escape(post.summary), length).text, True)
+    return excerpt(post.content_html, length)
+
+
+# Cards show a plain-text excerpt of the stored HTML, made as the page is rendered:
+# pages are cached (web/page_cache.py), so that costs once per change, and needs no column.
+templates.env.globals["card_text"] = card_text
 
 
 def site_url(request: Request) -> str:
