@@ -357,7 +357,7 @@ def test_cards_show_an_excerpt_and_read_more_only_when_cut(client, alice):
         assert "<" not in excerpt_text
         # Its accessible name starts with the words it shows (WCAG 2.5.3).
         assert (
-            f'<a class="read-more" href="/posts/{long["id"]}" aria-label="Read more: Long one">'
+            f'<a class="read-more" href="{long["url"]}" aria-label="Read more: Long one">'
             'Read more <span aria-hidden="true">→</span></a>'
         ) in long_card
 

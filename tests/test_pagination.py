@@ -204,7 +204,9 @@ def _query_plan(client: TestClient, statement) -> str:
 @pytest.mark.parametrize("by_author", [False, True], ids=["all", "one author"])
 def test_the_query_plan_walks_the_index_with_no_sort(client, alice, by_author):
     posts_by(client, [alice], 5)
-    index = "ix_posts_user_id_date_posted_id" if by_author else "ix_posts_date_posted_id"
+    index = (
+        "ix_posts_user_id_status_date_posted_id" if by_author else "ix_posts_status_date_posted_id"
+    )
     after = decode_cursor(client.get("/api/posts", params={"limit": 2}).json()["next_cursor"])
     user_id = alice.id if by_author else None
     for position in (None, after):
