@@ -318,10 +318,15 @@ RENDER_RETRY_AFTER = 1
 RENDER_NICENESS = 10
 
 
-@lru_cache(maxsize=RENDER_CACHE)
 def render_html(source: str, images: ImageSizes = ()) -> str:
     """The post's Markdown as HTML that is safe to put in a page as it is; `images` are
     the uploaded images it may show, with their sizes (others stay alt text)."""
+    # One cache key however it is called (lru_cache tells f(s) from f(s, ()) apart).
+    return _render_cached(source, images)
+
+
+@lru_cache(maxsize=RENDER_CACHE)
+def _render_cached(source: str, images: ImageSizes) -> str:
     env: EnvType = {"images": {name: (width, height) for name, width, height in images}}
     tokens = _parser.parse(source, env)
     _adjust(tokens)

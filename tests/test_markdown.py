@@ -649,11 +649,15 @@ def test_models_share_the_media_path():
 
 
 def test_renders_are_cached_per_source_and_images():
-    before = render_html.cache_info().hits
-    render_html(f"![cat](/media/images/{NAME})", IMAGES)
-    render_html(f"![cat](/media/images/{NAME})", IMAGES)
-    assert render_html.cache_info().hits == before + 1
-    assert render_html(f"![cat](/media/images/{NAME})", ()) == "<p>cat</p>\n"
+    cache = markdown_render._render_cached
+    source = f"![cat](/media/images/{NAME}) cached"
+    before = cache.cache_info().hits
+    render_html(source, IMAGES)
+    render_html(source, IMAGES)
+    assert cache.cache_info().hits == before + 1
+    assert render_html(source, ()) == "<p>cat cached</p>\n"
+    render_html(source)  # the same key as with () given
+    assert cache.cache_info().hits == before + 2
 
 
 def test_rendering_off_the_loop_takes_the_images(client):
