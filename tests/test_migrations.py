@@ -94,17 +94,22 @@ def test_existing_posts_become_published_with_slugs_and_stay_where_they_were(tmp
                 text(
                     "INSERT INTO users (username, email, username_key, email_key, password_hash, "
                     "token_version, account_key, email_verified) "
-                    "VALUES ('old', 'old@example.com', 'old', 'old@example.com', 'x', 0, 'k', false)"
+                    "VALUES ('old', 'old@example.com', 'old', 'old@example.com', 'x', 0, 'k', "
+                    "false)"
                 )
             )
-            for title, words in (("Hello, Old World", 10), ("Привет", 700)):
+            for title, words in (("Hello, Old World", 10), ("Привет", 700), ("Code", 0)):
                 connection.execute(
                     text(
                         "INSERT INTO posts (title, content, content_html, date_posted, user_id) "
                         "VALUES (:title, :content, :html, CURRENT_TIMESTAMP, "
                         "(SELECT id FROM users))"
                     ),
-                    {"title": title, "content": "w " * words, "html": "<p>" + "w " * words},
+                    {
+                        "title": title,
+                        "content": "w " * words or "```python\nimport os\n```",
+                        "html": "<p>" + "w " * words,
+                    },
                 )
         engine.dispose()
 
@@ -113,11 +118,14 @@ def test_existing_posts_become_published_with_slugs_and_stay_where_they_were(tmp
             assert {post["title"]: post["status"] for post in posts} == {
                 "Hello, Old World": "published",
                 "Привет": "published",
+                "Code": "published",
             }
             by_title = {post["title"]: post for post in posts}
             assert by_title["Hello, Old World"]["slug"] == "hello-old-world"
             assert by_title["Привет"]["slug"] == "привет"
             assert by_title["Привет"]["reading_minutes"] == 4  # 700 words
+            # Rendered again by today's renderer: the old code block is highlighted.
+            assert 'class="highlight"' in client.get(by_title["Code"]["url"]).text
             for post in posts:
                 assert post["updated_at"] is None
                 old_link = client.get(f"/posts/{post['id']}", follow_redirects=False)
