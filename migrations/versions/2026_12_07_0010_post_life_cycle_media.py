@@ -5,9 +5,9 @@ Every existing post was on the site, so it becomes `published` with a slug from 
 title, fixed from now on (links to it already exist), and is rendered again with what
 the renderer now does (highlighted code, task lists, footnotes, heading ids).
 
-The content version is now bumped only by writes that change what the site shows: a post that is, or was, published
-(a draft saved every few seconds by the editor must not empty every worker's page
-cache). The triggers are made anew after the rebuild of `posts` (SQLite drops a
+The content version is now bumped only by writes that change what the site shows:
+a post that is, or was, published (a draft saved every few seconds by the editor must
+not empty every worker's page cache). The triggers are made anew after the rebuild of `posts` (SQLite drops a
 table's triggers with it).
 
 Revision ID: 0010
