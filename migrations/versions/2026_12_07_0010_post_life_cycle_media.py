@@ -7,8 +7,8 @@ the renderer now does (highlighted code, task lists, footnotes, heading ids).
 
 The content version is now bumped only by writes that change what the site shows:
 a post that is, or was, published (a draft saved every few seconds by the editor must
-not empty every worker's page cache). The triggers are made anew after the rebuild of `posts` (SQLite drops a
-table's triggers with it).
+not empty every worker's page cache). The triggers are made anew after the rebuild
+of `posts` (SQLite drops a table's triggers with it).
 
 Revision ID: 0010
 Revises: 0009
