@@ -21,6 +21,7 @@ from tests.helpers import (
     progressive_jpeg,
     run_sql,
     scalar,
+    statuses_in_parallel,
 )
 from tests.test_pictures import upload as upload_picture
 from web.middleware import CACHE_FOREVER
@@ -281,6 +282,18 @@ def test_over_the_quota_is_413_and_nothing_is_stored(client, alice, bob):
     assert full.status_code == 413
     assert full.json()["detail"].startswith("Your images take 1.0 MiB of your 1.0 MiB quota.")
     assert upload(client, bob.headers, png(40, 40, "blue")).status_code == 201
+
+
+@pytest.mark.settings(media_quota_mib=1)
+def test_uploads_sent_together_cannot_overshoot_the_quota(client, alice):
+    uploaded(client, alice.headers, png(40, 40, "red"))
+    set_used(client, alice, MIB - 130)  # room for one more of these (84 bytes), not two
+    colors = iter(["blue", "green", "yellow", "purple"])
+    statuses = statuses_in_parallel(
+        lambda: upload(client, alice.headers, png(40, 40, next(colors))), 4
+    )
+    assert statuses == [201, 413, 413, 413]
+    assert stored(client) == 2
 
 
 # --- Serving -------------------------------------------------------------------------
