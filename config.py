@@ -145,6 +145,13 @@ class Settings(BaseSettings):
     image_decode_memory_mb: int = Field(default=512, ge=64)
     # Picture uploads per account and hour, refused files included.
     uploads_per_hour: int = Field(default=20, ge=1)
+    # Images for posts (images/media.py): uploads per account and hour, refused files
+    # included (a budget apart from pictures': a post may show dozens); the MiB of stored
+    # images an account may have (what it uploaded first, used by posts or not yet
+    # collected); and how many hours an image no post uses is kept after its upload.
+    media_uploads_per_hour: int = Field(default=60, ge=1)
+    media_quota_mib: float = Field(default=100, gt=0)
+    media_unused_hours: float = Field(default=24, gt=0)
 
     # While the database is unreachable, pages this worker rendered at the last version
     # it read are served for this many seconds after its last good read (then 503).

@@ -33,9 +33,10 @@ from database import create_engine, create_sessionmaker, ensure_schema_is_curren
 from errors.domain import DomainError, code_for_status
 from errors.unavailable import is_database_unavailable
 from images import pool as image_pool
+from images.media import MediaCollector
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
-from routers import email_links, feeds, pages, passkeys, pictures, posts, sessions, users
+from routers import email_links, feeds, media, pages, passkeys, pictures, posts, sessions, users
 from schemas import MAX_REPORTED_ERRORS, too_many_errors
 from web.hot_reads import HotReads, hot_reads_for
 from web.middleware import (
@@ -80,8 +81,9 @@ class AppState(TypedDict):
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[AppState]]:
     """Start-up and shut-down of an app for `settings`: the database (migrated, or
-    checked to be current), the Argon2 threads, the login throttle, the outbox sender
-    and the page cache are made here, when the app starts, never at import."""
+    checked to be current), the Argon2 threads, the login throttle, the outbox sender,
+    the scheduled posts' publisher, the unused images' collector and the page cache
+    are made here, when the app starts, never at import."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[AppState]:
@@ -108,6 +110,9 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         # Makes scheduled posts published at their time (content/scheduler.py).
         publisher = Publisher(sessionmaker)
         publisher.start()
+        # Deletes uploaded images no post uses, a day after their upload (images/media.py).
+        collector = MediaCollector(sessionmaker)
+        collector.start()
         yield {
             "sessionmaker": sessionmaker,
             "login_throttle": DatabaseThrottle(sessionmaker),
@@ -118,6 +123,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         await run_pending_resets()
         await sender.stop()
         await publisher.stop()
+        await collector.stop()
         use_hashing(None)
         image_pool.use_pool(None)
         hashing.close()
@@ -291,12 +297,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodySizeLimitMiddleware,
         max_bytes=settings.max_body_bytes,
-        larger={pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES},
+        larger={
+            pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES,
+            media.UPLOAD_PATH: media.UPLOAD_BODY_BYTES,
+        },
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(posts.own_router)  # /api/users/me/posts, before /api/users/{id}
-    for router in (users, sessions, email_links, pictures, passkeys, posts, pages, feeds):
+    for router in (users, sessions, email_links, pictures, media, passkeys, posts, pages, feeds):
         app.include_router(router.router)
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)
     app.add_exception_handler(DomainError, error_answer)  # type: ignore[arg-type]

@@ -403,6 +403,15 @@ class PostPage(BaseModel):
     next_cursor: str | None
 
 
+class UploadedImage(BaseModel):
+    """An image stored for posts (images/media.py): where it is served, and its size as
+    stored, for the `width` and `height` of an `<img>`."""
+
+    url: str = Field(description="/media/images/<sha256 of the WebP>.webp")
+    width: int = Field(description="Pixels, as stored (at most 2048 on the long side)")
+    height: int
+
+
 # --- Passkeys (accounts/passkeys.py). The credentials are the JSON form browsers give
 # (`PublicKeyCredential.toJSON()`); py_webauthn checks everything beyond the shape, and
 # fields browsers add later are let through for it to ignore.

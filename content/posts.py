@@ -80,11 +80,13 @@ async def set_content(session: AsyncSession, post: Post, content: str) -> None:
     names = media_names(content)
     sizes: tuple[tuple[str, int, int], ...] = ()
     if names:
-        rows = await session.execute(
-            select(MediaImage.name, MediaImage.width, MediaImage.height)
-            .where(MediaImage.name.in_(names))
-            .order_by(MediaImage.name)
-        )
+        # Not flushed first: a new post has no content yet (it gets it below).
+        with session.no_autoflush:
+            rows = await session.execute(
+                select(MediaImage.name, MediaImage.width, MediaImage.height)
+                .where(MediaImage.name.in_(names))
+                .order_by(MediaImage.name)
+            )
         sizes = tuple((name, width, height) for name, width, height in rows)
     html = await render_off_loop(content, sizes)
     post.content = content

@@ -5,8 +5,9 @@ imports nothing)."""
 from typing import TypedDict
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
-# At most this much is uploaded (413 while the body streams in, before decoding).
-MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# The largest upload of any kind (an image for a post; a profile picture is allowed
+# less): 413 while the body streams in, before decoding; the decoding child reads no more.
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
 # Pixels a decode may hold at once. PNG, WebP and GIF decode at their full size, as
 # does a progressive JPEG (libjpeg keeps every DCT coefficient of the full image, and
 # walks them all once per scan): 25 MP is a 6,000 x 4,000 photo, a 6K screenshot is 20.

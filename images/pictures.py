@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from sqlalchemy import delete, exists
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from images import limits, pool
+from images import pool
 from models import StoredPicture, User
 
-# Uploads larger than this are refused while they are read (413), before decoding.
-MAX_UPLOAD_BYTES = limits.MAX_UPLOAD_BYTES
+# Uploads larger than this are refused while they are read (413), before decoding
+# (within images.limits.MAX_UPLOAD_BYTES, the most any upload may be).
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_SIDE = 512
 
 

@@ -1,14 +1,17 @@
 """The one set of helpers every test uses: signing up, logging in (through the API, by a
-token in the browser, or through the login form), writing posts and reaching the
-database behind a TestClient's app.
+token in the browser, or through the login form), writing posts, image files to
+upload (hostile ones included) and reaching the database behind a TestClient's app.
 
 Both kinds of client work: FastAPI's `TestClient` (API tests) and an `httpx.Client`
 pointed at a live server (browser tests), since both are httpx clients."""
 
+import io
 import itertools
 import re
 import secrets
+import struct
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from PIL import Image
 from playwright.sync_api import Page, expect
 from sqlalchemy import Executable, create_engine, func, select, text
 
@@ -151,6 +155,81 @@ def wait_in_page(page: Page, script: str, arg: Any = None, seconds: float = 5.0)
     while not page.evaluate(script, arg):
         assert time.monotonic() < deadline, f"never true in the page: {script}"
         page.wait_for_timeout(20)
+
+
+# --- Image files to upload (made here, by hand where they are hostile) ---------------
+
+
+def jpeg_with_exif(width: int = 800, height: int = 400) -> bytes:
+    """Left half red, right half blue, stored sideways: EXIF orientation 6 says to turn
+    it 90 degrees clockwise, which puts red on top. Also a camera name and GPS data."""
+    image = Image.new("RGB", (width, height), "blue")
+    image.paste("red", (0, 0, width // 2, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
+    exif[0x010F] = "CanonCameraMaker"  # Make
+    exif[0x0110] = "SecretModel 5D"  # Model
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0)}  # GPSInfo
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=95)
+    return out.getvalue()
+
+
+def png(width: int, height: int, color: str = "green") -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
+    """A PNG whose header declares 1.6 billion pixels, in a few dozen bytes."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One chunk of a PNG file: length, type, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def palette_png(width: int, height: int) -> bytes:
+    """A 1-bit palette PNG of `width` x `height` black pixels: 100 megapixels are 12 KB,
+    and decode to 100 MB as a palette image, 300 MB as RGB."""
+    row = b"\0" * (1 + (width + 7) // 8)  # filter byte "none", then the bits
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0))
+        + png_chunk(b"PLTE", b"\0\0\0\xff\xff\xff")
+        + png_chunk(b"IDAT", data)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def jpeg_segment(marker: int, payload: bytes) -> bytes:
+    return struct.pack(">HH", 0xFF00 | marker, len(payload) + 2) + payload
+
+
+def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
+    """A grey progressive JPEG (SOF2) whose scans carry no data: libjpeg pads each with
+    zeros but walks every block of the image for each, 10 bytes a scan. The same scan
+    again and again is a "bogus progression", a warning only."""
+    one_code = b"\x01" + b"\0" * 15  # one Huffman code, of 1 bit
+    return (
+        b"\xff\xd8"
+        + jpeg_segment(0xDB, b"\x00" + b"\x01" * 64)  # a quantisation table of ones
+        + jpeg_segment(0xC2, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
+        + jpeg_segment(0xC4, b"\x00" + one_code + b"\x00" + b"\x10" + one_code + b"\x00")
+        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x00\x00\x00")  # DC first
+        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x01\x3f\x00") * scans  # all AC, again
+        + b"\xff\xd9"
+    )
 
 
 # --- The database behind a TestClient's app -----------------------------------------

@@ -219,6 +219,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("POST", "/api/users/me/verify-email/resend"),
         ("PUT", "/api/users/me/picture"),
         ("DELETE", "/api/users/me/picture"),
+        ("POST", "/api/media"),
         ("POST", "/api/users/me/passkeys/options"),
         ("POST", "/api/users/me/passkeys"),
         ("GET", "/api/users/me/passkeys"),

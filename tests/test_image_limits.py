@@ -7,9 +7,7 @@ import asyncio
 import contextlib
 import io
 import os
-import struct
 import threading
-import zlib
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -22,9 +20,15 @@ from PIL import Image
 from errors.domain import DomainError
 from images import decode, limits
 from images import pool as image_pool
-from tests.helpers import make_account, settings_changed
+from tests.helpers import (
+    make_account,
+    palette_png,
+    png,
+    progressive_jpeg,
+    settings_changed,
+)
 from tests.live_server import LiveServer
-from tests.test_pictures import PICTURE, png, upload
+from tests.test_pictures import PICTURE, upload
 
 T = TypeVar("T")
 
@@ -38,45 +42,6 @@ def run_apart(coroutine: Coroutine[Any, Any, T]) -> T:
     event loop running in the main thread for the whole session."""
     with ThreadPoolExecutor(max_workers=1) as thread:
         return thread.submit(asyncio.run, coroutine).result()
-
-
-def png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-
-def palette_png(width: int, height: int) -> bytes:
-    """A 1-bit palette PNG of `width` x `height` black pixels: 100 megapixels are 12 KB,
-    and decode to 100 MB as a palette image, 300 MB as RGB."""
-    row = b"\0" * (1 + (width + 7) // 8)  # filter byte "none", then the bits
-    packer = zlib.compressobj(9)
-    data = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 3, 0, 0, 0))
-        + png_chunk(b"PLTE", b"\0\0\0\xff\xff\xff")
-        + png_chunk(b"IDAT", data)
-        + png_chunk(b"IEND", b"")
-    )
-
-
-def jpeg_segment(marker: int, payload: bytes) -> bytes:
-    return struct.pack(">HH", 0xFF00 | marker, len(payload) + 2) + payload
-
-
-def progressive_jpeg(width: int, height: int, scans: int) -> bytes:
-    """A grey progressive JPEG (SOF2) whose scans carry no data: libjpeg pads each with
-    zeros but walks every block of the image for each, 10 bytes a scan. The same scan
-    again and again is a "bogus progression", a warning only."""
-    one_code = b"\x01" + b"\0" * 15  # one Huffman code, of 1 bit
-    return (
-        b"\xff\xd8"
-        + jpeg_segment(0xDB, b"\x00" + b"\x01" * 64)  # a quantisation table of ones
-        + jpeg_segment(0xC2, struct.pack(">BHHB", 8, height, width, 1) + b"\x01\x11\x00")
-        + jpeg_segment(0xC4, b"\x00" + one_code + b"\x00" + b"\x10" + one_code + b"\x00")
-        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x00\x00\x00")  # DC first
-        + jpeg_segment(0xDA, b"\x01\x01\x00" + b"\x01\x3f\x00") * scans  # all AC, again
-        + b"\xff\xd9"
-    )
 
 
 def kib(pid: int, field: str) -> int:

@@ -2,53 +2,13 @@
 database under their content hash."""
 
 import io
-import struct
-import zlib
 
 import pytest
 from PIL import Image
 
-from tests.helpers import create_post
+from tests.helpers import create_post, jpeg_with_exif, png, png_bomb
 
 PICTURE = "/api/users/me/picture"
-
-
-def jpeg_with_exif(width: int = 800, height: int = 400) -> bytes:
-    """Left half red, right half blue, stored sideways: EXIF orientation 6 says to turn
-    it 90 degrees clockwise, which puts red on top. Also a camera name and GPS data."""
-    image = Image.new("RGB", (width, height), "blue")
-    image.paste("red", (0, 0, width // 2, height))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: rotate 90 CW to display
-    exif[0x010F] = "CanonCameraMaker"  # Make
-    exif[0x0110] = "SecretModel 5D"  # Model
-    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 24.0)}  # GPSInfo
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif, quality=95)
-    return out.getvalue()
-
-
-def png(width: int, height: int, color: str = "green") -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (width, height), color).save(out, "PNG")
-    return out.getvalue()
-
-
-def png_bomb(width: int = 40_000, height: int = 40_000) -> bytes:
-    """A PNG whose header declares 1.6 billion pixels, in a few dozen bytes."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
 
 
 def upload(
