@@ -83,8 +83,16 @@ function clearField(input) {
   else input.removeAttribute("aria-describedby");
 }
 
-function clearFields(form) {
+/** Take every field error of `form` away (before it is sent again). */
+export function clearFields(form) {
   for (const input of form.elements) if (input.id) clearField(input);
+}
+
+/** A field's error goes as soon as the person edits that field. */
+export function clearErrorsOnInput(form) {
+  form.addEventListener("input", (event) => {
+    if (event.target.id) clearField(event.target);
+  });
 }
 
 /**
@@ -101,6 +109,9 @@ const FIELD_BY_CODE = {
   // shown at the username (it starts with "Username", which the field was once
   // matched by).
   username_or_email_taken: "username",
+  // The editor's.
+  schedule_conflict: "publish_at",
+  invalid_slug: "slug",
 };
 
 /** The form's fields an error answer names: [{input, message}]. A 422 names them in
@@ -147,10 +158,7 @@ export function onSubmit(form, { error, submit, check, ready }, handler) {
   for (const fieldset of form.querySelectorAll("fieldset[data-needs-script]")) {
     fieldset.disabled = false;
   }
-  // A field's error goes as soon as the person edits that field.
-  form.addEventListener("input", (event) => {
-    if (event.target.id) clearField(event.target);
-  });
+  clearErrorsOnInput(form);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearFields(form);
