@@ -45,15 +45,6 @@ let saving = null; // the autosave on its way
 let again = false; // more typed while it was
 let busy = false; // a button's request is on its way: no autosave meanwhile
 
-// --- Start ----------------------------------------------------------------------
-
-user = await getCurrentUser();
-if (!user) {
-  location.replace(loginUrl());
-} else {
-  await open(form.dataset.postId || null);
-}
-
 function unavailable(message) {
   byId("editor-loading").hidden = true;
   showError(byId("editor-unavailable"), message);
@@ -443,4 +434,13 @@ function wire() {
     form.elements.namedItem("content").dispatchEvent(new Event("input", { bubbles: true }));
   });
   preview.refresh();
+}
+
+// --- Start (last: everything above is defined by now) ----------------------------
+
+user = await getCurrentUser();
+if (!user) {
+  location.replace(loginUrl());
+} else {
+  await open(form.dataset.postId || null);
 }

@@ -28,6 +28,7 @@ async function run(error, button, handler) {
   button.setAttribute("aria-busy", "true");
   // "Logging in…" rather than a faded button: `data-busy-label` on the button.
   if (button.dataset.busyLabel) button.textContent = button.dataset.busyLabel;
+  const busyText = button.textContent;
   let result;
   let unexpected = null;
   try {
@@ -38,7 +39,8 @@ async function run(error, button, handler) {
   }
   if (typeof result === "string") showError(error, result);
   if (result === LEAVING) return;
-  button.textContent = label;
+  // Unless the handler gave the button a new name (Schedule becomes Reschedule).
+  if (button.textContent === busyText) button.textContent = label;
   button.disabled = false;
   button.removeAttribute("aria-busy");
   if (unexpected) throw unexpected;

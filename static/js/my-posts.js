@@ -28,9 +28,10 @@ function element(tag, className, text) {
 /** When a post was or will be published, and changed since. */
 function dates(post) {
   const parts = [];
-  if (post.status === "draft") parts.push("Not published");
-  if (post.status === "scheduled") parts.push(`To be published ${readableDate(post.date_posted)}`);
-  if (post.status === "published") parts.push(`Published ${readableDate(post.date_posted)}`);
+  // After the status badge: "Draft not published yet", "Scheduled for …", "Published on …".
+  if (post.status === "draft") parts.push("not published yet");
+  if (post.status === "scheduled") parts.push(`for ${readableDate(post.date_posted)}`);
+  if (post.status === "published") parts.push(`on ${readableDate(post.date_posted)}`);
   if (post.updated_at) parts.push(`updated ${readableDate(post.updated_at)}`);
   return parts.join(" · ");
 }
@@ -51,8 +52,9 @@ function item(post) {
   if (post.status === "published") {
     const view = element("a", "my-post-view", "View post");
     view.href = post.url;
-    // Many "View post" links on one page: each says which post (WCAG 2.4.4).
-    view.append(element("span", "visually-hidden", `: ${post.title}`));
+    // Many "View post" links on one page: each says which post (WCAG 2.4.4), its name
+    // starting with the words it shows (2.5.3).
+    view.setAttribute("aria-label", `View post: ${post.title}`);
     entry.append(view);
   }
   return entry;

@@ -52,7 +52,12 @@ export function setUpPreview(editor) {
     let html = null;
     let unexpected = null;
     try {
-      const response = await apiFetch("/api/posts/preview", { method: "POST", json: { content } });
+      // A look, not a save: with the session over, the editor stays (it says so itself).
+      const response = await apiFetch("/api/posts/preview", {
+        method: "POST",
+        json: { content },
+        leaveForLogin: false,
+      });
       if (response.ok) html = (await response.json()).html;
       else message = await errorMessage(response);
     } catch (failure) {

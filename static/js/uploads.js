@@ -42,9 +42,12 @@ export function setUpImages(changed) {
 
   function insertAtCursor(text) {
     const { selectionStart, selectionEnd, value } = textarea;
-    // On a line of its own: an image is a block.
-    const before = selectionStart > 0 && value[selectionStart - 1] !== "\n" ? "\n" : "";
-    const after = selectionEnd < value.length && value[selectionEnd] !== "\n" ? "\n" : "";
+    // A paragraph of its own: a blank line before and after, unless there is one.
+    const head = value.slice(0, selectionStart);
+    const tail = value.slice(selectionEnd);
+    const newlines = (count) => "\n".repeat(Math.max(0, 2 - count));
+    const before = head ? newlines(head.match(/\n*$/)[0].length) : "";
+    const after = tail ? newlines(tail.match(/^\n*/)[0].length) : "";
     textarea.setRangeText(`${before}${text}${after}`, selectionStart, selectionEnd, "end");
     changed();
   }
@@ -68,8 +71,14 @@ export function setUpImages(changed) {
     let message = null;
     let unexpected = null;
     try {
-      const response = await apiUpload(MEDIA_PATH, body, { onProgress: showProgress });
-      if (response.ok) {
+      // With the session over, the editor stays: what is typed is kept on this device.
+      const response = await apiUpload(MEDIA_PATH, body, {
+        onProgress: showProgress,
+        leaveForLogin: false,
+      });
+      if (response.status === 401) {
+        message = "You are signed out. Log in again, then add the image.";
+      } else if (response.ok) {
         const { url } = await response.json();
         replaceText(placeholder, `![${alt}](${url})`);
         status.textContent = `${file.name || "The image"} is in the text.`;
