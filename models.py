@@ -18,6 +18,9 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+# MEDIA_IMAGES_PATH (where images uploaded for posts are served, each under its content
+# hash) is defined beside the renderer; re-exported here.
+from content.markdown_render import MEDIA_IMAGES_PATH as MEDIA_IMAGES_PATH
 from content.slugs import SLUG_MAX, post_path
 
 USERNAME_MAX = 50
@@ -29,8 +32,6 @@ KEY_MAX = 3 * EMAIL_MAX
 DEFAULT_IMAGE = "default.svg"
 # Where uploaded pictures are served, each under its content hash (routers/pictures.py).
 PICTURES_PATH = "/media/pictures"
-# Where images uploaded for posts are served, each under its content hash (routers/media.py).
-MEDIA_IMAGES_PATH = "/media/images"
 # Ids fit a 32-bit INTEGER on every database; larger ones are refused as input.
 MAX_ID = 2**31 - 1
 ACCOUNT_KEY_BYTES = 16  # random bytes, 22 characters once encoded

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hash_password
 from config import get_settings
-from content.markdown_render import render_html
+from content.markdown_render import reading_minutes, render_html
+from content.slugs import slug_for_title
 from database import create_engine, create_sessionmaker, migrate
-from models import TITLE_MAX, Post, User, fold
+from models import TITLE_MAX, Post, PostStatus, User, fold
 
 DEMO_PASSWORD = "inkwell-demo-password"  # noqa: S105 (printed for people to sign in with)
 DEFAULT_POSTS = 500
@@ -196,14 +197,23 @@ async def seed(database_url: str, posts: int, authors: int, seed: int) -> list[U
             for date_posted in demo_dates(rng, posts, now):
                 title, content = demo_post(rng)
                 author = rng.choice(users)
-                # A bulk insert skips the model's hooks: render here, as Post does.
-                row = {
-                    "title": title,
-                    "content": content,
-                    "content_html": render_html(content),
-                    "user_id": author.id,
-                }
-                rows.append(row | {"date_posted": date_posted})
+                # A bulk insert of published posts (demo posts use no uploaded images,
+                # so this is what content/posts.py's set_content would write).
+                html = render_html(content)
+                rows.append(
+                    {
+                        "title": title,
+                        "content": content,
+                        "content_html": html,
+                        "reading_minutes": reading_minutes(html),
+                        "status": PostStatus.PUBLISHED,
+                        "slug": slug_for_title(title),
+                        "slug_fixed": True,
+                        "user_id": author.id,
+                        "date_posted": date_posted,
+                        "changed_at": date_posted,
+                    }
+                )
             await session.execute(insert(Post), rows)
         return users
     finally:

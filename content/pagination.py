@@ -4,7 +4,8 @@ A cursor names the (date_posted, id) of the last post a reader has seen; the nex
 page is the posts strictly older than it. Unlike an offset, that position does not
 move when posts are written between two page loads (no post is shown twice or
 skipped), and the database reaches it through an index
-(`ix_posts_date_posted_id`, or `ix_posts_user_id_date_posted_id` for one author),
+(`ix_posts_status_date_posted_id`, or `ix_posts_user_id_status_date_posted_id` for one
+author; published posts only),
 so page 500 costs what page 1 does.
 
 Cursors are signed: one that was cut, edited or invented is refused with 400 rather

@@ -104,11 +104,15 @@ def make_account(
 
 
 def create_post(
-    client: httpx.Client, author: Account, title: str = "Hello", content: str = "World"
+    client: httpx.Client,
+    author: Account,
+    title: str = "Hello",
+    content: str = "World",
+    **fields: Any,
 ) -> dict[str, Any]:
-    response = client.post(
-        "/api/posts", json={"title": title, "content": content}, headers=author.headers
-    )
+    """A post by `author` (published, unless `fields` say status="draft" or publish_at=...)."""
+    body = {"title": title, "content": content} | fields
+    response = client.post("/api/posts", json=body, headers=author.headers)
     assert response.status_code == 201, response.text
     return response.json()
 

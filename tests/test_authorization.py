@@ -228,6 +228,9 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("DELETE", "/api/users/{user_id}"),
         ("POST", "/api/posts"),
         ("POST", "/api/posts/preview"),
+        # Optional there: a signed-in author also sees their own draft.
+        ("GET", "/api/posts/{post_id}"),
+        ("GET", "/api/users/me/posts"),
         ("PUT", "/api/posts/{post_id}"),
         ("PATCH", "/api/posts/{post_id}"),
         ("DELETE", "/api/posts/{post_id}"),

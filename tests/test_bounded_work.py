@@ -109,7 +109,7 @@ def render_threads(monkeypatch) -> list[str]:
 
     # Private, and unavoidable: which thread renders is seen only from inside a render.
     monkeypatch.setattr(markdown_render, "_adjust", recording)
-    markdown_render.render_html.cache_clear()
+    markdown_render._render_cached.cache_clear()
     return threads
 
 

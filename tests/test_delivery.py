@@ -105,7 +105,7 @@ def test_a_post_page_describes_itself_with_its_opening_words(client, alice):
     assert meta(page, "property", "og:title") == 'A "quoted" <title>'
     assert meta(page, "property", "og:description") == description
     assert meta(page, "property", "og:type") == "article"
-    url = f"https://testserver/posts/{post['id']}"
+    url = f"https://testserver{post['url']}"
     assert meta(page, "property", "og:url") == canonical(page) == url
 
 

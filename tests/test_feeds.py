@@ -102,7 +102,7 @@ def test_the_feed_is_atom_with_every_required_element(client, alice):
         content = entry.find(f"{ATOM}content")
         assert content.get("type") == "html"
         assert content.text == "<p>World</p>\n"
-        assert content.get(XML_BASE) == entry.findtext(f"{ATOM}id")
+        assert content.get(XML_BASE) == link(entry, "alternate")
         # The feed is as new as its newest entry.
         assert feed.findtext(f"{ATOM}updated") == entry.findtext(f"{ATOM}updated")
 
@@ -133,7 +133,8 @@ def test_an_author_feed_holds_only_their_20_newest(client, alice, bob, many_post
 def test_entries_link_to_their_post_and_author(client, alice):
     post = create_post(client, alice)
     (entry,) = entries(feed_of(client))
-    assert link(entry, "alternate") == f"https://testserver/posts/{post['id']}"
+    assert link(entry, "alternate") == f"https://testserver{post['url']}"
+    # The id is the address without the slug, which a slug edit does not change.
     assert entry.findtext(f"{ATOM}id") == f"https://testserver/posts/{post['id']}"
     uri = entry.findtext(f"{ATOM}author/{ATOM}uri")
     assert uri == f"https://testserver/users/{alice.id}/posts"
@@ -150,7 +151,7 @@ def test_links_use_public_url_when_set(client, alice):
         assert link(feed, "self") == f"https://blog.example.com{path}"
         assert all(url.startswith("https://blog.example.com/") for url in every_url(feed)), path
     (entry,) = entries(feed_of(client))
-    assert link(entry, "alternate") == f"https://blog.example.com/posts/{post['id']}"
+    assert link(entry, "alternate") == f"https://blog.example.com{post['url']}"
 
 
 @pytest.mark.settings(public_url=AnyHttpUrl("https://example.org/blog/"))

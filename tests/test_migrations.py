@@ -79,3 +79,55 @@ def test_upgrading_keeps_every_row_and_retires_old_ids(tmp_path, make_app):
             deleted = client.delete(f"/api/users/{newcomer.id}", headers=newcomer.headers)
             assert deleted.status_code == 204
             assert make_account(client, "Latecomer").id > newcomer.id
+
+
+def test_existing_posts_become_published_with_slugs_and_stay_where_they_were(tmp_path, make_app):
+    """0010: every post written before drafts existed was on the site: it stays there,
+    at its old address (which now redirects), with a slug from its title."""
+    with fresh_database(tmp_path) as database_url:
+        engine = create_engine(sync_url(database_url))
+        with engine.begin() as connection:
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            command.upgrade(config, "0009")
+            connection.execute(
+                text(
+                    "INSERT INTO users (username, email, username_key, email_key, password_hash, "
+                    "token_version, account_key, email_verified) "
+                    "VALUES ('old', 'old@example.com', 'old', 'old@example.com', 'x', 0, 'k', "
+                    "false)"
+                )
+            )
+            for title, words in (("Hello, Old World", 10), ("Привет", 700), ("Code", 0)):
+                connection.execute(
+                    text(
+                        "INSERT INTO posts (title, content, content_html, date_posted, user_id) "
+                        "VALUES (:title, :content, :html, CURRENT_TIMESTAMP, "
+                        "(SELECT id FROM users))"
+                    ),
+                    {
+                        "title": title,
+                        "content": "w " * words or "```python\nimport os\n```",
+                        "html": "<p>" + "w " * words,
+                    },
+                )
+        engine.dispose()
+
+        with TestClient(make_app(database_url=database_url, auto_migrate=True)) as client:
+            posts = client.get("/api/posts").json()["items"]
+            assert {post["title"]: post["status"] for post in posts} == {
+                "Hello, Old World": "published",
+                "Привет": "published",
+                "Code": "published",
+            }
+            by_title = {post["title"]: post for post in posts}
+            assert by_title["Hello, Old World"]["slug"] == "hello-old-world"
+            assert by_title["Привет"]["slug"] == "привет"
+            assert by_title["Привет"]["reading_minutes"] == 4  # 700 words
+            # Rendered again by today's renderer: the old code block is highlighted.
+            assert 'class="highlight"' in client.get(by_title["Code"]["url"]).text
+            for post in posts:
+                assert post["updated_at"] is None
+                old_link = client.get(f"/posts/{post['id']}", follow_redirects=False)
+                assert (old_link.status_code, old_link.headers["location"]) == (301, post["url"])
+                assert client.get(post["url"]).status_code == 200

@@ -15,8 +15,8 @@ from tests.test_queries import counting_statements
 from web import page_cache
 
 
-def pages(alice_id: int, post_id: int) -> list[str]:
-    return ["/", f"/posts/{post_id}", f"/users/{alice_id}/posts"]
+def pages(alice_id: int, post_url: str) -> list[str]:
+    return ["/", post_url, f"/users/{alice_id}/posts"]
 
 
 def content_version(client: TestClient) -> int:
@@ -28,7 +28,7 @@ def content_version(client: TestClient) -> int:
 
 def test_pages_carry_an_etag_and_answer_304_with_no_body(client, alice):
     post = create_post(client, alice)
-    for path in pages(alice.id, post["id"]):
+    for path in pages(alice.id, post["url"]):
         first = client.get(path)
         assert first.status_code == 200
         etag = first.headers["etag"]
@@ -46,7 +46,7 @@ def test_pages_carry_an_etag_and_answer_304_with_no_body(client, alice):
 
 def test_a_cached_page_is_byte_identical_and_costs_one_read(client, alice):
     post = create_post(client, alice)
-    for path in pages(alice.id, post["id"]):
+    for path in pages(alice.id, post["url"]):
         rendered = client.get(path)
         with counting_statements(client) as statements:
             cached = client.get(path)
@@ -61,7 +61,7 @@ def test_stored_pages_are_answered_before_routing(client, alice, monkeypatch):
     """PageCacheMiddleware answers a current stored page without reaching its route,
     with the same headers as the route's answer, security headers included."""
     post = create_post(client, alice)
-    paths = [*pages(alice.id, post["id"]), "/api/posts", f"/api/users/{alice.id}/posts"]
+    paths = [*pages(alice.id, post["url"]), "/api/posts", f"/api/users/{alice.id}/posts"]
     rendered = {path: client.get(path) for path in paths}
 
     async def no_routing(*_args: object) -> None:
@@ -101,7 +101,7 @@ def test_every_change_shows_at_once(client, alice, change):
     bob = make_account(client, "Bob")
     post = create_post(client, alice, title="First title")
     other = create_post(client, bob, title="Bob's post")
-    watched = [*pages(alice.id, post["id"]), f"/posts/{other['id']}"]
+    watched = [*pages(alice.id, post["url"]), f"/posts/{other['id']}"]
     before = {path: client.get(path) for path in watched}
 
     if change == "new post":
@@ -110,20 +110,20 @@ def test_every_change_shows_at_once(client, alice, change):
     elif change == "edit":
         body = {"title": "Edited title"}
         client.patch(f"/api/posts/{post['id']}", json=body, headers=alice.headers)
-        expected = dict.fromkeys(pages(alice.id, post["id"]), "Edited title")
+        expected = dict.fromkeys(pages(alice.id, post["url"]), "Edited title")
     elif change == "delete post":
         client.delete(f"/api/posts/{post['id']}", headers=alice.headers)
         expected = {"/": None}
     elif change == "rename":
         body = {"username": "Alicia"}
         client.patch(f"/api/users/{alice.id}", json=body, headers=alice.headers)
-        expected = dict.fromkeys(pages(alice.id, post["id"]), "Alicia")
+        expected = dict.fromkeys(pages(alice.id, post["url"]), "Alicia")
     elif change == "delete author":
         client.delete(f"/api/users/{alice.id}", headers=alice.headers)
         expected = {"/": None}
     else:
         run_sql(client, "UPDATE posts SET title = 'Set by SQL' WHERE id = :id", id=post["id"])
-        expected = dict.fromkeys(pages(alice.id, post["id"]), "Set by SQL")
+        expected = dict.fromkeys(pages(alice.id, post["url"]), "Set by SQL")
 
     for path, response in before.items():
         revalidated = client.get(path, headers={"If-None-Match": response.headers["etag"]})
@@ -162,11 +162,11 @@ def test_a_write_by_another_worker_shows_at_once(tmp_path, make_app):
         assert first.app_state["page_cache"] is not second.app_state["page_cache"]
         alice = make_account(first, "Alice")
         post = create_post(first, alice, title="Written on the first")
-        for path in pages(alice.id, post["id"]):
+        for path in pages(alice.id, post["url"]):
             assert "Written on the first" in second.get(path).text  # cached by the second
         body = {"title": "Edited on the first"}
         first.patch(f"/api/posts/{post['id']}", json=body, headers=alice.headers)
-        for path in pages(alice.id, post["id"]):
+        for path in pages(alice.id, post["url"]):
             assert "Edited on the first" in second.get(path).text
 
 

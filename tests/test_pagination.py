@@ -12,7 +12,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import event
 
-from content.pagination import LIMIT_MAX, Position, decode_cursor, encode_cursor, newest_posts
+from content.pagination import (
+    LIMIT_MAX,
+    Position,
+    decode_cursor,
+    encode_cursor,
+    newest_posts,
+    own_posts,
+)
 from tests.helpers import Account, create_post, make_account, run_sql
 from tests.test_queries import counting_statements
 
@@ -204,12 +211,26 @@ def _query_plan(client: TestClient, statement) -> str:
 @pytest.mark.parametrize("by_author", [False, True], ids=["all", "one author"])
 def test_the_query_plan_walks_the_index_with_no_sort(client, alice, by_author):
     posts_by(client, [alice], 5)
-    index = "ix_posts_user_id_date_posted_id" if by_author else "ix_posts_date_posted_id"
+    index = (
+        "ix_posts_user_id_status_date_posted_id" if by_author else "ix_posts_status_date_posted_id"
+    )
     after = decode_cursor(client.get("/api/posts", params={"limit": 2}).json()["next_cursor"])
     user_id = alice.id if by_author else None
     for position in (None, after):
         plan = _query_plan(client, newest_posts(position, user_id).limit(11))
         assert index in plan, plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("status", [None, "draft"], ids=["every status", "drafts"])
+def test_an_authors_own_list_walks_its_index_with_no_sort(client, alice, status):
+    posts_by(client, [alice], 5)
+    cursor = client.get("/api/users/me/posts?limit=2", headers=alice.headers).json()
+    after = decode_cursor(cursor["next_cursor"])
+    for position in (None, after):
+        plan = _query_plan(client, own_posts(alice.id, status, position).limit(11))
+        assert "ix_posts_user_id_changed_at_id" in plan, plan
         assert "TEMP B-TREE" not in plan, plan
         assert "Sort" not in plan, plan
 

@@ -124,7 +124,7 @@ def test_a_seeded_author_signs_in_and_the_posts_show_newest_first(client, capsys
     assert positions == sorted(positions, reverse=True)
     home = client.get("/").text
     assert posts[0]["title"] in home
-    assert home.index(f'/posts/{posts[0]["id"]}"') < home.index(f'/posts/{posts[1]["id"]}"')
+    assert home.index(f'"{posts[0]["url"]}"') < home.index(f'"{posts[1]["url"]}"')
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,13 @@
 summary, an edit date and a reading time; images uploaded for posts get their tables.
 
 Every existing post was on the site, so it becomes `published` with a slug from its
-title, fixed from now on (links to it already exist). The content version is now bumped
-only by writes that change what the site shows: a post that is, or was, published
-(a draft saved every few seconds by the editor must not empty every worker's page
-cache). The triggers are made anew after the rebuild of `posts` (SQLite drops a
-table's triggers with it).
+title, fixed from now on (links to it already exist), and is rendered again with what
+the renderer now does (highlighted code, task lists, footnotes, heading ids).
+
+The content version is now bumped only by writes that change what the site shows:
+a post that is, or was, published (a draft saved every few seconds by the editor must
+not empty every worker's page cache). The triggers are made anew after the rebuild
+of `posts` (SQLite drops a table's triggers with it).
 
 Revision ID: 0010
 Revises: 0009
@@ -18,7 +20,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from content.markdown_render import reading_minutes
+from content.markdown_render import reading_minutes, render_html
 from content.slugs import slug_for_title
 
 revision: str = "0010"
@@ -49,6 +51,7 @@ posts = sa.table(
     "posts",
     sa.column("id", sa.Integer()),
     sa.column("title", sa.String()),
+    sa.column("content", sa.Text()),
     sa.column("content_html", sa.Text()),
     sa.column("slug", sa.String()),
     sa.column("reading_minutes", sa.Integer()),
@@ -115,24 +118,27 @@ def upgrade() -> None:
     last_id = 0
     while True:
         rows = connection.execute(
-            sa.select(posts.c.id, posts.c.title, posts.c.content_html)
+            sa.select(posts.c.id, posts.c.title, posts.c.content)
             .where(posts.c.id > last_id)
             .order_by(posts.c.id)
             .limit(BATCH)
         ).all()
         if not rows:
             break
-        connection.execute(
-            posts.update().where(posts.c.id == sa.bindparam("post_id")),
-            [
+        updates = []
+        for row in rows:
+            # Rendered again: existing posts get highlighted code, task lists, footnotes
+            # and heading ids too (no uploaded image existed before this revision).
+            html = render_html(row.content)
+            updates.append(
                 {
                     "post_id": row.id,
                     "slug": slug_for_title(row.title),
-                    "reading_minutes": reading_minutes(row.content_html),
+                    "content_html": html,
+                    "reading_minutes": reading_minutes(html),
                 }
-                for row in rows
-            ],
-        )
+            )
+        connection.execute(posts.update().where(posts.c.id == sa.bindparam("post_id")), updates)
         last_id = rows[-1].id
     connection.execute(posts.update().values(changed_at=posts.c.date_posted))
 

@@ -37,6 +37,23 @@ MARKDOWN = """An opening paragraph with a [link](https://example.com) and *empha
 ```
 code block
 ```
+
+Highlighted code, every token's colour measured in both themes, with a line too long
+for a phone (the block scrolls, so it must take keyboard focus):
+
+```python
+@decorator
+class Greeter(Base):
+    'A docstring.'
+    count: int = 0x1F + 2.5j  # a comment
+    def greet(self, name: str, *args, **kwargs) -> str:
+        return f"Hello, {name}! {self.count!r}" if name is not None else r'\n' + "x" * 80
+```
+
+- [x] A done task[^note]
+- [ ] A task to do
+
+[^note]: A footnote.
 """
 
 

@@ -1,11 +1,13 @@
 """Markdown in the browser: the Write / Preview toggle, a published post shown
-rendered, and hostile Markdown that never runs."""
+rendered, hostile Markdown that never runs, code coloured in both themes and
+scrolling inside itself on a phone, task lists, footnotes and deep links."""
 
 import re
 
 import pytest
 from playwright.sync_api import Dialog, Page, expect
 
+from content import code_highlight
 from tests.browser.conftest import ConsoleWatch
 from tests.helpers import create_post, make_account, sign_in
 
@@ -150,3 +152,123 @@ def test_a_hostile_post_runs_nothing(page: Page, api) -> None:
     # inline handler, no javascript: link; so no dialog can still be on its way.
     assert area.evaluate(RUNNABLE) == []
     assert opened == []
+
+
+# --- Code, task lists, footnotes, deep links ------------------------------------------
+
+CODE_POST = """Some prose first.
+
+```python
+def greet(name: str) -> str:
+    return f"Hello, {name}"  # a comment
+```
+"""
+COLOURS = """code => {
+  const colour = (selector) => getComputedStyle(code.querySelector(selector)).color;
+  return { keyword: colour('.k'), comment: colour('.c1'), plain: getComputedStyle(code).color };
+}"""
+
+
+def rgb(hex_colour: str) -> str:
+    """A Pygments colour ("A90D91") as the browser computes it ("rgb(169, 13, 145)")."""
+    digits = hex_colour.lstrip("#")
+    if len(digits) == 3:
+        digits = "".join(d * 2 for d in digits)
+    red, green, blue = (int(digits[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def pygments_colour(style: str, token: str) -> str:
+    from pygments import token as tokens
+    from pygments.styles import get_style_by_name
+
+    return rgb(get_style_by_name(style).style_for_token(getattr(tokens, token))["color"])
+
+
+def test_code_is_coloured_in_the_light_and_the_dark_theme(page: Page, api) -> None:
+    post = create_post(api, make_account(api), "Code", CODE_POST)
+    colours = {}
+    for theme in ("light", "dark"):
+        page.goto("/login")
+        page.evaluate(f"localStorage.setItem('theme', '{theme}')")
+        page.goto(f"/posts/{post['id']}")
+        expect(page.locator("html")).to_have_attribute("data-theme", theme)
+        code = page.locator("#post-content pre.highlight code")
+        expect(code.locator(".k").first).to_have_text("def")
+        colours[theme] = code.evaluate(COLOURS)
+        assert colours[theme]["keyword"] != colours[theme]["plain"], theme
+        assert colours[theme]["comment"] != colours[theme]["plain"], theme
+    assert colours["light"]["keyword"] != colours["dark"]["keyword"]
+    assert colours["light"]["plain"] != colours["dark"]["plain"]
+    # The palettes are Pygments' own (static/css/code.css is generated from them).
+    assert colours["light"]["keyword"] == pygments_colour(code_highlight.LIGHT_STYLE, "Keyword")
+    assert colours["dark"]["keyword"] == pygments_colour(code_highlight.DARK_STYLE, "Keyword")
+
+
+LONG_LINE = (
+    "```python\nresult = compute(" + ", ".join(f"argument_{n}" for n in range(40)) + ")\n```"
+)
+PAGE_WIDTH = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+def test_a_wide_code_block_scrolls_inside_itself_on_a_phone(browser, live_server, api) -> None:
+    post = create_post(api, make_account(api), "Wide code", f"Before.\n\n{LONG_LINE}\n\nAfter.")
+    context = browser.new_context(base_url=live_server, viewport={"width": 375, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto(f"/posts/{post['id']}")
+        pre = page.locator("#post-content pre")
+        expect(pre).to_be_visible()
+        assert page.evaluate(PAGE_WIDTH)  # the page is not widened
+        box = pre.bounding_box()
+        assert box is not None
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= 375
+        assert pre.evaluate("el => el.scrollWidth > el.clientWidth")  # the code scrolls
+        # The cue: shadows that stay put, covers that move with the code.
+        background = pre.evaluate("el => getComputedStyle(el).backgroundAttachment")
+        assert "local" in background
+        assert "scroll" in background
+        # A keyboard scrolls it too: the block takes focus.
+        pre.focus()
+        expect(pre).to_be_focused()
+        page.keyboard.press("ArrowRight")
+        page.wait_for_function(
+            "() => document.querySelector('#post-content pre').scrollLeft > 0", timeout=2_000
+        )
+        assert page.evaluate(PAGE_WIDTH)
+        assert page.evaluate("window.scrollX") == 0
+    finally:
+        context.close()
+
+
+TASKS_AND_NOTES = """# Getting started
+
+- [x] Write the post[^why]
+- [ ] Publish it
+
+## Getting started
+
+[^why]: Because writing comes first.
+"""
+
+
+def test_task_lists_footnotes_and_deep_links(page: Page, api) -> None:
+    post = create_post(api, make_account(api), "Tasks", TASKS_AND_NOTES)
+    page.goto(f"/posts/{post['id']}#getting-started-1")
+    content = page.locator("#post-content")
+    expect(content.locator("#getting-started-1")).to_be_in_viewport()
+    expect(content.locator("h2#getting-started")).to_have_text("Getting started")
+    done = content.get_by_role("checkbox", name="Write the post")
+    expect(done).to_be_checked()
+    expect(done).to_be_disabled()
+    todo = content.get_by_role("checkbox", name="Publish it")
+    expect(todo).not_to_be_checked()
+    expect(todo).to_be_disabled()
+    todo.click(force=True)  # a reader cannot tick it
+    expect(todo).not_to_be_checked()
+    content.locator(".footnote-ref a").click()
+    expect(page).to_have_url(re.compile(r"#fn1$"))
+    expect(content.locator("#fn1")).to_contain_text("Because writing comes first.")
+    content.locator("#fn1 .footnote-backref").click()
+    expect(page).to_have_url(re.compile(r"#fnref1$"))
