@@ -80,6 +80,8 @@ async function open(postId) {
     post = found;
     saved = serverText(post);
     key = draftKey(post.id);
+  } else if (await savedAlready()) {
+    return;
   }
   for (const name of TEXT_FIELDS) field(name).value = saved[name];
   if (post) field("slug").value = post.slug;
@@ -93,6 +95,30 @@ async function open(postId) {
     else say("Changes kept on this device until you update.");
   }
   field("title").focus();
+}
+
+/** A new post's copy whose first save went out as the page was left (keepalive) may be
+ * on the server already, its answer never read: then open that draft rather than save
+ * it twice. True when the page is on its way there. */
+async function savedAlready() {
+  const copy = readDraft(key);
+  if (!copy || !copy.title.trim() || !copy.content.trim()) return false;
+  let response;
+  try {
+    response = await apiFetch("/api/users/me/posts?status=draft&limit=5");
+  } catch (failure) {
+    if (failure instanceof NetworkError) return false; // offline: the copy is restored
+    throw failure;
+  }
+  if (!response.ok) return false;
+  const { items } = await response.json();
+  const twin = items.find(
+    (item) => item.title === copy.title.trim() && item.content === copy.content.trim(),
+  );
+  if (!twin) return false;
+  clearDraft(key);
+  location.replace(`/posts/${twin.id}/edit`);
+  return true;
 }
 
 function serverText(from) {

@@ -103,6 +103,11 @@ def test_leaving_the_page_saves_the_draft(page: Page, api) -> None:
         assert time.monotonic() < deadline, "the draft was never saved"
         time.sleep(0.1)
     assert [(p["title"], p["status"]) for p in posts] == [("Written in a hurry", "draft")]
+    # Back to write: whether or not the page read the answer before it went, the draft
+    # is not saved a second time.
+    page.goto("/write")
+    page.wait_for_timeout(3_000)  # past the autosave's delay
+    assert len(own_posts(api, user)) == 1
 
 
 def test_publish_a_draft_update_it_and_unpublish(page: Page, api) -> None:
