@@ -414,6 +414,11 @@ async function unpublish() {
 }
 
 function wire() {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  if (zone) {
+    const hint = `A date and time in your time zone (${zone.replace(/_/g, " ")}), for Schedule.`;
+    byId("editor-timezone-hint").textContent = hint;
+  }
   clearErrorsOnInput(form);
   form.addEventListener("input", (event) => {
     if (event.target === field("publish_at")) return;
