@@ -36,6 +36,27 @@ async def home(request: Request, after: After) -> Response:
     return await cached_page(request, render_home)
 
 
+# The editor's pages, the same for everyone like every page: the browser fetches the
+# post with its token (drafts are their author's alone) and says so when it may not.
+# Registered before the post page, whose `{slug}` would take "edit" too.
+
+
+@router.get("/write")
+async def write_page(request: Request) -> HTMLResponse:
+    return render(request, "editor.html", "New post", "Write a post on Inkwell.", post_id=None)
+
+
+@router.get("/posts/{post_id:int}/edit")
+async def edit_page(request: Request, post_id: PathId) -> HTMLResponse:
+    return render(request, "editor.html", "Edit post", "Edit a post on Inkwell.", post_id=post_id)
+
+
+@router.get("/me/posts")
+async def my_posts_page(request: Request) -> HTMLResponse:
+    description = "Your drafts, scheduled and published posts on Inkwell."
+    return render(request, "my_posts.html", "Your posts", description)
+
+
 @router.get("/posts/{post_id:int}/{slug}")
 async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
     """A published post at its canonical address; any other slug (an old one, a cut

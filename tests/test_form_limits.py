@@ -5,15 +5,19 @@ import re
 from html.parser import HTMLParser
 
 from config import BASE_DIR
-from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, TITLE_MAX, USERNAME_MAX
+from content.slugs import SLUG_MAX
+from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, SUMMARY_MAX, TITLE_MAX, USERNAME_MAX
 from schemas import PASSWORD_MAX, PASSWORD_MIN
 from tests.helpers import create_post
 
 PASSWORD = {"maxlength": PASSWORD_MAX}
 NEW_PASSWORD = {"maxlength": PASSWORD_MAX, "minlength": PASSWORD_MIN}
-POST_FIELDS = {
-    "title": {"maxlength": TITLE_MAX},
-    "content": {"maxlength": CONTENT_MAX},
+# The editor's fields (/write and /posts/{id}/edit).
+EDITOR = {
+    "editor-title": {"maxlength": TITLE_MAX},
+    "editor-content": {"maxlength": CONTENT_MAX},
+    "editor-summary": {"maxlength": SUMMARY_MAX},
+    "editor-slug": {"maxlength": SLUG_MAX},
 }
 
 # Every field with a length limit, page by page: id -> the limits it must carry.
@@ -44,9 +48,6 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
         "rename-passkey-name": {"maxlength": PASSKEY_NAME_MAX},
     },
 }
-# The New Post dialog is on every page (layout.html); a post page adds its Edit dialog.
-NEW_POST = {f"new-post-{name}": limits for name, limits in POST_FIELDS.items()}
-EDIT_POST = {f"edit-post-{name}": limits for name, limits in POST_FIELDS.items()}
 
 
 class LengthLimits(HTMLParser):
@@ -80,9 +81,11 @@ def length_limits(html: str) -> dict[str, dict[str, int]]:
 
 def test_every_form_field_carries_the_model_limits(client, alice):
     post = create_post(client, alice)
-    pages = {path: fields | NEW_POST for path, fields in EXPECTED.items()}
-    pages["/"] = NEW_POST
-    pages[f"/posts/{post['id']}"] = NEW_POST | EDIT_POST
+    pages = dict(EXPECTED)
+    pages["/"] = {}
+    pages[f"/posts/{post['id']}"] = {}  # its Edit is a link to the editor
+    pages["/write"] = EDITOR
+    pages[f"/posts/{post['id']}/edit"] = EDITOR
     for path, expected in pages.items():
         response = client.get(path)
         assert response.status_code == 200, path

@@ -4,7 +4,7 @@ import pytest
 
 from tests.helpers import create_post
 
-PAGES = ["/", "/register", "/login", "/account"]
+PAGES = ["/", "/register", "/login", "/account", "/write", "/me/posts"]
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -24,6 +24,23 @@ def test_post_and_user_pages(client, alice):
     user_page = client.get(f"/users/{alice.id}/posts")
     assert user_page.status_code == 200
     assert "Alice" in user_page.text
+
+
+def test_the_editor_pages_are_the_same_for_everyone(client, alice):
+    """/write, /posts/{id}/edit and /me/posts are pages like any: the browser asks the
+    API for the post with its token (a draft is its author's alone), so even a post
+    that does not exist, or is someone else's, gets the page, which says so."""
+    post = create_post(client, alice)
+    for path in ["/write", f"/posts/{post['id']}/edit", "/posts/999/edit", "/me/posts"]:
+        response = client.get(path, follow_redirects=False)
+        assert response.status_code == 200, path
+        assert response.headers["content-type"].startswith("text/html"), path
+        assert '<meta name="robots" content="noindex">' in response.text, path
+    edit = client.get(f"/posts/{post['id']}/edit").text
+    assert f'data-post-id="{post["id"]}"' in edit
+    assert 'data-post-id=""' in client.get("/write").text
+    # The author's own list is filled in by the browser: the page names no post.
+    assert post["title"] not in client.get("/me/posts").text.split("<main", 1)[1]
 
 
 @pytest.mark.parametrize("path", ["/posts/999", "/users/999/posts", "/posts/abc", "/nope"])

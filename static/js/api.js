@@ -67,9 +67,13 @@ function refreshedToken(rejected) {
 }
 
 /**
- * The one fetch helper. Options are fetch's, plus:
+ * The one fetch helper. Options are fetch's (`keepalive` included: a save sent as the
+ * page goes away), plus:
  *   json: a plain object, sent as JSON with the right Content-Type;
- *   auth: false to never send the token (the login form uses it).
+ *   auth: false to never send the token (the login form uses it);
+ *   leaveForLogin: false to stay on the page when the session is over (an autosave:
+ *     the editor keeps the text on this device and says so), where a write would
+ *     otherwise go to the login page.
  * A 401 to a request that carried the token refreshes the token once (through the
  * refresh cookie) and sends the request again. Only when that fails is the token
  * cleared (and with it the cached user); for a write, the person is then sent to log
@@ -77,7 +81,7 @@ function refreshedToken(rejected) {
  * say so). A request that never reached the server throws a NetworkError.
  */
 export async function apiFetch(path, options = {}) {
-  const { json, auth = true, headers: givenHeaders, ...init } = options;
+  const { json, auth = true, leaveForLogin = true, headers: givenHeaders, ...init } = options;
   const method = (init.method || "GET").toUpperCase();
   const headers = new Headers(givenHeaders || {});
   if (!headers.has("Accept")) headers.set("Accept", "application/json");
@@ -90,7 +94,11 @@ export async function apiFetch(path, options = {}) {
     if (token) headers.set("Authorization", `Bearer ${token}`);
     return send(path, { ...init, method, headers, credentials: "same-origin" });
   };
+  return withToken(ownToken, method, leaveForLogin, sendWith);
+}
 
+/** Send through `sendWith(token)`, refreshing the token once on a 401 (see apiFetch). */
+async function withToken(ownToken, method, leaveForLogin, sendWith) {
   const token = ownToken ? getToken() : null;
   let response = await sendWith(token);
   if (response.status !== 401 || !token) return response;
@@ -101,10 +109,54 @@ export async function apiFetch(path, options = {}) {
     if (response.status !== 401) return response;
   }
   clearToken();
-  if (!READ_METHODS.has(method)) {
+  if (!READ_METHODS.has(method) && leaveForLogin) {
     window.dispatchEvent(new CustomEvent("inkwell:login-required"));
     markLeaving();
     location.assign(loginUrl());
   }
   return response;
+}
+
+/** One XMLHttpRequest as a fetch Response: fetch reports no upload progress, XHR does
+ * (the only reason it is used). A request that never reached the server rejects with a
+ * NetworkError, as apiFetch's would. */
+function xhrSend(method, path, body, token, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(method, path);
+    xhr.responseType = "blob";
+    xhr.setRequestHeader("Accept", "application/json");
+    if (token) xhr.setRequestHeader("Authorization", `Bearer ${token}`);
+    if (onProgress) {
+      xhr.upload.addEventListener("progress", (event) => {
+        if (event.lengthComputable) onProgress(event.loaded / event.total);
+      });
+    }
+    xhr.addEventListener("load", () => {
+      const headers = new Headers();
+      for (const line of xhr.getAllResponseHeaders().trim().split(/[\r\n]+/)) {
+        const at = line.indexOf(":");
+        if (at > 0) headers.append(line.slice(0, at).trim(), line.slice(at + 1).trim());
+      }
+      const empty = xhr.status === 204 || xhr.status === 304;
+      resolve(new Response(empty ? null : xhr.response, { status: xhr.status, headers }));
+    });
+    const failed = () => reject(new NetworkError(new Error(`upload to ${path} failed`)));
+    xhr.addEventListener("error", failed);
+    xhr.addEventListener("abort", failed);
+    xhr.addEventListener("timeout", failed);
+    xhr.send(body);
+  });
+}
+
+/**
+ * Upload `body` (a FormData) to `path` with POST, as apiFetch would send it (the token,
+ * one refresh on a 401, the login page when the session is over), reporting progress
+ * to `onProgress(fraction)`. Resolves with a fetch Response, so errors.js and forms.js
+ * read its answer as any other.
+ */
+export function apiUpload(path, body, { onProgress, leaveForLogin = true } = {}) {
+  return withToken(true, "POST", leaveForLogin, (token) =>
+    xhrSend("POST", path, body, token, onProgress),
+  );
 }

@@ -1,5 +1,5 @@
 // A page of this site, fetched and parsed, for scripts that move server-rendered
-// parts of it into the current page (Load more, a saved edit): markup is rendered in
+// parts of it into the current page (Load more): markup is rendered in
 // one place only, the server's templates. Pages are public: no token is sent.
 import { apiFetch } from "./api.js";
 

@@ -28,6 +28,7 @@ async function run(error, button, handler) {
   button.setAttribute("aria-busy", "true");
   // "Logging in…" rather than a faded button: `data-busy-label` on the button.
   if (button.dataset.busyLabel) button.textContent = button.dataset.busyLabel;
+  const busyText = button.textContent;
   let result;
   let unexpected = null;
   try {
@@ -38,7 +39,8 @@ async function run(error, button, handler) {
   }
   if (typeof result === "string") showError(error, result);
   if (result === LEAVING) return;
-  button.textContent = label;
+  // Unless the handler gave the button a new name (Schedule becomes Reschedule).
+  if (button.textContent === busyText) button.textContent = label;
   button.disabled = false;
   button.removeAttribute("aria-busy");
   if (unexpected) throw unexpected;
@@ -83,8 +85,16 @@ function clearField(input) {
   else input.removeAttribute("aria-describedby");
 }
 
-function clearFields(form) {
+/** Take every field error of `form` away (before it is sent again). */
+export function clearFields(form) {
   for (const input of form.elements) if (input.id) clearField(input);
+}
+
+/** A field's error goes as soon as the person edits that field. */
+export function clearErrorsOnInput(form) {
+  form.addEventListener("input", (event) => {
+    if (event.target.id) clearField(event.target);
+  });
 }
 
 /**
@@ -101,6 +111,9 @@ const FIELD_BY_CODE = {
   // shown at the username (it starts with "Username", which the field was once
   // matched by).
   username_or_email_taken: "username",
+  // The editor's.
+  schedule_conflict: "publish_at",
+  invalid_slug: "slug",
 };
 
 /** The form's fields an error answer names: [{input, message}]. A 422 names them in
@@ -147,10 +160,7 @@ export function onSubmit(form, { error, submit, check, ready }, handler) {
   for (const fieldset of form.querySelectorAll("fieldset[data-needs-script]")) {
     fieldset.disabled = false;
   }
-  // A field's error goes as soon as the person edits that field.
-  form.addEventListener("input", (event) => {
-    if (event.target.id) clearField(event.target);
-  });
+  clearErrorsOnInput(form);
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     clearFields(form);

@@ -1,9 +1,8 @@
-// Navbar (who is signed in), theme toggle and the New Post dialog: on every page.
+// Navbar (who is signed in) and theme toggle: on every page.
 import { apiFetch } from "./api.js";
 import { localizeDates } from "./dates.js";
-import { setUpDraftDialog } from "./drafts.js";
 import { errorMessage } from "./errors.js";
-import { formErrors, LEAVING, onClick, onSubmit } from "./forms.js";
+import { onClick } from "./forms.js";
 import { getCurrentUser, lastKnownUser, logout } from "./user.js";
 
 const root = document.documentElement;
@@ -107,9 +106,7 @@ onClick(resendButton, { error: document.getElementById("verify-notice-error") },
   noticeSent.hidden = false;
 });
 
-let currentUser = null;
 window.addEventListener("inkwell:user", (event) => {
-  currentUser = event.detail;
   showUser(event.detail);
   showVerifyNotice(event.detail);
 });
@@ -119,34 +116,9 @@ logoutButton.addEventListener("click", () => {
   logout();
 });
 
-// --- New Post dialog ----------------------------------------------------------
-// Its text is kept as a draft while the person types (see drafts.js).
-const newPost = setUpDraftDialog("new-post", "draft:new", {
-  original: () => ({ title: "", content: "" }),
-  userId: () => (currentUser ? currentUser.id : null),
-  after: () => newPost.form.elements.title.focus(),
-});
-const { form, error, submit, draft } = newPost;
-
-onSubmit(form, { error, submit }, async () => {
-  const response = await apiFetch("/api/posts", {
-    method: "POST",
-    json: { title: form.elements.title.value, content: form.elements.content.value },
-  });
-  if (!response.ok) return formErrors(form, response);
-  const post = await response.json();
-  draft.clear();
-  form.reset();
-  location.assign(`/posts/${encodeURIComponent(post.id)}`);
-  return LEAVING;
-});
-
 getCurrentUser().then((user) => {
-  currentUser = user;
   showUser(user);
   showVerifyNotice(user);
-  // Back from a forced login with a draft in the dialog: carry on where it stopped.
-  if (user && draft.reopenRequested()) newPost.open();
 });
 
 // --- Dates in the reader's own time zone and language ---------------------------

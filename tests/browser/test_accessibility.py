@@ -87,10 +87,12 @@ def test_no_serious_violations_on_any_page_in_either_theme(
         page.evaluate("localStorage.setItem('theme', 'light')")
         if signed_in:
             sign_in(page, user)
-        if size == "phone":  # what differs on a phone is the header, the same everywhere
-            paths = ["/", f"/posts/{post_id}", "/account"]
+        editor = ["/write", f"/posts/{post_id}/edit", "/me/posts"]
+        if size == "phone":  # what differs on a phone is the header (and the editor's tabs)
+            paths = ["/", f"/posts/{post_id}", "/account", *editor]
         elif signed_in:  # /login would only send a signed-in reader on to the home page
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/account"]
+            paths += editor
         else:
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
             paths += ["/forgot-password", "/reset-password"]

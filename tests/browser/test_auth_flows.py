@@ -79,17 +79,16 @@ def test_login_new_post_and_logout(page: Page, api) -> None:
 
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#nav-username")).to_have_text(user.username)
-    expect(page.get_by_role("button", name="New Post")).to_be_visible()
+    expect(page.get_by_role("link", name="New Post")).to_be_visible()
     expect(nav_guest).to_be_hidden()
 
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    expect(dialog).to_be_visible()
-    dialog.get_by_label("Title").fill("My first post")
-    dialog.get_by_label("Content").fill("Line one.\n\nLine three, after a blank line.")
-    dialog.get_by_role("button", name="Publish").click()
+    page.get_by_role("link", name="New Post").click()
+    expect(page).to_have_url(re.compile(r"/write$"))
+    page.get_by_label("Title").fill("My first post")
+    page.get_by_label("Content", exact=True).fill("Line one.\n\nLine three, after a blank line.")
+    page.get_by_role("button", name="Publish").click()
 
-    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    expect(page).to_have_url(re.compile(r"/posts/\d+/my-first-post$"))
     expect(page.locator("#post-title")).to_have_text("My first post")
     content = page.locator("#post-content")
     # Markdown: a blank line starts a new paragraph.

@@ -47,7 +47,7 @@ def test_the_phone_header_fits_in_two_short_rows(page: Page, api, signed_in: boo
     menu.focus()
     page.keyboard.press("Enter")
     expect(menu).to_have_attribute("aria-expanded", "true")
-    expect(page.get_by_role("button", name="New Post")).to_be_focused()
+    expect(page.get_by_role("link", name="New Post")).to_be_focused()
     username = page.get_by_role("link", name=user.username)
     expect(username).to_be_visible()
     assert username.evaluate("el => el.scrollWidth <= el.clientWidth")  # not cut off

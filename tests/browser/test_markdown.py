@@ -13,6 +13,7 @@ from tests.helpers import create_post, make_account, sign_in
 
 pytestmark = pytest.mark.browser
 
+PHONE = {"width": 375, "height": 740}
 MARKDOWN = "Some **bold words** and a [link](https://example.com/page).\n\n- one\n- two"
 
 
@@ -28,47 +29,48 @@ def fail_on_dialog(page: Page) -> list[str]:
     return opened
 
 
-def test_write_preview_toggle_then_publish(page: Page, api) -> None:
+def test_write_and_preview_then_publish(page: Page, api) -> None:
     opened = fail_on_dialog(page)
     sign_in(page, make_account(api))
-    page.goto("/")
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    write = dialog.get_by_role("button", name="Write")
-    preview = dialog.get_by_role("button", name="Preview")
-    area = dialog.locator("#new-post-preview-area")
-    expect(write).to_have_attribute("aria-pressed", "true")
-    expect(preview).to_have_attribute("aria-pressed", "false")
+    page.set_viewport_size(PHONE)  # Write and Preview are tabs here
+    page.goto("/write")
+    write = page.get_by_role("tab", name="Write")
+    preview = page.get_by_role("tab", name="Preview")
+    area = page.locator("#editor-preview")
+    expect(write).to_have_attribute("aria-selected", "true")
+    expect(preview).to_have_attribute("aria-selected", "false")
 
     # Nothing typed yet: nothing to preview, and no request needed.
     preview.click()
     expect(area).to_have_text("Nothing to preview")
     write.click()
 
-    dialog.get_by_label("Title").fill("Rendered")
-    dialog.get_by_label("Content").fill(MARKDOWN)
+    page.get_by_label("Title").fill("Rendered")
+    page.get_by_label("Content", exact=True).fill(MARKDOWN)
+    # Kept on this device at once, whatever becomes of the save to the server.
+    copy = page.evaluate("localStorage.getItem('draft:new')") or ""
+    assert MARKDOWN.replace("\n", "\\n") in copy
     preview.click()
-    expect(preview).to_have_attribute("aria-pressed", "true")
-    expect(write).to_have_attribute("aria-pressed", "false")
-    expect(dialog.get_by_label("Content")).to_be_hidden()
+    expect(preview).to_have_attribute("aria-selected", "true")
+    expect(write).to_have_attribute("aria-selected", "false")
+    expect(page.get_by_label("Content", exact=True)).to_be_hidden()
     expect(area.locator("strong")).to_have_text("bold words")
     link = area.get_by_role("link", name="link")
     expect(link).to_have_attribute("href", "https://example.com/page")
     expect(link).to_have_attribute("rel", "nofollow noopener")
     expect(area.locator("li")).to_have_count(2)
 
-    # Back to Write: the text is as it was, and the draft still holds it.
+    # Back to Write: the text is as it was.
     write.click()
-    expect(write).to_have_attribute("aria-pressed", "true")
+    expect(write).to_have_attribute("aria-selected", "true")
     expect(area).to_be_hidden()
-    expect(dialog.get_by_label("Content")).to_have_value(MARKDOWN)
-    assert MARKDOWN.replace("\n", "\\n") in page.evaluate("localStorage.getItem('draft:new')")
+    expect(page.get_by_label("Content", exact=True)).to_have_value(MARKDOWN)
 
     # Publishing from the preview works too.
     preview.click()
     expect(area.locator("strong")).to_be_visible()
-    dialog.get_by_role("button", name="Publish").click()
-    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    page.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/posts/\d+/rendered$"))
     content = page.locator("#post-content")
     expect(content.locator("strong")).to_have_text("bold words")
     expect(content.get_by_role("link", name="link")).to_have_attribute(
@@ -77,38 +79,35 @@ def test_write_preview_toggle_then_publish(page: Page, api) -> None:
     expect(content.locator("li")).to_have_count(2)
     assert "**" not in content.inner_text()
 
-    # Editing starts from the Markdown source, not the rendered text, and shows the
-    # change rendered once saved.
-    page.get_by_role("button", name="Edit").click()
-    edit = page.get_by_role("dialog", name="Edit post")
-    expect(edit.get_by_label("Content")).to_have_value(MARKDOWN)
-    edit.get_by_label("Content").fill("Now *emphasised*.")
-    edit.get_by_role("button", name="Preview").click()
-    expect(edit.locator("#edit-post-preview-area em")).to_have_text("emphasised")
-    edit.get_by_role("button", name="Save changes").click()
-    expect(edit).to_be_hidden()
+    # Editing starts from the Markdown source, not the rendered text; side by side on a
+    # wide screen, the preview follows the text.
+    page.set_viewport_size({"width": 1280, "height": 900})
+    page.get_by_role("link", name="Edit").click()
+    expect(page.get_by_label("Content", exact=True)).to_have_value(MARKDOWN)
+    expect(page.locator("#editor-tabs")).to_be_hidden()
+    page.get_by_label("Content", exact=True).fill("Now *emphasised*.")
+    expect(area.locator("em")).to_have_text("emphasised")
+    page.get_by_role("button", name="Update").click()
+    expect(page.locator("#editor-save-status")).to_contain_text("Updated")
+    page.get_by_role("link", name="View post").click()
     expect(content.locator("em")).to_have_text("emphasised")
-    page.get_by_role("button", name="Edit").click()
-    expect(edit.get_by_role("button", name="Write")).to_have_attribute("aria-pressed", "true")
-    expect(edit.get_by_label("Content")).to_have_value("Now *emphasised*.")
     assert opened == []
 
 
 def test_a_failed_preview_says_so(page: Page, api, console: ConsoleWatch) -> None:
     console.allow(r"status of 503")
     sign_in(page, make_account(api))
-    page.goto("/")
+    page.set_viewport_size(PHONE)
+    page.goto("/write")
     page.route(
         "**/api/posts/preview",
         lambda route: route.fulfill(status=503, json={"detail": "Try again in a moment"}),
     )
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    dialog.get_by_label("Content").fill("**x**")
-    dialog.get_by_role("button", name="Preview").click()
-    expect(dialog.locator("#new-post-preview-error")).to_be_visible()
-    expect(dialog.locator("#new-post-preview-error")).to_have_text("Try again in a moment")
-    expect(dialog.locator("#new-post-preview-area strong")).to_have_count(0)
+    page.get_by_label("Content", exact=True).fill("**x**")
+    page.get_by_role("tab", name="Preview").click()
+    expect(page.locator("#editor-preview-error")).to_be_visible()
+    expect(page.locator("#editor-preview-error")).to_have_text("Try again in a moment")
+    expect(page.locator("#editor-preview strong")).to_have_count(0)
 
 
 HOSTILE = (
@@ -144,12 +143,9 @@ def test_a_hostile_post_runs_nothing(page: Page, api) -> None:
     assert content.evaluate(RUNNABLE) == []
     # The preview of the same text runs nothing either.
     sign_in(page, user)
-    page.goto("/")
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    dialog.get_by_label("Content").fill(HOSTILE)
-    dialog.get_by_role("button", name="Preview").click()
-    area = dialog.locator("#new-post-preview-area")
+    page.goto("/write")
+    page.get_by_label("Content", exact=True).fill(HOSTILE)
+    area = page.locator("#editor-preview")  # side by side: it follows the text
     expect(area).to_contain_text("<img src=x onerror=alert('img')>")
     expect(area.locator("script, img, iframe, svg")).to_have_count(0)
     # Nothing is left that could ever fire: no element that runs script (above), no

@@ -28,6 +28,8 @@ def test_current_user_is_requested_once_per_page_load(page: Page, api) -> None:
         ("/", "#nav-username"),
         (f"/posts/{post['id']}", "#post-actions"),  # layout.js and post.js both ask
         ("/account", "#account"),  # layout.js and account.js both ask
+        (f"/posts/{post['id']}/edit", "#editor"),  # layout.js and editor.js both ask
+        ("/me/posts", "#my-posts-list"),  # layout.js and my-posts.js both ask
     ]:
         me_requests.clear()
         page.goto(path)
@@ -46,20 +48,20 @@ def test_only_the_author_may_edit_or_delete(
     sign_in(bob_page, bob)
 
     alice_page.goto("/")
-    alice_page.get_by_role("button", name="New Post").click()
+    alice_page.get_by_role("link", name="New Post").click()
     alice_page.get_by_label("Title").fill("Alice's thoughts")
-    alice_page.get_by_label("Content").fill("Only Alice may change this.")
+    alice_page.get_by_label("Content", exact=True).fill("Only Alice may change this.")
     alice_page.get_by_role("button", name="Publish").click()
-    expect(alice_page).to_have_url(re.compile(r"/posts/\d+$"))
-    post_id = alice_page.url.rsplit("/", 1)[1]
-    expect(alice_page.get_by_role("button", name="Edit")).to_be_visible()
+    expect(alice_page).to_have_url(re.compile(r"/posts/\d+/alice-s-thoughts$"))
+    post_id = alice_page.url.rsplit("/", 2)[1]
+    expect(alice_page.get_by_role("link", name="Edit")).to_be_visible()
     expect(alice_page.get_by_role("button", name="Delete")).to_be_visible()
 
     bob_page.goto(f"/posts/{post_id}")
     expect(bob_page.locator("#nav-username")).to_have_text(bob.username)
     bob_page.wait_for_load_state("networkidle")
     expect(bob_page.locator("#post-actions")).to_be_hidden()
-    expect(bob_page.get_by_role("button", name="Edit")).to_be_hidden()
+    expect(bob_page.get_by_role("link", name="Edit")).to_be_hidden()
     status = bob_page.evaluate(
         """async (id) => (await fetch(`/api/posts/${id}`, {
             method: 'DELETE',
@@ -69,13 +71,16 @@ def test_only_the_author_may_edit_or_delete(
     )
     assert status == 403
 
-    alice_page.get_by_role("button", name="Edit").click()
-    dialog = alice_page.get_by_role("dialog", name="Edit post")
-    expect(dialog.get_by_label("Title")).to_have_value("Alice's thoughts")
-    expect(dialog.get_by_label("Content")).to_have_value("Only Alice may change this.")
-    dialog.get_by_label("Title").fill("Alice's second thoughts")
-    dialog.get_by_role("button", name="Save changes").click()
-    expect(dialog).to_be_hidden()
+    alice_page.get_by_role("link", name="Edit").click()
+    expect(alice_page).to_have_url(re.compile(rf"/posts/{post_id}/edit$"))
+    expect(alice_page.get_by_label("Title")).to_have_value("Alice's thoughts")
+    expect(alice_page.get_by_label("Content", exact=True)).to_have_value(
+        "Only Alice may change this."
+    )
+    alice_page.get_by_label("Title").fill("Alice's second thoughts")
+    alice_page.get_by_role("button", name="Update").click()
+    expect(alice_page.locator("#editor-save-status")).to_contain_text("Updated")
+    alice_page.get_by_role("link", name="View post").click()
     expect(alice_page.locator("#post-title")).to_have_text("Alice's second thoughts")
     alice_page.reload()
     expect(alice_page.locator("#post-title")).to_have_text("Alice's second thoughts")

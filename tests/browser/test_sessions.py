@@ -1,6 +1,6 @@
 """Sessions in the browser: short access tokens refreshed through the cookie, drafts
-that survive a forced login, logout reaching every tab, /login skipped when signed in,
-and the account page's list of sessions.
+that survive a forced login (the editor keeps them on the device), logout reaching
+every tab, /login skipped when signed in, and the account page's list of sessions.
 
 This module runs its own live server with 3-second access tokens, so that expiry
 happens inside a test, and a secret key the test knows, so that a test can also hold
@@ -91,14 +91,13 @@ def test_a_post_written_over_an_expired_token_is_published(page: Page, api) -> N
     log_in_through_form(page, user)
     sent = refreshes(page)
 
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    dialog.get_by_label("Title").fill("Slow writer")
-    dialog.get_by_label("Content").fill("Written while the access token ran out.")
+    page.get_by_role("link", name="New Post").click()
+    page.get_by_label("Title").fill("Slow writer")
+    page.get_by_label("Content", exact=True).fill("Written while the access token ran out.")
     expired = expire_access_token(page)  # while the writer was writing
-    dialog.get_by_role("button", name="Publish").click()
+    page.get_by_role("button", name="Publish").click()
 
-    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
+    expect(page).to_have_url(re.compile(r"/posts/\d+/slow-writer$"))
     expect(page.locator("#post-title")).to_have_text("Slow writer")
     assert len(sent) == 1
     # A new token in its place (within the second of the login, the very token the
@@ -147,76 +146,57 @@ def test_concurrent_calls_share_one_refresh(page: Page, api) -> None:
     assert len(sent) == 1
 
 
-def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
-    user = sign_up(api)
-    log_in_through_form(page, user)
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    dialog.get_by_label("Title").fill("Never lost")
-    dialog.get_by_label("Content").fill("Typed, then the session ended.")
-
-    # Escape closes the dialog but keeps the draft.
-    page.keyboard.press("Escape")
-    expect(dialog).to_be_hidden()
-    page.reload()
-    page.get_by_role("button", name="New Post").click()
-    expect(dialog.get_by_label("Title")).to_have_value("Never lost")
-    expect(page.locator("#new-post-draft-note")).to_be_visible()
-
-    # The session ends for good (no cookie, a dead token): Publish must send to log in.
+def end_the_session(page: Page) -> None:
+    """The session ends for good: no refresh cookie, a token the server refuses."""
     page.context.clear_cookies()
     page.evaluate("localStorage.setItem('access_token', 'not.a.token')")
-    dialog.get_by_role("button", name="Publish").click()
-    expect(page).to_have_url(re.compile(r"/login\?next=/$"))
-    assert token(page) is None
-
-    fill_login_form(page, user.email, user.password)
-    expect(page).to_have_url(re.compile(r"/$"))
-    expect(dialog).to_be_visible()
-    expect(dialog.get_by_label("Title")).to_have_value("Never lost")
-    expect(dialog.get_by_label("Content")).to_have_value("Typed, then the session ended.")
-    dialog.get_by_role("button", name="Publish").click()
-    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
-    expect(page.locator("#post-title")).to_have_text("Never lost")
-    assert page.evaluate("localStorage.getItem('draft:new')") is None
 
 
-def test_cancel_asks_before_discarding_and_edit_drafts_persist(page: Page, api) -> None:
+def test_a_draft_comes_back_after_a_forced_login(page: Page, api) -> None:
     user = sign_up(api)
-    log_in_through_form(page, user)
-    page.get_by_role("button", name="New Post").click()
-    dialog = page.get_by_role("dialog", name="New post")
-    dialog.get_by_label("Title").fill("Second thoughts")
-    dialog.get_by_role("button", name="Cancel").click()
-    expect(dialog.get_by_text("Discard this draft?")).to_be_visible()
-    dialog.get_by_role("button", name="Keep editing").click()
-    expect(dialog.get_by_label("Title")).to_have_value("Second thoughts")
-    dialog.get_by_role("button", name="Cancel").click()
-    dialog.get_by_role("button", name="Discard").click()
-    expect(dialog).to_be_hidden()
-    assert page.evaluate("localStorage.getItem('draft:new')") is None
-    page.get_by_role("button", name="New Post").click()
-    expect(dialog.get_by_label("Title")).to_have_value("")
-    dialog.get_by_role("button", name="Cancel").click()  # nothing typed: closes at once
-    expect(dialog).to_be_hidden()
+    log_in_through_form(page, user, "/write")
+    end_the_session(page)  # before anything reaches the server
+    page.get_by_label("Title").fill("Never lost")
+    page.get_by_label("Content", exact=True).fill("Typed, then the session ended.")
 
-    # An edit in progress survives a reload, keyed by the post.
-    page.get_by_role("button", name="New Post").click()
-    dialog.get_by_label("Title").fill("Published title")
-    dialog.get_by_label("Content").fill("Original words.")
-    dialog.get_by_role("button", name="Publish").click()
-    expect(page).to_have_url(re.compile(r"/posts/\d+$"))
-    post_id = page.url.rsplit("/", 1)[1]
-    page.get_by_role("button", name="Edit").click()
-    edit = page.get_by_role("dialog", name="Edit post")
-    edit.get_by_label("Content").fill("Better words, not saved yet.")
+    # The autosave finds the session over: the editor says so and stays where it is.
+    status = page.locator("#editor-save-status")
+    expect(status).to_have_text(
+        "Signed out — kept on this device. Log in to save it to your account.", timeout=8_000
+    )
+    expect(page).to_have_url(re.compile(r"/write$"))
+    expect(page.locator("#editor-login")).to_be_visible()
+    assert token(page) is None
+    assert "Never lost" in page.evaluate("localStorage.getItem('draft:new')")
+
+    # Back later (the page again): to log in first, then the text is back.
     page.reload()
-    page.get_by_role("button", name="Edit").click()
-    expect(edit.get_by_label("Content")).to_have_value("Better words, not saved yet.")
-    assert page.evaluate(f"localStorage.getItem('draft:edit:{post_id}')") is not None
-    edit.get_by_role("button", name="Save changes").click()
-    expect(page.locator("#post-content")).to_have_text("Better words, not saved yet.")
+    expect(page).to_have_url(re.compile(r"/login\?next=/write$"))
+    fill_login_form(page, user.email, user.password)
+    expect(page).to_have_url(re.compile(r"/write$"))
+    expect(page.locator("#editor-restored")).to_be_visible()
+    expect(page.get_by_label("Title")).to_have_value("Never lost")
+    expect(page.get_by_label("Content", exact=True)).to_have_value("Typed, then the session ended.")
+
+    # The session ends again as Publish is pressed: to log in, and back to the text.
+    end_the_session(page)
+    page.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/login\?next=/(write|posts/\d+/edit)$"))
+    assert token(page) is None
+    fill_login_form(page, user.email, user.password)
+    expect(page).to_have_url(re.compile(r"/(write|posts/\d+/edit)$"))
+    expect(page.get_by_label("Title")).to_have_value("Never lost")
+    expect(page.get_by_label("Content", exact=True)).to_have_value("Typed, then the session ended.")
+    page.get_by_role("button", name="Publish").click()
+    expect(page).to_have_url(re.compile(r"/posts/\d+/never-lost$"))
+    expect(page.locator("#post-title")).to_have_text("Never lost")
+    post_id = page.url.rsplit("/", 2)[1]
+    assert page.evaluate("localStorage.getItem('draft:new')") is None
     assert page.evaluate(f"localStorage.getItem('draft:edit:{post_id}')") is None
+    # One post, not one per attempt.
+    log_in(api, user)
+    items = api.get("/api/users/me/posts", headers=user.headers).json()["items"]
+    assert [item["title"] for item in items] == ["Never lost"]
 
 
 def test_logout_signs_out_every_tab(page: Page, api, console: ConsoleWatch) -> None:
