@@ -13,6 +13,9 @@ from urllib.parse import quote
 SLUG_MAX = 80
 # What a title with no letters or digits at all ("!!!", "🎉") is called.
 FALLBACK_SLUG = "post"
+# Slugs that name a page of the post rather than the post (`/posts/{id}/edit` is its
+# editor): a title that would give one gets FALLBACK_SLUG after it ("edit-post").
+RESERVED_SLUGS = frozenset({"edit"})
 
 
 def _is_word_character(char: str) -> bool:
@@ -39,8 +42,11 @@ def slugify(text: str) -> str:
         candidate = f"{slug}-{word}" if slug else word
         if len(candidate) > SLUG_MAX:
             # Cut between words; a single word longer than the limit is cut where it must be.
-            return slug or word[:SLUG_MAX]
+            slug = slug or word[:SLUG_MAX]
+            break
         slug = candidate
+    if slug in RESERVED_SLUGS:
+        return f"{slug}-{FALLBACK_SLUG}"
     return slug
 
 

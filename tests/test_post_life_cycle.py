@@ -272,6 +272,8 @@ def test_a_drafts_slug_follows_its_title_until_it_is_published(client, alice):
         ("🎉🎉", ""),
         ("Ｆｕｌｌｗｉｄｔｈ", "fullwidth"),
         ("under_score", "under-score"),
+        ("Edit", "edit-post"),  # /posts/{id}/edit is the editor
+        ("Edit this", "edit-this"),
     ],
 )
 def test_slugify(title, slug):
@@ -332,3 +334,11 @@ def test_the_scheduler_publishes_exactly_the_due_posts(client, alice):
     statuses = scalar(client, select(Post.status).where(Post.id == due["id"]))
     assert statuses == "published"
     assert scalar(client, select(Post.status).where(Post.id == not_due["id"])) == "scheduled"
+
+
+def test_a_post_called_edit_has_a_page_of_its_own(client, alice):
+    post = create_post(client, alice, "Edit", "x")
+    assert post["url"] == f"/posts/{post['id']}/edit-post"
+    assert "<h1" in client.get(post["url"]).text
+    edited = client.patch(f"/api/posts/{post['id']}", json={"slug": "edit"}, headers=alice.headers)
+    assert edited.json()["slug"] == "edit-post"
