@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from content.markdown_render import media_names, reading_minutes, render_off_loop
+from content.markdown_render import ImageSizes, media_names, reading_minutes, render_off_loop
 from content.pagination import PageOfPosts
 from content.slugs import slug_for_title, slugify
 from errors.domain import DomainError
@@ -73,14 +73,13 @@ async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, 
     return row[0], row[1]
 
 
-async def set_content(session: AsyncSession, post: Post, content: str) -> None:
-    """The one place a post's content is written: the source, its HTML (rendered off the
-    event loop, with the sizes of the uploaded images it shows), its reading time, and
-    which uploaded images it uses (so the unused ones can be collected)."""
+async def render_content(session: AsyncSession, content: str) -> tuple[str, ImageSizes]:
+    """The content's HTML (rendered off the event loop) with the uploaded images it
+    shows at their sizes, and those images."""
     names = media_names(content)
-    sizes: tuple[tuple[str, int, int], ...] = ()
+    sizes: ImageSizes = ()
     if names:
-        # Not flushed first: a new post has no content yet (it gets it below).
+        # Not flushed first: a new post has no content yet (set_content gives it one).
         with session.no_autoflush:
             rows = await session.execute(
                 select(MediaImage.name, MediaImage.width, MediaImage.height)
@@ -88,7 +87,13 @@ async def set_content(session: AsyncSession, post: Post, content: str) -> None:
                 .order_by(MediaImage.name)
             )
         sizes = tuple((name, width, height) for name, width, height in rows)
-    html = await render_off_loop(content, sizes)
+    return await render_off_loop(content, sizes), sizes
+
+
+async def set_content(session: AsyncSession, post: Post, content: str) -> None:
+    """The one place a post's content is written: the source, its HTML, its reading
+    time, and which uploaded images it uses (so the unused ones can be collected)."""
+    html, sizes = await render_content(session, content)
     post.content = content
     post.content_html = html
     post.reading_minutes = reading_minutes(html)

@@ -8,7 +8,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import CurrentUser, OptionalUser
 from content import posts as post_service
-from content.markdown_render import render_off_loop
 from content.pagination import (
     LIMIT_DEFAULT,
     After,
@@ -84,10 +83,14 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
 @router.post(
     "/preview", response_model=PreviewResponse, responses=error_responses(400, 401, 413, 503)
 )
-async def preview_post(preview: PreviewRequest, _user: CurrentUser) -> PreviewResponse:
-    """Content rendered exactly as publishing it would (the Write / Preview toggle).
-    Signed-in authors only: it is the editor's tool, not a public rendering service."""
-    return PreviewResponse(html=await render_off_loop(preview.content))
+async def preview_post(
+    preview: PreviewRequest, _user: CurrentUser, session: SessionDep
+) -> PreviewResponse:
+    """Content rendered exactly as publishing it would (the Write / Preview toggle),
+    uploaded images included. Signed-in authors only: it is the editor's tool, not a
+    public rendering service."""
+    html, _images = await post_service.render_content(session, preview.content)
+    return PreviewResponse(html=html)
 
 
 @router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))
