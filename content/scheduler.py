@@ -9,12 +9,9 @@ Workers that find the same post due at once do the same idempotent write. No req
 waits for any of this, and none reads the database for it.
 """
 
-import asyncio
-import contextlib
 import logging
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
+from background.periodic import PeriodicJob
 from config import get_settings
 from content.posts import next_scheduled, publish_due
 from models import utcnow
@@ -22,31 +19,16 @@ from models import utcnow
 logger = logging.getLogger("inkwell.scheduler")
 
 
-class Publisher:
-    """Publishes due scheduled posts; started and stopped by the app's lifespan."""
+class Publisher(PeriodicJob):
+    """Publishes due scheduled posts; one per worker."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self.sessionmaker = sessionmaker
-        self._task: asyncio.Task[None] | None = None
+    name = "post-publisher"
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="post-publisher")
+    def retry_pause(self) -> float:
+        return get_settings().publish_check_seconds
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                pause = await self.publish_due()
-            except Exception:
-                logger.exception("Scheduled posts could not be checked; trying again shortly")
-                pause = get_settings().publish_check_seconds
-            await asyncio.sleep(pause)
+    async def run_once(self) -> float:
+        return await self.publish_due()
 
     async def publish_due(self) -> float:
         """Publish what is due; the seconds to sleep before looking again."""

@@ -14,8 +14,6 @@ makes it collectable at once if its upload is older than that: the count is from
 upload, not from the last use. Each worker's MediaCollector runs the collection.
 """
 
-import asyncio
-import contextlib
 import hashlib
 import logging
 import re
@@ -27,9 +25,10 @@ from fastapi import status
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import rate_limits
+from background.periodic import PeriodicJob
 from config import get_settings
 from database import is_postgresql, lock_account, rows_changed
 from errors.domain import DomainError
@@ -217,32 +216,19 @@ async def collect_unused(session: AsyncSession, *, now: datetime) -> int:
     )
 
 
-class MediaCollector:
-    """Deletes unused images now and then; one per worker, started and stopped by the
-    app's lifespan. Several workers (or machines) may collect at once: harmless."""
+class MediaCollector(PeriodicJob):
+    """Deletes unused images now and then; one per worker. Several workers (or
+    machines) may collect at once: harmless."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
-        self.sessionmaker = sessionmaker
-        self._task: asyncio.Task[None] | None = None
+    name = "media-collector"
+    first_pause = FIRST_COLLECTION_SECONDS
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="media-collector")
+    def retry_pause(self) -> float:
+        return COLLECTION_EVERY_SECONDS
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
-        await asyncio.sleep(FIRST_COLLECTION_SECONDS)
-        while True:
-            try:
-                await self.collect()
-            except Exception:
-                logger.exception("Unused images could not be collected; trying again later")
-            await asyncio.sleep(COLLECTION_EVERY_SECONDS)
+    async def run_once(self) -> float:
+        await self.collect()
+        return COLLECTION_EVERY_SECONDS
 
     async def collect(self, *, now: datetime | None = None) -> int:
         """One collection, committed; how many images were deleted."""

@@ -1,0 +1,1 @@
+"""Work each worker does on its own, outside any request: jobs that run now and then."""
