@@ -194,6 +194,8 @@ async def update_post(session: AsyncSession, *, post: Post, changes: Mapping[str
     publish_at: datetime | None = changes.get("publish_at")
     if publish_at is not None and new_status == PostStatus.DRAFT:
         raise _draft_and_schedule_conflict()
+    if "summary" in changes:  # an empty summary is none: cards go back to an excerpt
+        changes = {**changes, "summary": changes["summary"] or None}
     now = utcnow()
     was_published = post.is_published
     visible_change = any(
@@ -202,7 +204,7 @@ async def update_post(session: AsyncSession, *, post: Post, changes: Mapping[str
     if "title" in changes:
         post.title = changes["title"]
     if "summary" in changes:
-        post.summary = changes["summary"] or None
+        post.summary = changes["summary"]
     if "content" in changes and changes["content"] != post.content:
         await set_content(session, post, changes["content"])
     if "slug" in changes:
