@@ -1,26 +1,35 @@
 """No N+1: listing pages cost the same number of SQL statements however many posts
 and authors there are."""
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import event
 
+from content.scheduler import Publisher
+from images.media import MediaCollector
 from tests.helpers import create_post, make_account
 from web.hot_reads import SQLiteReads
+
+# The asyncio tasks of main.py's lifespan that use the database on their own.
+BACKGROUND_TASKS = {"outbox-sender", Publisher.name, MediaCollector.name}
 
 
 @contextmanager
 def counting_statements(client) -> Iterator[list[str]]:
     """Statements sent through the engine, and on SQLite through web/hot_reads.py's own
-    connection too; not the outbox sender's, which runs beside the requests."""
+    connection too; not those of the background jobs (the outbox sender, the publisher,
+    the media collector), which run beside the requests at their own times."""
     engine = client.app_state["sessionmaker"].kw["bind"].sync_engine
     hot_reads = client.app_state["hot_reads"]
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:
-        if "outbox" not in statement:
+        task = asyncio.current_task()
+        in_background = task is not None and task.get_name() in BACKGROUND_TASKS
+        if not in_background and "outbox" not in statement:
             statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", count)
@@ -61,3 +70,19 @@ def test_me_is_one_statement(client):
     with counting_statements(client) as statements:
         assert client.get("/api/users/me", headers=alice.headers).status_code == 200
     assert len(statements) == 1
+
+
+def test_the_background_jobs_statements_are_not_counted(client):
+    """The publisher looks for due posts every few seconds beside the requests: a count
+    of a request's statements must not depend on whether it looked meanwhile."""
+    publisher = Publisher(client.app_state["sessionmaker"])
+
+    async def look(name: str) -> None:
+        await asyncio.create_task(publisher.publish_due(), name=name)
+
+    with counting_statements(client) as in_background:
+        client.portal.call(look, Publisher.name)
+    with counting_statements(client) as in_a_request:
+        client.portal.call(look, "a request")
+    assert in_background == []
+    assert len(in_a_request) >= 2  # what is due, then when the next one is
