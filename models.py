@@ -36,6 +36,9 @@ PICTURES_PATH = "/media/pictures"
 MAX_ID = 2**31 - 1
 ACCOUNT_KEY_BYTES = 16  # random bytes, 22 characters once encoded
 ACCOUNT_KEY_MAX = 32
+# An author's profile (the author page shows it): a few sentences and a home page.
+BIO_MAX = 300
+WEBSITE_MAX = 200
 # Ids that appear in tokens and links are never handed out twice: PostgreSQL's
 # sequences never go back, and on SQLite AUTOINCREMENT keeps the highest id ever used
 # (without it, a deleted account's id goes to the next sign-up).
@@ -107,6 +110,9 @@ class User(Base):
     # Whether the owner of `email` opened a link mailed to it (accounts/email_links.py). A new
     # email starts unverified.
     email_verified: Mapped[bool] = mapped_column(default=False)
+    # Plain text (newlines kept) and an http(s) URL, both optional (schemas.py's rules).
+    bio: Mapped[str | None] = mapped_column(String(BIO_MAX), default=None)
+    website: Mapped[str | None] = mapped_column(String(WEBSITE_MAX), default=None)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
+from urllib.parse import urlsplit
 
 from fastapi import Path as PathParam
 from pydantic import (
@@ -25,6 +26,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from accounts.usernames import clean_username
 from content.slugs import SLUG_MAX
 from models import (
+    BIO_MAX,
     CONTENT_MAX,
     EMAIL_MAX,
     KEY_MAX,
@@ -33,6 +35,7 @@ from models import (
     SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
+    WEBSITE_MAX,
     fold,
 )
 
@@ -97,6 +100,24 @@ def _password_text(value: str) -> str:
     _no_unencodable(value)
     if "\x00" in value:
         raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _web_address(value: str) -> str:
+    """An http(s) address with a host, or empty (which clears it): never `javascript:`,
+    `data:` or any other scheme a link could run or smuggle."""
+    if not value:
+        return value
+    if any(char.isspace() for char in value):
+        raise ValueError("must be a web address without spaces")
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not host:
+        raise ValueError("must be a web address starting with http:// or https://")
     return value
 
 
@@ -229,9 +250,26 @@ class UserCreate(InputModel):
         return self
 
 
+Bio = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=BIO_MAX),
+    AfterValidator(_plain_text),
+    Field(description="Plain text shown on the author page (newlines kept); empty clears it"),
+]
+Website = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=WEBSITE_MAX),
+    AfterValidator(_one_line),
+    AfterValidator(_web_address),
+    Field(description="An http(s) address linked from the author page; empty clears it"),
+]
+
+
 class UserUpdate(PartialUpdate):
     username: Username | None = omittable()
     email: Email | None = omittable()
+    bio: Bio | None = omittable("Plain text, at most 300 characters; empty clears it")
+    website: Website | None = omittable("An http:// or https:// address; empty clears it")
     current_password: CurrentPassword | None = omittable("Required when `email` changes")
 
 
@@ -247,6 +285,8 @@ class UserPublic(BaseModel):
     username: str
     image_file: str | None
     image_path: str
+    bio: str | None
+    website: str | None
 
 
 class UserPrivate(UserPublic):

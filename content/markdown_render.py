@@ -120,9 +120,10 @@ RESERVED_IDS = frozenset({
     "password-heading", "password-submit", "password-success", "picture-current",
     "picture-error", "picture-file", "picture-form", "picture-heading", "picture-hint",
     "picture-preview", "picture-remove", "picture-submit", "picture-success", "post",
-    "post-actions", "post-content", "post-list", "post-title", "profile-current-password",
-    "profile-email", "profile-error", "profile-form", "profile-heading",
-    "profile-password-field", "profile-submit", "profile-success", "profile-username",
+    "post-actions", "post-content", "post-list", "post-nav", "post-title", "profile-bio",
+    "profile-bio-hint", "profile-current-password", "profile-email", "profile-error",
+    "profile-form", "profile-heading", "profile-password-field", "profile-submit",
+    "profile-success", "profile-username", "profile-website", "profile-website-hint",
     "register-confirm", "register-email", "register-error", "register-form",
     "register-heading", "register-password", "register-password-hint", "register-submit",
     "register-username", "remove-passkey-cancel", "remove-passkey-confirm",
@@ -132,10 +133,10 @@ RESERVED_IDS = frozenset({
     "rename-passkey-submit", "reset-again", "reset-confirm", "reset-done", "reset-error",
     "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
     "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
-    "sessions-list", "sessions-loading", "sessions-success", "theme-toggle", "user-header",
-    "user-name", "verify-error", "verify-heading", "verify-next", "verify-notice",
-    "verify-notice-email", "verify-notice-error", "verify-notice-resend",
-    "verify-notice-sent", "verify-status"
+    "sessions-list", "sessions-loading", "sessions-success", "theme-toggle", "user-bio",
+    "user-header", "user-name", "user-website", "verify-error", "verify-heading",
+    "verify-next", "verify-notice", "verify-notice-email", "verify-notice-error",
+    "verify-notice-resend", "verify-notice-sent", "verify-status",
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")

@@ -9,11 +9,12 @@ made published at their time by content/scheduler.py.
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import Response, status
-from sqlalchemy import delete, func, select
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -71,6 +72,46 @@ async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, 
     if row is None:
         raise DomainError(status.HTTP_404_NOT_FOUND, "user_not_found", "User not found")
     return row[0], row[1]
+
+
+@dataclass(frozen=True)
+class Neighbour:
+    """A post next to another in publication order: enough for a link."""
+
+    id: int
+    title: str
+    slug: str
+
+    @property
+    def url(self) -> str:
+        return f"/posts/{self.id}/{self.slug}"
+
+
+def neighbour_query(here: tuple[datetime, int], *, older: bool) -> Select[int, str, str]:
+    """The published post just before (`older`) or just after a (date_posted, id)
+    position: one step along the (status, date_posted, id) index, no sort."""
+    position = tuple_(Post.date_posted, Post.id)
+    query = select(Post.id, Post.title, Post.slug).where(Post.status == PostStatus.PUBLISHED)
+    if older:
+        query = query.where(position < here).order_by(Post.date_posted.desc(), Post.id.desc())
+    else:
+        query = query.where(position > here).order_by(Post.date_posted, Post.id)
+    return query.limit(1)
+
+
+async def neighbours(
+    session: AsyncSession, post: Post
+) -> tuple[Neighbour | None, Neighbour | None]:
+    """The published posts just before (older) and just after (newer) a published
+    post, by publication time: two indexed reads."""
+    if post.date_posted is None:  # only a published post's page asks
+        return None, None
+    here = (post.date_posted, post.id)
+    found: list[Neighbour | None] = []
+    for older in (True, False):
+        row = (await session.execute(neighbour_query(here, older=older))).first()
+        found.append(Neighbour(row.id, row.title, row.slug) if row is not None else None)
+    return found[0], found[1]
 
 
 async def render_content(session: AsyncSession, content: str) -> tuple[str, ImageSizes]:

@@ -7,11 +7,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from config import get_settings
 from content.pagination import After, page_of_posts
-from content.posts import get_author_or_404, get_post_or_404
+from content.posts import get_author_or_404, get_post_or_404, neighbours
 from database import open_session
 from schemas import PathId
+from web.link_previews import link_preview
 from web.page_cache import cached_page
-from web.templating import HOME_DESCRIPTION, post_description, render
+from web.templating import HOME_DESCRIPTION, canonical_url, post_description, render
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
@@ -67,7 +68,17 @@ async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
             post = await get_post_or_404(session, post_id)
             if slug != post.slug:
                 return RedirectResponse(post.url, status_code=301)
-            return render(request, "post.html", post.title, post_description(post), post=post)
+            older, newer = await neighbours(session, post)
+            return render(
+                request,
+                "post.html",
+                post.title,
+                post_description(post),
+                post=post,
+                older=older,
+                newer=newer,
+                preview=link_preview(request, post, canonical_url(request)),
+            )
 
     return await cached_page(request, render_post)
 

@@ -37,6 +37,8 @@ from web.signin import check_password, confirm_current_password, login_failed, s
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
+# The profile's optional fields: an empty string clears them.
+PROFILE_FIELDS = frozenset({"bio", "website"})
 SIGN_UP_LIMIT = "sign_up_limit"
 SIGN_UP_LIMIT_DETAIL = (
     "Too many sign-ups from your network address in the past hour; try again later"
@@ -202,7 +204,8 @@ async def update_user(
     for field, value in user_in.model_dump(
         exclude_unset=True, exclude={"current_password"}
     ).items():
-        setattr(user, field, value)
+        # An empty bio or website clears it.
+        setattr(user, field, (value or None) if field in PROFILE_FIELDS else value)
     if new_email:  # unproven until its owner opens the link mailed to it
         user.email_verified = False
         await email_links.queue_verification(session, user)

@@ -6,7 +6,16 @@ from html.parser import HTMLParser
 
 from config import BASE_DIR
 from content.slugs import SLUG_MAX
-from models import CONTENT_MAX, EMAIL_MAX, PASSKEY_NAME_MAX, SUMMARY_MAX, TITLE_MAX, USERNAME_MAX
+from models import (
+    BIO_MAX,
+    CONTENT_MAX,
+    EMAIL_MAX,
+    PASSKEY_NAME_MAX,
+    SUMMARY_MAX,
+    TITLE_MAX,
+    USERNAME_MAX,
+    WEBSITE_MAX,
+)
 from schemas import PASSWORD_MAX, PASSWORD_MIN
 from tests.helpers import create_post
 
@@ -40,6 +49,8 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "/account": {
         "profile-username": {"maxlength": USERNAME_MAX},
         "profile-email": {"maxlength": EMAIL_MAX},
+        "profile-bio": {"maxlength": BIO_MAX},
+        "profile-website": {"maxlength": WEBSITE_MAX},
         "profile-current-password": PASSWORD,
         "current-password": PASSWORD,
         "new-password": NEW_PASSWORD,

@@ -17,6 +17,8 @@ def test_register_returns_the_private_user(client):
         "email": "alice.smith@example.com",
         "image_file": None,
         "image_path": "/static/img/default.svg",
+        "bio": None,
+        "website": None,
         "email_verified": False,
     }
 

@@ -17,12 +17,14 @@ from config import BASE_DIR, get_settings
 from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
 from content.slugs import SLUG_MAX
 from models import (
+    BIO_MAX,
     CONTENT_MAX,
     EMAIL_MAX,
     PASSKEY_NAME_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
+    WEBSITE_MAX,
     Post,
 )
 from schemas import PASSWORD_MAX, PASSWORD_MIN
@@ -59,6 +61,8 @@ class Limits:
     passkey_name_max: int = PASSKEY_NAME_MAX
     summary_max: int = SUMMARY_MAX
     slug_max: int = SLUG_MAX
+    bio_max: int = BIO_MAX
+    website_max: int = WEBSITE_MAX
 
 
 templates.env.globals["limits"] = Limits()
@@ -95,6 +99,14 @@ def site_url(request: Request) -> str:
     return str(get_settings().public_url or request.base_url).rstrip("/")
 
 
+def canonical_url(request: Request) -> str:
+    """The page's own absolute address: only the parameters that choose what the page
+    shows are kept (not `next`, not trackers)."""
+    kept = {key: value for key in ("cursor",) if (value := request.query_params.get(key))}
+    query = f"?{urlencode(kept)}" if kept else ""
+    return f"{site_url(request)}{request.url.path}{query}"
+
+
 def render(
     request: Request,
     name: str,
@@ -103,9 +115,9 @@ def render(
     **context: object,
 ) -> HTMLResponse:
     """A page with its `<title>`, meta description and canonical address."""
-    # Only the parameters that choose what the page shows: not `next`, not trackers.
-    kept = {key: value for key in ("cursor",) if (value := request.query_params.get(key))}
-    query = f"?{urlencode(kept)}" if kept else ""
-    canonical_url = f"{site_url(request)}{request.url.path}{query}"
-    context |= {"title": title, "description": description, "canonical_url": canonical_url}
+    context |= {
+        "title": title,
+        "description": description,
+        "canonical_url": canonical_url(request),
+    }
     return templates.TemplateResponse(request, name, context)

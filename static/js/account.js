@@ -43,6 +43,8 @@ function showAccount(current) {
   const form = byId("profile-form");
   form.elements.username.value = current.username;
   form.elements.email.value = current.email;
+  form.elements.bio.value = current.bio ?? "";
+  form.elements.website.value = current.website ?? "";
 }
 
 function emailChanges(form) {
@@ -56,6 +58,12 @@ function profileChanges(form) {
   const changes = {};
   if (form.elements.username.value.trim() !== user.username) {
     changes.username = form.elements.username.value;
+  }
+  // Bio and website: empty clears them.
+  for (const name of ["bio", "website"]) {
+    if (form.elements[name].value.trim() !== (user[name] ?? "")) {
+      changes[name] = form.elements[name].value;
+    }
   }
   if (emailChanges(form)) {
     changes.email = form.elements.email.value;

@@ -61,6 +61,10 @@ class Greeter(Base):
 def writer(live_server: str) -> tuple[Account, int]:
     with httpx.Client(base_url=live_server, timeout=10) as api:
         user = make_account(api)
+        profile = {"bio": "Writes about gardens.\nAnd code.", "website": "https://a.example/"}
+        answer = api.patch(f"/api/users/{user.id}", json=profile, headers=user.headers)
+        assert answer.status_code == 200, answer.text
+        create_post(api, user, "An older post", "Before the accessible one.")  # "Previous"
         post = create_post(api, user, "Accessible writing", MARKDOWN)
         for n in range(12):  # enough for the "Older posts" pager
             create_post(api, user, f"Filler {n}", "Short text.")
