@@ -1,8 +1,6 @@
-"""Atom feeds of the whole blog and of each author, cached like the pages they mirror;
-and /robots.txt, what crawlers read first."""
+"""Atom feeds of the whole blog and of each author, cached like the pages they mirror."""
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import PlainTextResponse
 
 from accounts.users import get_user_or_404
 from content.feeds import FEED_SIZE, MEDIA_TYPE, atom_feed
@@ -45,18 +43,3 @@ async def user_feed(request: Request, user_id: PathId) -> Response:
         return Response(body, media_type=MEDIA_TYPE)
 
     return await cached_page(request, render_feed)
-
-
-# What crawlers should leave alone: the API, the pages that are only a signed-in
-# person's (account, editor, their posts) and search results (endless, and thin).
-ROBOTS_DISALLOWED = ("/api/", "/account", "/write", "/me/", "/posts/*/edit", "/search")
-
-
-@router.get("/robots.txt")
-async def robots_txt(request: Request) -> PlainTextResponse:
-    """Public pages allowed, the rest disallowed, and where the sitemap is (at
-    PUBLIC_URL, or this request's address when unset, as the feeds do)."""
-    lines = ["User-agent: *", "Allow: /"]
-    lines += [f"Disallow: {path}" for path in ROBOTS_DISALLOWED]
-    lines += ["", f"Sitemap: {site_url(request)}/sitemap.xml", ""]
-    return PlainTextResponse("\n".join(lines), headers={"Cache-Control": "max-age=3600"})

@@ -161,7 +161,7 @@ def test_the_migration_adds_the_columns_and_goes_back(tmp_path):
             with engine.begin() as connection:
                 config = alembic_config()
                 config.attributes["connection"] = connection
-                command.upgrade(config, "0013")
+                command.upgrade(config, "0011")
                 connection.execute(
                     text(
                         "INSERT INTO users (username, email, username_key, email_key, "
@@ -179,7 +179,7 @@ def test_the_migration_adds_the_columns_and_goes_back(tmp_path):
                 assert version(connection) == before + 1  # 0004's trigger, as it was
                 connection.execute(text("UPDATE users SET password_hash = 'y'"))
                 assert version(connection) == before + 1
-                command.upgrade(config, "0013")
+                command.upgrade(config, "0011")
                 assert connection.scalar(text("SELECT bio FROM users")) is None
         finally:
             engine.dispose()
@@ -428,22 +428,3 @@ def test_the_only_inline_script_is_the_data_block(client, alice):
     parser.feed(answer.text)
     inline = [script for script in parser.scripts if "src" not in script]
     assert inline == [{"type": "application/ld+json"}]
-
-
-# --- robots.txt ----------------------------------------------------------------------
-
-
-def test_robots_txt_allows_public_pages_and_names_the_sitemap(client):
-    answer = client.get("/robots.txt")
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("text/plain")
-    lines = answer.text.splitlines()
-    assert lines[:2] == ["User-agent: *", "Allow: /"]
-    disallowed = {line.removeprefix("Disallow: ") for line in lines if line.startswith("Disallow")}
-    assert disallowed == {"/api/", "/account", "/write", "/me/", "/posts/*/edit", "/search"}
-    assert f"Sitemap: {str(client.base_url).rstrip('/')}/sitemap.xml" in lines
-
-
-@pytest.mark.settings(public_url=AnyHttpUrl("https://blog.example/"))
-def test_robots_txt_names_the_sitemap_at_public_url(client):
-    assert "Sitemap: https://blog.example/sitemap.xml" in client.get("/robots.txt").text

@@ -5,7 +5,7 @@ Plain ADD COLUMN on both databases, never a batch rebuild: on SQLite a rebuild o
 `users` would drop 0004's content-version triggers on it. The trigger on renames
 (0004) is made anew to fire on the two new columns as well.
 
-Revision ID: 0013
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-12-07 16:40:00
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013"
+revision: str = "0011"
 down_revision: str | Sequence[str] | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
