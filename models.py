@@ -163,6 +163,11 @@ class Post(Base):
     # never render Markdown: written with `content`, in the same transaction, by
     # content/posts.py's `set_content`, the one place that writes either.
     content_html: Mapped[str] = mapped_column(Text)
+    # The words a reader sees (markdown_render.plain_text of `content_html`), written with
+    # it by `set_content`: what search indexes beside the title (content/search.py) and
+    # what its snippets are cut from. Triggers keep the index (SQLite FTS5 `posts_fts`,
+    # PostgreSQL's `search_vector` column) exact in the same transaction.
+    search_text: Mapped[str] = mapped_column(Text, server_default="")
     status: Mapped[str] = mapped_column(String(STATUS_MAX), default=PostStatus.PUBLISHED)
     # The words of the address (content/slugs.py). It follows the title until the post is
     # first published (or scheduled); from then on it is fixed unless the author edits it.
