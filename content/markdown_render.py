@@ -131,8 +131,9 @@ RESERVED_IDS = frozenset({
     "rename-passkey-form", "rename-passkey-heading", "rename-passkey-name",
     "rename-passkey-submit", "reset-again", "reset-confirm", "reset-done", "reset-error",
     "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
-    "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
-    "sessions-list", "sessions-loading", "sessions-success", "theme-toggle", "user-header",
+    "search-help", "search-page-input", "sessions-cap", "sessions-end-others",
+    "sessions-error", "sessions-heading", "sessions-list", "sessions-loading",
+    "sessions-success", "site-search", "site-search-input", "theme-toggle", "user-header",
     "user-name", "verify-error", "verify-heading", "verify-next", "verify-notice",
     "verify-notice-email", "verify-notice-error", "verify-notice-resend",
     "verify-notice-sent", "verify-status"

@@ -72,7 +72,7 @@ class SearchQuery:
         return {fold(word) for group in self.groups for term in group for word in term.words}
 
 
-def _refuse(code: str, detail: str) -> DomainError:
+def _refused(code: str, detail: str) -> DomainError:
     return DomainError(status.HTTP_422_UNPROCESSABLE_CONTENT, code, detail)
 
 
@@ -93,7 +93,9 @@ def _chunks(query: str) -> list[tuple[str, bool]]:
 def parse_query(query: str) -> SearchQuery:
     """The query's structure; DomainError (422) if it is too long or finds nothing."""
     if len(query) > QUERY_MAX_LENGTH:
-        raise _refuse("search_query_too_long", f"A search is at most {QUERY_MAX_LENGTH} characters")
+        raise _refused(
+            "search_query_too_long", f"A search is at most {QUERY_MAX_LENGTH} characters"
+        )
     query = unicodedata.normalize("NFKC", _CONTROL.sub(" ", query))
     parsed = SearchQuery()
     pending_or = False
@@ -110,7 +112,7 @@ def parse_query(query: str) -> SearchQuery:
             continue
         count += 1
         if count > MAX_TERMS:
-            raise _refuse("search_query_too_long", f"A search has at most {MAX_TERMS} terms")
+            raise _refused("search_query_too_long", f"A search has at most {MAX_TERMS} terms")
         term = Term(words)
         if excluded:
             parsed.excluded.append(term)
@@ -120,7 +122,9 @@ def parse_query(query: str) -> SearchQuery:
             parsed.groups.append([term])
         pending_or = False
     if not parsed.groups:
-        raise _refuse("search_query_empty", "Search for at least one word (not only excluded ones)")
+        raise _refused(
+            "search_query_empty", "Search for at least one word (not only excluded ones)"
+        )
     return parsed
 
 

@@ -270,3 +270,45 @@ def test_the_index_is_written_with_the_post(client, alice):
     assert titles(client, "echidna") == ["Platypus"]
     assert titles(client, "words") == []
     assert Post.__tablename__ == "posts"
+
+
+# --- The /search page.
+
+
+def test_the_search_page_shows_results_with_marks_and_pages_them(client, alice):
+    for n in range(12):
+        create_post(client, alice, f"Heron {n}", f"A <grey> heron, number {n}.")
+    page = client.get("/search", params={"q": "heron"})
+    assert page.status_code == 200
+    html = page.text
+    assert '<meta name="robots" content="noindex">' in html
+    assert 'value="heron"' in html
+    assert html.count('class="card post-card search-result"') == 10
+    assert "<mark>heron</mark>" in html
+    assert "&lt;grey&gt;" in html
+    more = re.search(r'id="older-posts" rel="next" href="([^"]+)">More results', html)
+    assert more is not None
+    second = client.get(more.group(1).replace("&amp;", "&"))
+    assert second.text.count("search-result") == 2
+    assert "More results" not in second.text
+
+
+def test_the_search_page_says_when_nothing_matched_or_the_query_is_wrong(client, alice):
+    nothing = client.get("/search", params={"q": "<b>unicorn</b>"})
+    assert nothing.status_code == 200
+    assert "No posts match “&lt;b&gt;unicorn&lt;/b&gt;”." in nothing.text
+    empty = client.get("/search")
+    assert empty.status_code == 200
+    assert "search-result" not in empty.text
+    too_long = client.get("/search", params={"q": "x" * 300})
+    assert too_long.status_code == 422
+    assert "at most 200 characters" in too_long.text
+    assert client.get("/search", params={"q": "x", "cursor": "bad"}).status_code == 400
+
+
+def test_every_page_has_the_search_field(client, alice):
+    post = create_post(client, alice)
+    for path in ("/", post["url"], "/login", f"/users/{alice.id}/posts"):
+        html = client.get(path).text
+        assert 'action="/search" method="get"' in html
+        assert 'for="site-search-input"' in html
