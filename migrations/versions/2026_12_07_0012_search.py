@@ -120,6 +120,9 @@ def upgrade() -> None:
     # A plain ADD COLUMN on both databases: no rebuild of `posts` (its triggers stay).
     op.add_column("posts", sa.Column("search_text", sa.Text(), nullable=False, server_default=""))
     _fill_search_text()
+    op.create_index(
+        "ix_posts_id_status_date_posted", "posts", ["id", "status", "date_posted"], unique=False
+    )
     if op.get_bind().dialect.name == "postgresql":
         op.execute(
             "CREATE FUNCTION inkwell_unaccent(text) RETURNS text LANGUAGE sql IMMUTABLE "
@@ -153,6 +156,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_posts_id_status_date_posted", table_name="posts")
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP INDEX ix_posts_search_vector")
         op.execute("ALTER TABLE posts DROP COLUMN search_vector")
