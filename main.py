@@ -45,6 +45,7 @@ from routers import (
     passkeys,
     pictures,
     posts,
+    search,
     sessions,
     users,
 )
@@ -324,6 +325,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         media,
         passkeys,
         posts,
+        search,
         pages,
         feeds,
         discovery,

@@ -443,6 +443,21 @@ class PostPage(BaseModel):
     next_cursor: str | None
 
 
+class SearchResultResponse(PostResponse):
+    snippet: str = Field(
+        description="HTML: a piece of the post's text with the words it was found by in "
+        "`<mark>`; everything else escaped (`<mark>` is the only markup)"
+    )
+
+
+class SearchPage(BaseModel):
+    """Posts that match a search, best first (then newest). `next_cursor` fetches the
+    next page and is null on the last one (at most 1,000 results are paged through)."""
+
+    items: list[SearchResultResponse]
+    next_cursor: str | None
+
+
 class UploadedImage(BaseModel):
     """An image stored for posts (images/media.py): where it is served, and its size as
     stored, for the `width` and `height` of an `<img>`."""

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from auth import hash_password
 from config import get_settings
-from content.markdown_render import reading_minutes, render_html
+from content.markdown_render import plain_text, reading_minutes, render_html
 from content.slugs import slug_for_title
 from database import create_engine, create_sessionmaker, migrate
 from models import TITLE_MAX, Post, PostStatus, User, fold
@@ -205,6 +205,7 @@ async def seed(database_url: str, posts: int, authors: int, seed: int) -> list[U
                         "title": title,
                         "content": content,
                         "content_html": html,
+                        "search_text": plain_text(html),
                         "reading_minutes": reading_minutes(html),
                         "status": PostStatus.PUBLISHED,
                         "slug": slug_for_title(title),

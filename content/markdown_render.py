@@ -132,11 +132,12 @@ RESERVED_IDS = frozenset({
     "rename-passkey-form", "rename-passkey-heading", "rename-passkey-name",
     "rename-passkey-submit", "reset-again", "reset-confirm", "reset-done", "reset-error",
     "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
-    "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
-    "sessions-list", "sessions-loading", "sessions-success", "theme-toggle", "user-bio",
+    "search-help", "search-page-input", "sessions-cap", "sessions-end-others",
+    "sessions-error", "sessions-heading", "sessions-list", "sessions-loading",
+    "sessions-success", "site-search", "site-search-input", "theme-toggle", "user-bio",
     "user-header", "user-name", "user-website", "verify-error", "verify-heading",
     "verify-next", "verify-notice", "verify-notice-email", "verify-notice-error",
-    "verify-notice-resend", "verify-notice-sent", "verify-status",
+    "verify-notice-resend", "verify-notice-sent", "verify-status"
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")

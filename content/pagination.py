@@ -74,15 +74,13 @@ def _sign(payload: bytes) -> bytes:
     return hmac.new(_cursor_key(), payload, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
 
-def encode_cursor(position: Position) -> str:
-    # Whole microseconds since the epoch: exact, whatever the database's date format.
-    micros = (position.date_posted - _EPOCH) // _MICROSECOND
-    payload = f"{micros}.{position.id}".encode()
+def sign_payload(payload: bytes) -> str:
+    """`payload` and its signature, as a cursor (search's cursors are made with it too)."""
     return f"{_b64encode(payload)}.{_b64encode(_sign(payload))}"
 
 
-def decode_cursor(cursor: str) -> Position:
-    """The position a cursor names; ValueError if it is not one this server made."""
+def signed_payload(cursor: str) -> bytes:
+    """What `sign_payload` signed; ValueError if this server did not make `cursor`."""
     if len(cursor) > CURSOR_MAX_LENGTH:
         raise ValueError("too long")
     try:
@@ -93,6 +91,18 @@ def decode_cursor(cursor: str) -> Position:
         raise ValueError("malformed") from None
     if not valid:
         raise ValueError("bad signature")
+    return payload
+
+
+def encode_cursor(position: Position) -> str:
+    # Whole microseconds since the epoch: exact, whatever the database's date format.
+    micros = (position.date_posted - _EPOCH) // _MICROSECOND
+    return sign_payload(f"{micros}.{position.id}".encode())
+
+
+def decode_cursor(cursor: str) -> Position:
+    """The position a cursor names; ValueError if it is not one this server made."""
+    payload = signed_payload(cursor)
     micros, post_id = (int(part) for part in payload.decode().split("."))
     if not 1 <= post_id <= MAX_ID:
         raise ValueError("id out of range")

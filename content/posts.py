@@ -18,7 +18,13 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from content.markdown_render import ImageSizes, media_names, reading_minutes, render_off_loop
+from content.markdown_render import (
+    ImageSizes,
+    media_names,
+    plain_text,
+    reading_minutes,
+    render_off_loop,
+)
 from content.pagination import PageOfPosts
 from content.slugs import slug_for_title, slugify
 from errors.domain import DomainError
@@ -137,6 +143,7 @@ async def set_content(session: AsyncSession, post: Post, content: str) -> None:
     html, sizes = await render_content(session, content)
     post.content = content
     post.content_html = html
+    post.search_text = plain_text(html)  # what search indexes (content/search.py)
     post.reading_minutes = reading_minutes(html)
     if post.id is None:
         await session.flush()  # the id the links below need

@@ -4,7 +4,7 @@ from alembic import context
 from sqlalchemy import text
 
 from config import get_settings
-from database import create_sync_engine, sync_url
+from database import create_sync_engine, include_name, sync_url
 from models import Base
 
 # Any constant will do: concurrent upgrades on PostgreSQL (several workers or
@@ -15,7 +15,12 @@ target_metadata = Base.metadata
 
 
 def run_migrations(connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_name=include_name,
+    )
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         # SQLite changes a table by rebuilding it, and dropping the old copy of a table
@@ -51,7 +56,11 @@ def run_migrations_online() -> None:
 
 
 if context.is_offline_mode():
-    context.configure(url=sync_url(get_settings().database_url), target_metadata=target_metadata)
+    context.configure(
+        url=sync_url(get_settings().database_url),
+        target_metadata=target_metadata,
+        include_name=include_name,
+    )
     with context.begin_transaction():
         context.run_migrations()
 else:

@@ -2,13 +2,17 @@
 only to the browser (the token lives in localStorage), so personal touches such as
 the navbar and the Edit buttons are added by the page's scripts."""
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from config import get_settings
 from content.pagination import After, page_of_posts
 from content.posts import get_author_or_404, get_post_or_404, neighbours
+from content.search import QUERY_MAX_LENGTH, search_posts
 from database import open_session
+from errors.domain import DomainError
 from schemas import PathId
 from web.link_previews import link_preview
 from web.page_cache import cached_page
@@ -35,6 +39,36 @@ async def home(request: Request, after: After) -> Response:
             return render(request, "home.html", title, description, page=page, older=older)
 
     return await cached_page(request, render_home)
+
+
+# Search is not cached: every query is a page of its own, and a cache keyed by what
+# anyone types would fill with queries nobody asks twice. Its answer is cheap instead
+# (README, Performance). Pages of results carry `noindex`.
+@router.get("/search")
+async def search_page(
+    request: Request,
+    q: Annotated[str, Query(max_length=10 * QUERY_MAX_LENGTH)] = "",
+    cursor: str | None = None,
+) -> Response:
+    context: dict[str, object] = {"search_query": q, "results": None, "problem": None}
+    title = f"Search: {q}" if q.strip() else "Search"
+    status_code = 200
+    if q.strip():
+        try:
+            async with open_session(request) as session:
+                context["results"] = await search_posts(
+                    session, q, get_settings().page_size, cursor
+                )
+                response = render(request, "search.html", title, "Search Inkwell.", **context)
+                return response
+        except DomainError as refused:
+            if refused.code == "invalid_cursor":
+                raise
+            context["problem"] = refused.detail
+            status_code = refused.status_code
+    response = render(request, "search.html", title, "Search Inkwell.", **context)
+    response.status_code = status_code
+    return response
 
 
 # The editor's pages, the same for everyone like every page: the browser fetches the

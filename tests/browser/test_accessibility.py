@@ -92,14 +92,15 @@ def test_no_serious_violations_on_any_page_in_either_theme(
         if signed_in:
             sign_in(page, user)
         editor = ["/write", f"/posts/{post_id}/edit", "/me/posts"]
+        search = ["/search?q=filler+or+accessible", "/search?q=nowhere"]
         if size == "phone":  # what differs on a phone is the header (and the editor's tabs)
-            paths = ["/", f"/posts/{post_id}", "/account", *editor]
+            paths = ["/", f"/posts/{post_id}", "/account", *editor, search[0]]
         elif signed_in:  # /login would only send a signed-in reader on to the home page
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/account"]
             paths += editor
         else:
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
-            paths += ["/forgot-password", "/reset-password"]
+            paths += ["/forgot-password", "/reset-password", *search]
         found: list[str] = []
         for path in paths:
             page.goto(path)
