@@ -36,7 +36,18 @@ from images import pool as image_pool
 from images.media import MediaCollector
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
-from routers import email_links, feeds, media, pages, passkeys, pictures, posts, sessions, users
+from routers import (
+    email_links,
+    feeds,
+    media,
+    pages,
+    passkeys,
+    pictures,
+    posts,
+    sessions,
+    tags,
+    users,
+)
 from schemas import MAX_REPORTED_ERRORS, too_many_errors
 from web.hot_reads import HotReads, hot_reads_for
 from web.middleware import (
@@ -305,7 +316,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(posts.own_router)  # /api/users/me/posts, before /api/users/{id}
-    for router in (users, sessions, email_links, pictures, media, passkeys, posts, pages, feeds):
+    for router in (
+        users,
+        sessions,
+        email_links,
+        pictures,
+        media,
+        passkeys,
+        posts,
+        tags,
+        pages,
+        feeds,
+    ):
         app.include_router(router.router)
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)
     app.add_exception_handler(DomainError, error_answer)  # type: ignore[arg-type]

@@ -132,10 +132,10 @@ RESERVED_IDS = frozenset({
     "rename-passkey-submit", "reset-again", "reset-confirm", "reset-done", "reset-error",
     "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
     "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
-    "sessions-list", "sessions-loading", "sessions-success", "theme-toggle", "user-header",
-    "user-name", "verify-error", "verify-heading", "verify-next", "verify-notice",
-    "verify-notice-email", "verify-notice-error", "verify-notice-resend",
-    "verify-notice-sent", "verify-status"
+    "sessions-list", "sessions-loading", "sessions-success", "tag-header", "tag-name",
+    "theme-toggle", "user-header", "user-name", "verify-error", "verify-heading",
+    "verify-next", "verify-notice", "verify-notice-email", "verify-notice-error",
+    "verify-notice-resend", "verify-notice-sent", "verify-status",
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")
