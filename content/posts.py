@@ -150,7 +150,7 @@ async def tag_counts(session: AsyncSession) -> list[tuple[str, int]]:
         .group_by(PostTag.tag)
         .order_by(count.desc(), PostTag.tag)
     )
-    return [(tag, number) for tag, number in rows.tuples()]
+    return [(tag, number) for tag, number in rows]
 
 
 def _fix_slug(post: Post) -> None:
