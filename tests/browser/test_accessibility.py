@@ -61,7 +61,7 @@ class Greeter(Base):
 def writer(live_server: str) -> tuple[Account, int]:
     with httpx.Client(base_url=live_server, timeout=10) as api:
         user = make_account(api)
-        post = create_post(api, user, "Accessible writing", MARKDOWN)
+        post = create_post(api, user, "Accessible writing", MARKDOWN, tags=["a11y", "Web Dev"])
         for n in range(12):  # enough for the "Older posts" pager
             create_post(api, user, f"Filler {n}", "Short text.")
     return user, post["id"]
@@ -95,7 +95,7 @@ def test_no_serious_violations_on_any_page_in_either_theme(
             paths += editor
         else:
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
-            paths += ["/forgot-password", "/reset-password"]
+            paths += ["/forgot-password", "/reset-password", "/tags/a11y"]
         found: list[str] = []
         for path in paths:
             page.goto(path)
