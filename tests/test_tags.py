@@ -277,9 +277,15 @@ def test_tag_listings_cost_the_same_for_one_post_or_thirty(client, path):
     def statements() -> int:
         with counting_statements(client) as sent:
             assert client.get(path).status_code == 200
-        return len(sent)
+        # Statements about the blog's tables: a connection the pool opens meanwhile (the
+        # outbox sender mails the new accounts beside the requests) sends set-up
+        # statements of its own on PostgreSQL.
+        return len(
+            [sql for sql in sent if re.search(r"\b(posts|post_tags|content_version)\b", sql)]
+        )
 
     with_one_post = statements()
     for n in range(29):
         create_post(client, authors[n % 5], f"P{n}", tags=["common", f"t{n}", "b"])
-    assert statements() == with_one_post
+    # The content version, (on the pages) whether the tag is in use, the posts, their tags.
+    assert statements() == with_one_post == (3 if path.startswith("/api/") else 4)

@@ -273,11 +273,17 @@ def test_ctrl_enter_saves_a_draft_and_updates_a_published_post(page: Page, api) 
     page.goto("/write")
     page.get_by_label("Title").focus()
     order = []
-    for _ in range(4):
+    for _ in range(5):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
     # Wide screen: no tabs, the image button then the text.
-    assert order == ["editor-summary", "editor-image-button", "editor-content", "editor-publish-at"]
+    assert order == [
+        "editor-summary",
+        "editor-tags",
+        "editor-image-button",
+        "editor-content",
+        "editor-publish-at",
+    ]
 
 
 def test_api_errors_are_shown_at_their_field(page: Page, api, console: ConsoleWatch) -> None:
