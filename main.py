@@ -47,6 +47,7 @@ from routers import (
     posts,
     search,
     sessions,
+    tags,
     users,
 )
 from schemas import MAX_REPORTED_ERRORS, too_many_errors
@@ -326,6 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         passkeys,
         posts,
         search,
+        tags,
         pages,
         feeds,
         discovery,

@@ -22,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 # hash) is defined beside the renderer; re-exported here.
 from content.markdown_render import MEDIA_IMAGES_PATH as MEDIA_IMAGES_PATH
 from content.slugs import SLUG_MAX, post_path
+from content.tags import TAG_MAX
 
 USERNAME_MAX = 50
 EMAIL_MAX = 120
@@ -195,14 +196,41 @@ class Post(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
 
     author: Mapped[User] = relationship(back_populates="posts")
+    # Loaded with the post, for a whole page of posts in one more query (never one per
+    # post); written by content/posts.py's `set_tags`. Deleting a post deletes its rows
+    # in the database (ON DELETE CASCADE).
+    tag_rows: Mapped[list["PostTag"]] = relationship(
+        lazy="selectin",
+        order_by="PostTag.tag",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
 
     @property
     def url(self) -> str:
         return post_path(self.id, self.slug)
 
     @property
+    def tags(self) -> list[str]:
+        """The post's tags (content/tags.py), in alphabetical order."""
+        return [row.tag for row in self.tag_rows]
+
+    @property
     def is_published(self) -> bool:
         return self.status == PostStatus.PUBLISHED
+
+
+class PostTag(Base):
+    """A post's tag, normalised (content/tags.py). Tag pages and `?tag=` walk the
+    (tag, post_id) index to the posts, then the posts' own keyset order."""
+
+    __tablename__ = "post_tags"
+    __table_args__ = (Index("ix_post_tags_tag_post_id", "tag", "post_id"),)
+
+    post_id: Mapped[int] = mapped_column(
+        ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+    tag: Mapped[str] = mapped_column(String(TAG_MAX), primary_key=True)
 
 
 class MediaImage(Base):

@@ -25,6 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from accounts.usernames import clean_username
 from content.slugs import SLUG_MAX
+from content.tags import TAGS_MAX, normalise_tag, normalise_tags
 from models import (
     BIO_MAX,
     CONTENT_MAX,
@@ -370,6 +371,24 @@ Slug = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=SLUG_MAX),
     AfterValidator(_one_line),
 ]
+# normalise_tag bounds the length (TAG_INPUT_MAX as sent) with a message naming the tag.
+Tag = Annotated[
+    str,
+    AfterValidator(_one_line),
+    AfterValidator(normalise_tag),
+]
+Tags = Annotated[
+    list[Tag],
+    Field(
+        max_length=TAGS_MAX,
+        description=(
+            f"At most {TAGS_MAX}; each normalised to lower case, letters and digits joined "
+            'by hyphens ("Web Dev" is `web-dev`), duplicates dropped; answered in '
+            "alphabetical order"
+        ),
+    ),
+    AfterValidator(normalise_tags),
+]
 # What a writer may ask for: "scheduled" follows from `publish_at`.
 WritableStatus = Literal["draft", "published"]
 
@@ -382,6 +401,7 @@ class PostCreate(InputModel):
     )
     publish_at: PublishAt | None = None
     summary: Summary | None = None
+    tags: Tags = Field(default_factory=list)
 
 
 class PostReplace(InputModel):
@@ -400,6 +420,7 @@ class PostUpdate(PartialUpdate):
     publish_at: PublishAt | None = omittable("Schedules (or reschedules) the post")
     summary: Summary | None = omittable("Empty to go back to an excerpt")
     slug: Slug | None = omittable("The words in its address; letters and digits are kept")
+    tags: Tags | None = omittable("Replaces the post's tags ([] to remove them all)")
 
 
 class PreviewRequest(InputModel):
@@ -429,8 +450,16 @@ class PostResponse(BaseModel):
     # Set when the post changes after its publication.
     updated_at: datetime | None
     reading_minutes: int
+    tags: list[str] = Field(description="Normalised, in alphabetical order")
     user_id: int
     author: UserPublic
+
+
+class TagCount(BaseModel):
+    """A tag in use on published posts, and on how many."""
+
+    name: str
+    count: int
 
 
 class PostPage(BaseModel):

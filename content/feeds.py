@@ -85,6 +85,8 @@ def _add_entry(feed: Element, site_url: str, post: Post) -> None:
     _add(entry, "published", rfc3339(published(post)))
     _add(entry, "updated", rfc3339(last_updated(post)))
     _add_person(entry, site_url, post.author)
+    for tag in post.tags:
+        _add(entry, "category", term=tag, scheme=f"{site_url}/tags/", label=tag)
     # The sanitised HTML the post page shows (content/markdown_render.py), escaped once more
     # by ElementTree as Atom's type="html" requires.
     # Relative links in a post resolve against the post's own address.
@@ -98,11 +100,15 @@ def atom_feed(
     page_path: str,
     posts: Sequence[Post],
     author: User | None = None,
+    title: str | None = None,
 ) -> bytes:
     """The feed at `site_url + feed_path` of `posts` (newest first, authors loaded),
-    whose HTML page is `page_path`; an author's feed names its `author`."""
+    whose HTML page is `page_path`; an author's feed names its `author`, and a feed of
+    some of the posts (a tag's) says which in its `title`."""
     feed_url = f"{site_url}{feed_path}"
-    title = SITE_TITLE if author is None else f"Posts by {author.username} · {SITE_TITLE}"
+    if author is not None:
+        title = f"Posts by {author.username}"
+    title = SITE_TITLE if title is None else f"{title} · {SITE_TITLE}"
     updated = max((last_updated(post) for post in posts), default=EMPTY_FEED_UPDATED)
 
     # Plain names under a default namespace: ElementTree's own `default_namespace`

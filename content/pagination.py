@@ -28,7 +28,7 @@ from sqlalchemy.orm import joinedload
 
 from config import get_settings
 from errors.domain import DomainError
-from models import MAX_ID, Post, PostStatus
+from models import MAX_ID, Post, PostStatus, PostTag
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 100
@@ -135,13 +135,18 @@ class PageOfPosts(NamedTuple):
     next_cursor: str | None
 
 
-def newest_posts(after: Position | None = None, user_id: int | None = None) -> Select[Post]:
+def newest_posts(
+    after: Position | None = None, user_id: int | None = None, tag: str | None = None
+) -> Select[Post]:
     """Published posts newest first (ties broken by id), each with its author in the same
-    query: all of them, one author's, and/or only those older than `after`."""
+    query (and its tags in one more for the whole page): all of them, one author's,
+    one tag's, and/or only those older than `after`."""
     query = select(Post).options(joinedload(Post.author))
     query = query.where(Post.status == PostStatus.PUBLISHED)
     if user_id is not None:
         query = query.where(Post.user_id == user_id)
+    if tag is not None:
+        query = query.join(PostTag, PostTag.post_id == Post.id).where(PostTag.tag == tag)
     if after is not None:
         query = query.where(tuple_(Post.date_posted, Post.id) < tuple(after))
     return query.order_by(Post.date_posted.desc(), Post.id.desc())
@@ -179,7 +184,11 @@ async def page_of(
 
 
 async def page_of_posts(
-    session: AsyncSession, after: Position | None, limit: int, user_id: int | None = None
+    session: AsyncSession,
+    after: Position | None,
+    limit: int,
+    user_id: int | None = None,
+    tag: str | None = None,
 ) -> PageOfPosts:
-    """A page of published posts, all or one author's."""
-    return await page_of(session, newest_posts(after, user_id), limit, by_publication)
+    """A page of published posts, all, one author's or one tag's."""
+    return await page_of(session, newest_posts(after, user_id, tag), limit, by_publication)

@@ -27,8 +27,9 @@ from content.markdown_render import (
 )
 from content.pagination import PageOfPosts
 from content.slugs import slug_for_title, slugify
+from content.tags import normalise_tag
 from errors.domain import DomainError
-from models import MediaImage, Post, PostImage, PostStatus, User, utcnow
+from models import MediaImage, Post, PostImage, PostStatus, PostTag, User, utcnow
 from schemas import PostPage
 
 # What a change made while published shows as an update ("Updated <date>"; Atom's <updated>).
@@ -156,6 +157,50 @@ async def set_content(session: AsyncSession, post: Post, content: str) -> None:
     session.add_all(PostImage(post_id=post.id, name=name) for name in sorted(used - linked))
 
 
+def set_tags(post: Post, tags: list[str]) -> None:
+    """The one place a post's tags are written: `tags` normalised (content/tags.py, by
+    the schemas). Rows of tags kept stay as they are; the caller also writes the post's
+    `changed_at`, so the posts row changes in the same transaction and its trigger
+    bumps the content version when the post is (or was) published."""
+    kept = {row.tag: row for row in post.tag_rows}
+    post.tag_rows = [kept.get(tag) or PostTag(tag=tag) for tag in sorted(set(tags))]
+
+
+def tag_not_found() -> DomainError:
+    return DomainError(status.HTTP_404_NOT_FOUND, "tag_not_found", "No published post has this tag")
+
+
+async def published_tag(session: AsyncSession, text: str) -> str:
+    """`text` as a tag that some published post carries, or 404 (so is a tag that is no
+    tag at all: it names no page)."""
+    try:
+        tag = normalise_tag(text)
+    except ValueError:
+        raise tag_not_found() from None
+    used = await session.scalar(
+        select(PostTag.post_id)
+        .join(Post, Post.id == PostTag.post_id)
+        .where(PostTag.tag == tag, Post.status == PostStatus.PUBLISHED)
+        .limit(1)
+    )
+    if used is None:
+        raise tag_not_found()
+    return tag
+
+
+async def tag_counts(session: AsyncSession) -> list[tuple[str, int]]:
+    """Tags on published posts and on how many, most used first (ties by name)."""
+    count = func.count().label("count")
+    rows = await session.execute(
+        select(PostTag.tag, count)
+        .join(Post, Post.id == PostTag.post_id)
+        .where(Post.status == PostStatus.PUBLISHED)
+        .group_by(PostTag.tag)
+        .order_by(count.desc(), PostTag.tag)
+    )
+    return [(tag, number) for tag, number in rows]
+
+
 def _fix_slug(post: Post) -> None:
     """From its first publication (or scheduling) a post's address stays what it is."""
     if not post.slug_fixed:
@@ -212,6 +257,7 @@ async def create_post(
     summary: str | None = None,
     status: str = PostStatus.PUBLISHED,
     publish_at: datetime | None = None,
+    tags: list[str] | None = None,
 ) -> Post:
     """A new post: published now (the default), a draft, or scheduled for `publish_at`."""
     if publish_at is not None and status == PostStatus.DRAFT:
@@ -224,6 +270,7 @@ async def create_post(
         status=PostStatus.DRAFT,
         slug=slug_for_title(title),
         changed_at=now,
+        tag_rows=[PostTag(tag=tag) for tag in sorted(set(tags or ()))],
     )
     session.add(post)
     await set_content(session, post, content)
@@ -255,6 +302,8 @@ async def update_post(session: AsyncSession, *, post: Post, changes: Mapping[str
         post.summary = changes["summary"]
     if "content" in changes and changes["content"] != post.content:
         await set_content(session, post, changes["content"])
+    if "tags" in changes:
+        set_tags(post, changes["tags"])
     if "slug" in changes:
         _set_slug(post, changes["slug"])
     elif not post.slug_fixed:

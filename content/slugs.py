@@ -24,8 +24,9 @@ def _is_word_character(char: str) -> bool:
     return unicodedata.category(char)[0] in "LNM"
 
 
-def slugify(text: str) -> str:
-    """`text` as a slug, or "" when nothing of it can be one (no letter or digit)."""
+def slug_words(text: str) -> list[str]:
+    """The words of `text` as addresses and tags (content/tags.py) spell them: NFKC,
+    case-folded, each a run of letters and digits; everything else separates them."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     words: list[str] = []
     current: list[str] = []
@@ -37,6 +38,12 @@ def slugify(text: str) -> str:
             current = []
     if current:
         words.append("".join(current))
+    return words
+
+
+def slugify(text: str) -> str:
+    """`text` as a slug, or "" when nothing of it can be one (no letter or digit)."""
+    words = slug_words(text)
     slug = ""
     for word in words:
         candidate = f"{slug}-{word}" if slug else word

@@ -9,8 +9,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from config import get_settings
 from content.pagination import After, page_of_posts
-from content.posts import get_author_or_404, get_post_or_404, neighbours
+from content.posts import get_author_or_404, get_post_or_404, neighbours, published_tag
 from content.search import QUERY_MAX_LENGTH, search_posts
+from content.tags import tag_path
 from database import open_session
 from errors.domain import DomainError
 from schemas import PathId
@@ -144,6 +145,31 @@ async def user_posts_page(request: Request, user_id: PathId, after: After) -> Re
             )
 
     return await cached_page(request, render_user_posts)
+
+
+@router.get("/tags/{tag}")
+async def tag_page(request: Request, tag: str, after: After) -> Response:
+    """A tag's published posts, newest first, paged as the home page is; another
+    spelling of the tag ("Web Dev") is redirected to its own (`web-dev`)."""
+
+    async def render_tag_posts() -> Response:
+        async with open_session(request) as session:
+            name = await published_tag(session, tag)
+            if name != tag:
+                return RedirectResponse(tag_path(name), status_code=301)
+            page = await page_of_posts(session, after, get_settings().page_size, tag=name)
+            title = f"Posts tagged {name}"
+            return render(
+                request,
+                "tag_posts.html",
+                title,
+                f"{title} on Inkwell.",
+                tag=name,
+                page=page,
+                older=after is not None,
+            )
+
+    return await cached_page(request, render_tag_posts)
 
 
 @router.get("/register")

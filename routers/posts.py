@@ -29,6 +29,7 @@ from schemas import (
     PostUpdate,
     PreviewRequest,
     PreviewResponse,
+    Tag,
     error_responses,
 )
 from web.page_cache import cached_page
@@ -47,13 +48,21 @@ async def save_changes(
     return post
 
 
+TagFilter = Annotated[
+    Tag | None, Query(description="Only posts with this tag (normalised as tags are)")
+]
+
+
 @router.get("", response_model=PostPage, responses=error_responses(400))
-async def read_posts(request: Request, after: After, limit: Limit = LIMIT_DEFAULT) -> Response:
-    """The newest published posts, `limit` at a time: follow `next_cursor` for older ones."""
+async def read_posts(
+    request: Request, after: After, limit: Limit = LIMIT_DEFAULT, tag: TagFilter = None
+) -> Response:
+    """The newest published posts, `limit` at a time: follow `next_cursor` for older ones.
+    With `tag`, only that tag's (an unknown tag has none)."""
 
     async def render() -> Response:
         async with open_session(request) as session:
-            return post_page_json(await page_of_posts(session, after, limit))
+            return post_page_json(await page_of_posts(session, after, limit, tag=tag))
 
     return await cached_page(request, render)
 
@@ -75,6 +84,7 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
         summary=post_in.summary,
         status=post_in.status,
         publish_at=post_in.publish_at,
+        tags=post_in.tags,
     )
     await session.commit()
     return post

@@ -16,6 +16,7 @@ from accounts import sessions
 from config import BASE_DIR, get_settings
 from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
 from content.slugs import SLUG_MAX
+from content.tags import TAGS_MAX, tag_path
 from models import (
     BIO_MAX,
     CONTENT_MAX,
@@ -43,6 +44,7 @@ templates = Jinja2Templates(directory=BASE_DIR / "templates")
 templates.env.globals["static_url"] = static_url
 # How many sign-ins an account keeps, said where the sessions are listed.
 templates.env.globals["max_sessions"] = sessions.MAX_SESSIONS
+templates.env.globals["tag_path"] = tag_path
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class Limits:
     slug_max: int = SLUG_MAX
     bio_max: int = BIO_MAX
     website_max: int = WEBSITE_MAX
+    tags_max: int = TAGS_MAX
 
 
 templates.env.globals["limits"] = Limits()

@@ -19,7 +19,11 @@ import { getCurrentUser } from "./user.js";
 const AUTOSAVE_MS = 2000;
 // What a keepalive request may carry (browsers refuse more than 64 KiB in flight).
 const KEEPALIVE_MAX_BYTES = 60_000;
-const TEXT_FIELDS = ["title", "content", "summary"];
+// Tags are typed as one line ("web dev, python"), kept and compared as typed, and
+// sent as the list the API takes (`forApi`).
+const TEXT_FIELDS = ["title", "content", "summary", "tags"];
+// Suggestions for the tags field are asked for this long after typing stops.
+const SUGGEST_MS = 200;
 const STATUS_NAMES = { draft: "Draft", scheduled: "Scheduled", published: "Published" };
 
 const form = byId("editor");
@@ -37,7 +41,7 @@ const buttons = {
 
 let user = null;
 let post = null; // the server's copy (null: not saved yet)
-let saved = { title: "", content: "", summary: "" }; // the text the server has
+let saved = { title: "", content: "", summary: "", tags: "" }; // the text the server has
 let slugEdited = false; // the slug is sent only once the author changes it
 let key = draftKey(null);
 let timer = null;
@@ -122,7 +126,21 @@ async function savedAlready() {
 }
 
 function serverText(from) {
-  return { title: from.title, content: from.content, summary: from.summary || "" };
+  const tags = (from.tags || []).join(", ");
+  return { title: from.title, content: from.content, summary: from.summary || "", tags };
+}
+
+/** The tags field's text as the API's list: split at commas, blanks dropped (the
+ * server normalises each and says which one it refuses). */
+const tagList = (text) =>
+  text
+    .split(",")
+    .map((tag) => tag.trim())
+    .filter(Boolean);
+
+/** A body of the form's fields as the API takes it. */
+function forApi(body) {
+  return "tags" in body ? { ...body, tags: tagList(body.tags) } : body;
 }
 
 // --- The text and its copy on this device ------------------------------------------
@@ -151,12 +169,12 @@ function keepLocalCopy() {
 function restoreLocalCopy() {
   const copy = readDraft(key);
   if (!copy || (copy.user != null && copy.user !== user.id)) return;
-  const differs = TEXT_FIELDS.some((name) => copy[name] !== saved[name]);
+  const differs = TEXT_FIELDS.some((name) => (copy[name] ?? saved[name]) !== saved[name]);
   if (!differs) {
     clearDraft(key);
     return;
   }
-  for (const name of TEXT_FIELDS) field(name).value = copy[name];
+  for (const name of TEXT_FIELDS) field(name).value = copy[name] ?? saved[name];
   const when = readableDate(copy.saved_at);
   byId("editor-restored-text").textContent = post
     ? `Changes you made on this device${when ? ` (${when})` : ""} that were not saved are back.`
@@ -219,7 +237,7 @@ function autosave({ leaving = false } = {}) {
 async function saveDraft(leaving) {
   say("Saving…");
   const sent = changes();
-  const body = post ? sent : { ...current(), status: "draft" };
+  const body = forApi(post ? sent : { ...current(), status: "draft" });
   const init = { json: body, leaveForLogin: false, keepalive: leaving && fitsKeepalive(body) };
   let response;
   try {
@@ -248,6 +266,10 @@ function adopt(updated, sent) {
   const wasNew = !post;
   post = updated;
   for (const name of TEXT_FIELDS) if (name in sent) saved[name] = sent[name];
+  // The tags as the server spells them ("Web Dev" is web-dev), unless typed on meanwhile.
+  const tags = serverText(post).tags;
+  if ("tags" in sent && field("tags").value === sent.tags) field("tags").value = tags;
+  if ("tags" in sent) saved.tags = tags;
   if ("slug" in sent) slugEdited = false;
   if (!slugEdited) field("slug").value = post.slug;
   if (wasNew) {
@@ -330,8 +352,8 @@ function textBody() {
  * server has it. */
 async function send(body) {
   const response = post
-    ? await apiFetch(`/api/posts/${post.id}`, { method: "PATCH", json: body })
-    : await apiFetch("/api/posts", { method: "POST", json: body });
+    ? await apiFetch(`/api/posts/${post.id}`, { method: "PATCH", json: forApi(body) })
+    : await apiFetch("/api/posts", { method: "POST", json: forApi(body) });
   if (!response.ok) return { message: await formErrors(form, response) };
   adopt(await response.json(), body);
   return { post };
@@ -460,11 +482,61 @@ function wire() {
   // Back online: whatever waited is saved.
   window.addEventListener("online", () => autosave());
 
+  suggestTags();
   const preview = setUpPreview(form);
   setUpImages(() => {
     form.elements.namedItem("content").dispatchEvent(new Event("input", { bubbles: true }));
   });
   preview.refresh();
+}
+
+// --- Tag suggestions ---------------------------------------------------------------
+
+/** The tags in use (GET /api/tags, most used first), asked for once. */
+let tagsInUse = null;
+
+async function loadTagsInUse() {
+  if (tagsInUse) return tagsInUse;
+  try {
+    const response = await apiFetch("/api/tags", { leaveForLogin: false });
+    tagsInUse = response.ok ? (await response.json()).map((tag) => tag.name) : [];
+  } catch (failure) {
+    if (!(failure instanceof NetworkError)) throw failure;
+    return []; // offline: no suggestions, asked again later
+  }
+  return tagsInUse;
+}
+
+/** The datalist offers the tags in use that start with the word being typed (the
+ * last after a comma), each as the whole field's text would be with it chosen. */
+function suggestTags() {
+  const input = field("tags");
+  const list = byId("editor-tags-suggestions");
+  let pending = null;
+  const refresh = async () => {
+    const text = input.value;
+    const parts = text.split(",");
+    const typed = parts.at(-1).trim().toLowerCase();
+    const before = parts.slice(0, -1).map((tag) => tag.trim()).filter(Boolean);
+    const taken = new Set(before.map((tag) => tag.toLowerCase()));
+    const names = (await loadTagsInUse())
+      .filter((name) => name.startsWith(typed) && !taken.has(name))
+      .slice(0, 10);
+    if (input.value !== text) return; // typed on: the next refresh answers
+    list.replaceChildren(
+      ...names.map((name) => {
+        const option = document.createElement("option");
+        option.value = [...before, name].join(", ");
+        option.textContent = name;
+        return option;
+      }),
+    );
+  };
+  input.addEventListener("input", () => {
+    clearTimeout(pending);
+    pending = setTimeout(refresh, SUGGEST_MS);
+  });
+  input.addEventListener("focus", refresh, { once: true });
 }
 
 // --- Start (last: everything above is defined by now) ----------------------------

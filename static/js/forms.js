@@ -117,7 +117,8 @@ const FIELD_BY_CODE = {
 };
 
 /** The form's fields an error answer names: [{input, message}]. A 422 names them in
- * `detail[].loc` (the last element is the field); other answers by their `code`. */
+ * `detail[].loc` (its last name is the field: `["body", "tags", 2]` is the tags
+ * field); other answers by their `code`. */
 async function erroneousFields(form, response) {
   const body = await errorBody(response);
   if (!body) return [];
@@ -128,7 +129,10 @@ async function erroneousFields(form, response) {
   };
   if (response.status === 422 && Array.isArray(detail)) {
     return detail
-      .map((item) => ({ input: field((item.loc || []).at(-1)), message: fieldMessage(item) }))
+      .map((item) => ({
+        input: field((item.loc || []).findLast((part) => typeof part === "string")),
+        message: fieldMessage(item),
+      }))
       .filter(({ input, message }) => input && message);
   }
   const input = Object.hasOwn(FIELD_BY_CODE, code) ? field(FIELD_BY_CODE[code]) : null;

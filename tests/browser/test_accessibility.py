@@ -65,7 +65,7 @@ def writer(live_server: str) -> tuple[Account, int]:
         answer = api.patch(f"/api/users/{user.id}", json=profile, headers=user.headers)
         assert answer.status_code == 200, answer.text
         create_post(api, user, "An older post", "Before the accessible one.")  # "Previous"
-        post = create_post(api, user, "Accessible writing", MARKDOWN)
+        post = create_post(api, user, "Accessible writing", MARKDOWN, tags=["a11y", "Web Dev"])
         for n in range(12):  # enough for the "Older posts" pager
             create_post(api, user, f"Filler {n}", "Short text.")
     return user, post["id"]
@@ -100,7 +100,7 @@ def test_no_serious_violations_on_any_page_in_either_theme(
             paths += editor
         else:
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
-            paths += ["/forgot-password", "/reset-password", *search]
+            paths += ["/forgot-password", "/reset-password", *search, "/tags/a11y"]
         found: list[str] = []
         for path in paths:
             page.goto(path)

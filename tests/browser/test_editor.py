@@ -273,11 +273,17 @@ def test_ctrl_enter_saves_a_draft_and_updates_a_published_post(page: Page, api) 
     page.goto("/write")
     page.get_by_label("Title").focus()
     order = []
-    for _ in range(4):
+    for _ in range(5):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id"))
     # Wide screen: no tabs, the image button then the text.
-    assert order == ["editor-summary", "editor-image-button", "editor-content", "editor-publish-at"]
+    assert order == [
+        "editor-summary",
+        "editor-tags",
+        "editor-image-button",
+        "editor-content",
+        "editor-publish-at",
+    ]
 
 
 def test_api_errors_are_shown_at_their_field(page: Page, api, console: ConsoleWatch) -> None:
@@ -493,3 +499,28 @@ def test_a_phone_sized_editor(page: Page, api) -> None:
     expect(page.locator("#editor-tabs")).to_be_hidden()
     expect(content).to_be_visible()
     expect(page.locator("#editor-preview em")).to_have_text("rendered")
+
+
+def test_tags_are_suggested_and_saved_with_the_draft(
+    new_page: Callable[[], Page], api, console: ConsoleWatch
+) -> None:
+    console.allow(r"status of 422")  # the refused tag, below
+    author = make_account(api)
+    create_post(api, author, "Already tagged", tags=["python", "pytest"])
+    page = new_page()
+    sign_in(page, author)
+    write(page, "Tagged draft", "Some words.")
+    tags = page.get_by_label("Tags")
+    tags.fill("Web Dev, py")
+    options = page.locator("#editor-tags-suggestions option")
+    expect(options).to_have_count(2)
+    expect(options.first).to_have_attribute("value", "Web Dev, pytest")  # ties by name
+    saved(page)
+    expect(tags).to_have_value("py, web-dev")  # as the server spells and orders them
+    post_id = EDIT_URL.search(page.url).group(1)  # type: ignore[union-attr]
+    assert the_post(api, author, post_id)["tags"] == ["py", "web-dev"]
+
+    tags.fill("web-dev, !!!")
+    page.locator("#editor-save-draft").click()
+    expect(tags).to_have_attribute("aria-invalid", "true")
+    assert the_post(api, author, post_id)["tags"] == ["py", "web-dev"]
