@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from content.feeds import rfc3339
 from content.slugs import post_path
-from models import Post, PostStatus
+from content.tags import tag_path
+from models import Post, PostStatus, PostTag
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 MEDIA_TYPE = "application/xml"
@@ -43,7 +44,8 @@ class Entry(NamedTuple):
 
 async def sitemap_entries(session: AsyncSession) -> list[Entry]:
     """Every published post (its last change or publication), then every author page
-    with published posts (its newest post's); the columns only, never the content."""
+    and every tag page with published posts (the newest change among them); the
+    columns only, never the content."""
     published = Post.status == PostStatus.PUBLISHED
     changed = func.coalesce(Post.updated_at, Post.date_posted)
     posts = await session.execute(
@@ -61,6 +63,14 @@ async def sitemap_entries(session: AsyncSession) -> list[Entry]:
         select(Post.user_id, func.max(changed)).where(published).group_by(Post.user_id)
     )
     entries += [Entry(f"/users/{user_id}/posts", moment) for user_id, moment in authors]
+    tags = await session.execute(
+        select(PostTag.tag, func.max(changed))
+        .join(Post, Post.id == PostTag.post_id)
+        .where(published)
+        .group_by(PostTag.tag)
+        .order_by(PostTag.tag)
+    )
+    entries += [Entry(tag_path(tag), moment) for tag, moment in tags]
     return entries[:MAX_URLS]
 
 

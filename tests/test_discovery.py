@@ -26,17 +26,25 @@ def sitemap_of(client) -> dict[str, str | None]:
     }
 
 
-def test_the_sitemap_names_published_posts_and_their_authors_only(client, alice, bob):
-    post = create_post(client, alice, "Public", "x")
-    create_post(client, alice, "Draft", "x", status="draft")
+def test_the_sitemap_names_published_posts_their_authors_and_tags_only(client, alice, bob):
+    post = create_post(client, alice, "Public", "x", tags=["Web Dev", "рыба"])
+    create_post(client, alice, "Draft", "x", status="draft", tags=["secret"])
     later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
-    create_post(client, bob, "Scheduled", "x", publish_at=later)
+    create_post(client, bob, "Scheduled", "x", publish_at=later, tags=["soon"])
     urls = sitemap_of(client)
     site = "https://testserver"
-    assert set(urls) == {f"{site}/", f"{site}{post['url']}", f"{site}/users/{alice.id}/posts"}
+    assert set(urls) == {
+        f"{site}/",
+        f"{site}{post['url']}",
+        f"{site}/users/{alice.id}/posts",
+        f"{site}/tags/web-dev",
+        f"{site}/tags/%D1%80%D1%8B%D0%B1%D0%B0",
+    }
     published = datetime.fromisoformat(post["date_posted"]).strftime("%Y-%m-%dT%H:%M:%SZ")
-    assert urls[f"{site}{post['url']}"] == published
-    assert urls[f"{site}/users/{alice.id}/posts"] == published
+    for url in set(urls) - {f"{site}/"}:
+        assert urls[url] == published, url
+    for url in urls:
+        assert client.get(url.removeprefix(site)).status_code == 200, url
 
 
 def test_an_update_moves_lastmod_and_the_sitemap_is_fresh(client, alice):
