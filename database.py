@@ -12,6 +12,7 @@ import logging
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -132,18 +133,30 @@ async def checkpoint_sqlite(engine: AsyncEngine) -> None:
     deleted (delivered mail) linger in neither: `secure_delete` has zeroed them in the
     pages the log carries. In a thread, on a connection of its own: it syncs the file
     to disk (about 10 ms here), which the event loop must not wait for. It never waits
-    for a lock either: if a reader is still on an older snapshot, it copies what it
-    can and leaves the rest to the next checkpoint. PostgreSQL: nothing to do."""
+    on a lock: if a reader is still on an older snapshot (a request, or a background
+    job's read every few seconds), it copies what it can and tries again shortly, a few
+    times, then leaves the rest to the next checkpoint. PostgreSQL: nothing to do."""
     path = engine.url.database
     if engine.url.get_backend_name() == "sqlite" and path not in (None, "", ":memory:"):
         await asyncio.to_thread(_truncate_wal, path)
+
+
+# A checkpoint that met a reader is tried again this many times, this far apart.
+CHECKPOINT_ATTEMPTS = 20
+CHECKPOINT_RETRY_SECONDS = 0.05
 
 
 def _truncate_wal(path: str) -> None:
     private_sqlite_file(path)
     connection = sqlite3.connect(path, timeout=0)  # busy: give up at once
     try:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        for _attempt in range(CHECKPOINT_ATTEMPTS):
+            busy, _frames, _copied = connection.execute(
+                "PRAGMA wal_checkpoint(TRUNCATE)"
+            ).fetchone()
+            if not busy:
+                return
+            time.sleep(CHECKPOINT_RETRY_SECONDS)  # in a thread of its own, never the loop's
     finally:
         connection.close()
 

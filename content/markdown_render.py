@@ -135,10 +135,10 @@ RESERVED_IDS = frozenset({
     "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
     "search-help", "search-page-input", "sessions-cap", "sessions-end-others",
     "sessions-error", "sessions-heading", "sessions-list", "sessions-loading",
-    "sessions-success", "site-search", "site-search-input", "theme-toggle", "user-bio",
-    "user-header", "user-name", "user-website", "verify-error", "verify-heading",
-    "verify-next", "verify-notice", "verify-notice-email", "verify-notice-error",
-    "verify-notice-resend", "verify-notice-sent", "verify-status"
+    "sessions-success", "site-search", "site-search-input", "tag-header", "tag-name",
+    "theme-toggle", "user-bio", "user-header", "user-name", "user-website", "verify-error",
+    "verify-heading", "verify-next", "verify-notice", "verify-notice-email",
+    "verify-notice-error", "verify-notice-resend", "verify-notice-sent", "verify-status"
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")

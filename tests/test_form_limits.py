@@ -5,6 +5,7 @@ import re
 from html.parser import HTMLParser
 
 from config import BASE_DIR
+from content.search import QUERY_MAX_LENGTH
 from content.slugs import SLUG_MAX
 from models import (
     BIO_MAX,
@@ -20,6 +21,7 @@ from schemas import PASSWORD_MAX, PASSWORD_MIN
 from tests.helpers import create_post
 
 PASSWORD = {"maxlength": PASSWORD_MAX}
+SEARCH = {"maxlength": QUERY_MAX_LENGTH}
 NEW_PASSWORD = {"maxlength": PASSWORD_MAX, "minlength": PASSWORD_MIN}
 # The editor's fields (/write and /posts/{id}/edit).
 EDITOR = {
@@ -97,10 +99,12 @@ def test_every_form_field_carries_the_model_limits(client, alice):
     pages[f"/posts/{post['id']}"] = {}  # its Edit is a link to the editor
     pages["/write"] = EDITOR
     pages[f"/posts/{post['id']}/edit"] = EDITOR
+    pages["/search?q=hello"] = {"search-page-input": SEARCH}
     for path, expected in pages.items():
         response = client.get(path)
         assert response.status_code == 200, path
-        assert length_limits(response.text) == expected, path
+        # Every page's header has the search field.
+        assert length_limits(response.text) == {"site-search-input": SEARCH} | expected, path
 
 
 def test_no_template_states_a_length_limit_as_a_literal():

@@ -49,6 +49,8 @@ def test_me_returns_the_private_user(client, alice):
         "email": "alice@example.com",
         "image_file": None,
         "image_path": "/static/img/default.svg",
+        "bio": None,
+        "website": None,
         "email_verified": False,
     }
 

@@ -15,6 +15,8 @@ def test_create_read_update_delete(client, alice):
         "username": "Alice",
         "image_file": None,
         "image_path": "/static/img/default.svg",
+        "bio": None,
+        "website": None,
     }
     assert post["date_posted"].endswith(("Z", "+00:00"))
     assert client.get(f"/api/posts/{post['id']}").json() == post

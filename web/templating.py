@@ -15,6 +15,7 @@ from fastapi.templating import Jinja2Templates
 from accounts import sessions
 from config import BASE_DIR, get_settings
 from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
+from content.search import QUERY_MAX_LENGTH
 from content.slugs import SLUG_MAX
 from content.tags import TAGS_MAX, tag_path
 from models import (
@@ -66,6 +67,7 @@ class Limits:
     bio_max: int = BIO_MAX
     website_max: int = WEBSITE_MAX
     tags_max: int = TAGS_MAX
+    search_max: int = QUERY_MAX_LENGTH
 
 
 templates.env.globals["limits"] = Limits()
