@@ -337,6 +337,22 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+def refused_422(description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI entry for a route whose 422 is either FastAPI's list (the body did not
+    validate) or one of the route's own refusals, `{detail, code}` (`description` says
+    which)."""
+    either = [
+        {"$ref": "#/components/schemas/ErrorMessage"},
+        {"$ref": "#/components/schemas/HTTPValidationError"},
+    ]
+    return {
+        422: {
+            "content": {"application/json": {"schema": {"anyOf": either}}},
+            "description": description,
+        }
+    }
+
+
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI documentation for the error answers a route can give."""
     return {

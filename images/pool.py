@@ -15,11 +15,11 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from config import Settings, get_settings
 from errors.domain import DomainError
 from images import decode
+from schemas import refused_422
 
 logger = logging.getLogger(__name__)
 
@@ -36,23 +36,10 @@ REFUSAL_STATUS = {
 
 # The OpenAPI entry for a route's 422: a form that did not validate (FastAPI's list), or
 # a picture refused with a code: too_many_pixels, image_too_complex.
-REFUSED_422: dict[int | str, dict[str, Any]] = {
-    422: {
-        "content": {
-            "application/json": {
-                "schema": {
-                    "anyOf": [
-                        {"$ref": "#/components/schemas/ErrorMessage"},
-                        {"$ref": "#/components/schemas/HTTPValidationError"},
-                    ]
-                }
-            }
-        },
-        "description": "The form did not validate, or the picture has too many pixels "
-        "(`too_many_pixels`) or could not be decoded within the time and memory limits "
-        "(`image_too_complex`)",
-    }
-}
+REFUSED_422 = refused_422(
+    "The form did not validate, or the picture has too many pixels (`too_many_pixels`) "
+    "or could not be decoded within the time and memory limits (`image_too_complex`)"
+)
 
 
 def too_complex(why: str) -> DomainError:

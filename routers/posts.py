@@ -31,10 +31,17 @@ from schemas import (
     PreviewResponse,
     Tag,
     error_responses,
+    refused_422,
 )
 from web.page_cache import cached_page
 
 router = APIRouter(prefix="/api/posts", tags=["posts"])
+# What a create or a PATCH may refuse with a code of its own besides FastAPI's 422 list.
+POST_REFUSALS = refused_422(
+    "The body did not validate, `publish_at` came with a draft (`schedule_conflict`), "
+    "or the slug has no letter or digit (`invalid_slug`)"
+)
+
 own_router = APIRouter(prefix="/api/users/me/posts", tags=["posts"])
 
 
@@ -71,7 +78,7 @@ async def read_posts(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PostResponse,
-    responses=error_responses(400, 401, 413, 503),
+    responses=error_responses(400, 401, 413, 503) | POST_REFUSALS,
 )
 async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
     """Published at once by default; `status: "draft"` keeps it for you alone, and
@@ -123,7 +130,7 @@ async def replace_post(
 @router.patch(
     "/{post_id:int}",
     response_model=PostResponse,
-    responses=error_responses(400, 401, 403, 404, 413, 503),
+    responses=error_responses(400, 401, 403, 404, 413, 503) | POST_REFUSALS,
 )
 async def update_post(
     post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Response
 from content.pagination import LIMIT_DEFAULT, Limit
 from content.search import PageOfResults, search_posts
 from database import SessionDep
-from schemas import PostResponse, SearchPage, SearchResultResponse, error_responses
+from schemas import PostResponse, SearchPage, SearchResultResponse, error_responses, refused_422
 
 router = APIRouter(prefix="/api/search", tags=["search"])
 
@@ -36,7 +36,15 @@ def results_json(page: PageOfResults) -> Response:
     return Response(body.model_dump_json(), media_type="application/json")
 
 
-@router.get("", response_model=SearchPage, responses=error_responses(400))
+@router.get(
+    "",
+    response_model=SearchPage,
+    responses=error_responses(400)
+    | refused_422(
+        "The query did not validate, is too long (`search_query_too_long`) or has nothing "
+        "to search for (`search_query_empty`)"
+    ),
+)
 async def search(
     session: SessionDep, q: SearchText, limit: Limit = LIMIT_DEFAULT, cursor: SearchCursor = None
 ) -> Response:
