@@ -87,3 +87,19 @@ def test_the_background_jobs_statements_are_not_counted(client):
         client.portal.call(look, "a request")
     assert in_background == []
     assert len(in_a_request) >= 2  # what is due, then when the next one is
+
+
+def test_a_search_is_one_statement_however_many_results(client):
+    """The page's posts, their authors and their tags come with their rank in one
+    statement (content/search.py), for one result or twelve."""
+    authors = [make_account(client, f"Author{n}") for n in range(3)]
+    create_post(client, authors[0], "Heron", "A grey heron.", tags=["birds"])
+    with counting_statements(client) as statements:
+        assert len(client.get("/api/search?q=heron").json()["items"]) == 1
+    with_one = len(statements)
+    for n in range(11):
+        create_post(client, authors[n % 3], f"Heron {n}", "Herons.", tags=["birds", f"t{n}"])
+    with counting_statements(client) as statements:
+        items = client.get("/api/search?q=heron").json()["items"]
+    assert len(items) == 10 and all("birds" in item["tags"] for item in items)
+    assert len(statements) == with_one == 1
