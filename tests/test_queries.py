@@ -101,5 +101,6 @@ def test_a_search_is_one_statement_however_many_results(client):
         create_post(client, authors[n % 3], f"Heron {n}", "Herons.", tags=["birds", f"t{n}"])
     with counting_statements(client) as statements:
         items = client.get("/api/search?q=heron").json()["items"]
-    assert len(items) == 10 and all("birds" in item["tags"] for item in items)
+    assert len(items) == 10
+    assert all("birds" in item["tags"] for item in items)
     assert len(statements) == with_one == 1
