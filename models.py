@@ -18,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
+from accounts.roles import ROLE_MAX, Role
+
 # MEDIA_IMAGES_PATH (where images uploaded for posts are served, each under its content
 # hash) is defined beside the renderer; re-exported here.
 from content.markdown_render import MEDIA_IMAGES_PATH as MEDIA_IMAGES_PATH
@@ -114,6 +116,13 @@ class User(Base):
     # Plain text (newlines kept) and an http(s) URL, both optional (schemas.py's rules).
     bio: Mapped[str | None] = mapped_column(String(BIO_MAX), default=None)
     website: Mapped[str | None] = mapped_column(String(WEBSITE_MAX), default=None)
+    # accounts/roles.py: changed only from the server's shell (manage.py).
+    role: Mapped[str] = mapped_column(
+        String(ROLE_MAX), default=Role.MEMBER, server_default=Role.MEMBER.value
+    )
+    # Set while suspended by an admin: no sign-in, and the account's writing is hidden
+    # from everyone but admins until it is restored.
+    suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -129,6 +138,10 @@ class User(Base):
         email = email.lower()
         self.email_key = fold(email)
         return email
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == Role.ADMIN
 
     @property
     def image_path(self) -> str:

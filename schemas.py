@@ -293,6 +293,9 @@ class UserPublic(BaseModel):
 class UserPrivate(UserPublic):
     email: str
     email_verified: bool
+    role: Literal["member", "admin"] = Field(
+        description="Set from the server's shell (`manage promote|demote`), never through the API"
+    )
 
 
 # A token from a mailed link (accounts/email_links.py): ours are 43 URL-safe characters.

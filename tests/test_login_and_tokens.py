@@ -52,6 +52,7 @@ def test_me_returns_the_private_user(client, alice):
         "bio": None,
         "website": None,
         "email_verified": False,
+        "role": "member",
     }
 
 

@@ -20,6 +20,7 @@ def test_register_returns_the_private_user(client):
         "bio": None,
         "website": None,
         "email_verified": False,
+        "role": "member",
     }
 
 
