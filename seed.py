@@ -1,7 +1,7 @@
 """Demo content for trying Inkwell out: `uv run python -m seed --posts 500`.
 
 Fills the configured database (DATABASE_URL, SQLite by default) with a few authors
-and plausible posts spread over the past two years, after bringing its schema up to
+and plausible, tagged posts spread over the past two years, after bringing its schema up to
 date as start-up does: a fresh checkout needs no other step. The same `--seed` on
 the same database writes the same text. Running it again reuses the demo authors and
 adds more posts. Every author signs in with one demo password, printed at the end;
@@ -23,8 +23,9 @@ from auth import hash_password
 from config import get_settings
 from content.markdown_render import plain_text, reading_minutes, render_html
 from content.slugs import slug_for_title
+from content.tags import normalise_tags
 from database import create_engine, create_sessionmaker, migrate
-from models import TITLE_MAX, Post, PostStatus, User, fold
+from models import TITLE_MAX, Post, PostStatus, PostTag, User, fold
 
 DEMO_PASSWORD = "inkwell-demo-password"  # noqa: S105 (printed for people to sign in with)
 DEFAULT_POSTS = 500
@@ -44,6 +45,23 @@ TOPICS = [
     "birdwatching", "second-hand bookshops", "long-distance running", "learning Japanese",
     "keeping a journal", "allotment life", "bread ovens", "board games", "quiet mornings",
 ]  # fmt: skip
+# Each topic's shelf: a post is tagged with its topic and its shelf, so tag pages and the
+# editor's suggestions have something to show (the topic tags are normalised, e.g.
+# "night-trains", by content/tags.py like any author's).
+SHELVES = {
+    "food": ["sourdough", "green tea", "home-made pasta", "bread ovens"],
+    "outdoors": [
+        "small gardens", "mountain walks", "birdwatching", "allotment life", "the sea in winter",
+    ],
+    "travel": ["night trains", "old maps", "city cycling"],
+    "making": ["writing by hand", "film cameras", "fixing old radios", "keeping a journal"],
+    "learning": ["learning the cello", "learning Japanese", "long-distance running"],
+    "slow-living": [
+        "rainy Sundays", "reading slowly", "second-hand bookshops", "board games",
+        "quiet mornings",
+    ],
+}  # fmt: skip
+SHELF_OF = {topic: shelf for shelf, topics in SHELVES.items() for topic in topics}
 TITLES = [
     "Notes on {topic}", "What {topic} taught me", "A week of {topic}",
     "Why I keep coming back to {topic}", "{Topic}, revisited", "On {topic}",
@@ -132,8 +150,15 @@ def _sentence(rng: random.Random, topic: str) -> str:
     return f"{subject[0].upper()}{subject[1:]} {rng.choice(VERBS)} {obj}."
 
 
-def demo_post(rng: random.Random) -> tuple[str, str]:
-    """A title and a few paragraphs of plain text about one topic."""
+@dataclass(frozen=True)
+class DemoPost:
+    title: str
+    content: str
+    tags: list[str]
+
+
+def demo_post(rng: random.Random) -> DemoPost:
+    """A title, a few paragraphs of plain text about one topic, and its tags."""
     topic = rng.choice(TOPICS)
     title = _fill(rng.choice(TITLES), topic)[:TITLE_MAX]
     opener = _fill(rng.choice(OPENERS), topic)
@@ -149,7 +174,7 @@ def demo_post(rng: random.Random) -> tuple[str, str]:
         if sentences:
             paragraphs.append(" ".join(sentences))
     paragraphs.append(_fill(rng.choice(CLOSERS), topic))
-    return title, "\n\n".join(paragraphs)
+    return DemoPost(title, "\n\n".join(paragraphs), normalise_tags([topic, SHELF_OF[topic]]))
 
 
 def demo_dates(rng: random.Random, count: int, now: datetime) -> list[datetime]:
@@ -193,9 +218,11 @@ async def seed(database_url: str, posts: int, authors: int, seed: int) -> list[U
             # The same seed gives the same text, and a rerun goes on with new text.
             rng = random.Random(f"{seed}:{already}")  # noqa: S311 (demo text, not secrets)
             now = datetime.now(UTC).replace(microsecond=0)
-            rows = []
+            rows, tags = [], []
             for date_posted in demo_dates(rng, posts, now):
-                title, content = demo_post(rng)
+                post = demo_post(rng)
+                title, content = post.title, post.content
+                tags.append(post.tags)
                 author = rng.choice(users)
                 # A bulk insert of published posts (demo posts use no uploaded images,
                 # so this is what content/posts.py's set_content would write).
@@ -215,7 +242,15 @@ async def seed(database_url: str, posts: int, authors: int, seed: int) -> list[U
                         "changed_at": date_posted,
                     }
                 )
-            await session.execute(insert(Post), rows)
+            ids = await session.scalars(
+                insert(Post).returning(Post.id, sort_by_parameter_order=True), rows
+            )
+            tag_rows = [
+                {"post_id": post_id, "tag": tag}
+                for post_id, post_tags in zip(ids, tags, strict=True)
+                for tag in post_tags
+            ]
+            await session.execute(insert(PostTag), tag_rows)
         return users
     finally:
         await engine.dispose()

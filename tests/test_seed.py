@@ -127,6 +127,25 @@ def test_a_seeded_author_signs_in_and_the_posts_show_newest_first(client, capsys
     assert home.index(f'"{posts[0]["url"]}"') < home.index(f'"{posts[1]["url"]}"')
 
 
+def test_seeded_posts_are_tagged_with_their_topic_and_shelf(client):
+    run_seed(["--posts", "40", "--authors", "2"])
+    posts = client.get("/api/posts", params={"limit": 100}).json()["items"]
+    shelves = set(seed.SHELVES)
+    for post in posts:
+        assert len(post["tags"]) == 2
+        assert len(shelves.intersection(post["tags"])) == 1
+    tags = client.get("/api/tags").json()
+    assert sum(tag["count"] for tag in tags) == 80
+    busiest = tags[0]["name"]
+    page = client.get(f"/tags/{busiest}")
+    assert page.status_code == 200
+    assert f"#{busiest}" in page.text
+
+
+def test_every_topic_has_a_shelf():
+    assert set(seed.SHELF_OF) == set(seed.TOPICS)
+
+
 @pytest.mark.parametrize(
     ("argument", "value"),
     [("--posts", "0"), ("--posts", "-5"), ("--posts", "many"), ("--authors", "0")],
