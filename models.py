@@ -8,6 +8,7 @@ from enum import StrEnum
 from sqlalchemy import (
     BigInteger,
     DateTime,
+    FetchedValue,
     ForeignKey,
     Index,
     LargeBinary,
@@ -234,16 +235,23 @@ class Post(Base):
 
 
 class PostTag(Base):
-    """A post's tag, normalised (content/tags.py). Tag pages and `?tag=` walk the
-    (tag, post_id) index to the posts, then the posts' own keyset order."""
+    """A post's tag, normalised (content/tags.py). Tag pages and `?tag=` walk one tag's
+    rows of the (tag, date_posted, post_id) index, newest first, to their posts."""
 
     __tablename__ = "post_tags"
-    __table_args__ = (Index("ix_post_tags_tag_post_id", "tag", "post_id"),)
+    __table_args__ = (
+        Index("ix_post_tags_tag_date_posted_post_id", "tag", "date_posted", "post_id"),
+    )
 
     post_id: Mapped[int] = mapped_column(
         ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
     )
     tag: Mapped[str] = mapped_column(String(TAG_MAX), primary_key=True)
+    # The post's publication time while it is published, else NULL: kept by the
+    # database's triggers (migration 0016), never written by the app.
+    date_posted: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
 
 
 class MediaImage(Base):

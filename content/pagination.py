@@ -146,7 +146,12 @@ def newest_posts(
     if user_id is not None:
         query = query.where(Post.user_id == user_id)
     if tag is not None:
+        # One tag's rows of its own index, newest first (PostTag.date_posted is the
+        # post's, kept by the database): the same cost for any tag at any depth.
         query = query.join(PostTag, PostTag.post_id == Post.id).where(PostTag.tag == tag)
+        if after is not None:
+            query = query.where(tuple_(PostTag.date_posted, PostTag.post_id) < tuple(after))
+        return query.order_by(PostTag.date_posted.desc(), PostTag.post_id.desc())
     if after is not None:
         query = query.where(tuple_(Post.date_posted, Post.id) < tuple(after))
     return query.order_by(Post.date_posted.desc(), Post.id.desc())

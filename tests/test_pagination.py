@@ -182,8 +182,9 @@ def test_a_page_costs_the_same_at_any_depth(client):
     assert costs[0] == costs[1] == 3  # the content version, the page, its posts' tags
 
 
-def _query_plan(client: TestClient, statement) -> str:
-    """The database's own plan for a listing query, as the app sends it."""
+def _query_plan(client: TestClient, statement, *, sorting: bool = True) -> str:
+    """The database's own plan for a listing query, as the app sends it (on PostgreSQL,
+    with `sorting=False`, a plan that needs no sort if there is one)."""
     engine = client.app_state["sessionmaker"].kw["bind"]
     sent: list[tuple[str, object]] = []
 
@@ -202,6 +203,8 @@ def _query_plan(client: TestClient, statement) -> str:
             # A table this small is cheaper to read whole; the question is whether
             # the index *can* serve the query, as it must once the table is large.
             await connection.exec_driver_sql("SET enable_seqscan = off")
+            if not sorting:
+                await connection.exec_driver_sql("SET enable_sort = off")
             rows = await connection.exec_driver_sql(f"EXPLAIN {sql}", parameters)
             return "\n".join(row[0] for row in rows)
 
@@ -291,3 +294,25 @@ def test_a_cursor_past_the_end_shows_an_empty_page(client, alice, monkeypatch):
     response = client.get("/", params={"cursor": cursor})
     assert response.status_code == 200
     assert "No older posts." in response.text
+
+
+def test_a_tag_listing_walks_the_tags_own_index_with_no_sort(client, alice):
+    """A tag page reads its tag's rows of the (tag, date_posted, post_id) index newest
+    first, and each of their posts by its key: never the other posts, whatever the tag
+    (walking all posts for the few with a rare tag took 7.7 ms at 20,000 posts)."""
+    for n in range(6):
+        create_post(client, alice, f"Post {n}", "Words.", tags=["herons"] if n % 2 else ["owls"])
+    after = decode_cursor(client.get("/api/posts?tag=herons&limit=2").json()["next_cursor"])
+    for position in (None, after):
+        # PostgreSQL sorts a handful of rows rather than walk an index; the question is
+        # whether the index serves the order, as it must once the tag has many posts.
+        plan = _query_plan(client, newest_posts(position, tag="herons").limit(11), sorting=False)
+        # The tag's index leads (SQLite's plan lists the outer loop first; PostgreSQL
+        # names it in its own words).
+        assert re.search(
+            r"^SEARCH post_tags USING COVERING INDEX ix_post_tags_tag_date_posted_post_id"
+            r"|Index Only Scan Backward using ix_post_tags_tag_date_posted_post_id",
+            plan,
+        ), plan
+        assert "TEMP B-TREE" not in plan, plan
+        assert "Sort" not in plan, plan

@@ -8,9 +8,12 @@ from urllib.parse import quote
 from xml.etree import ElementTree
 
 import pytest
+from sqlalchemy import select, update
 
+from content.scheduler import Publisher
 from content.tags import TAG_MAX, TAGS_MAX, normalise_tag, normalise_tags
-from tests.helpers import create_post, make_account
+from models import Post, PostTag
+from tests.helpers import create_post, make_account, run_sql
 from tests.test_queries import counting_statements
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -289,3 +292,67 @@ def test_tag_listings_cost_the_same_for_one_post_or_thirty(client, path):
         create_post(client, authors[n % 5], f"P{n}", tags=["common", f"t{n}", "b"])
     # The content version, (on the pages) whether the tag is in use, the posts, their tags.
     assert statements() == with_one_post == (3 if path.startswith("/api/") else 4)
+
+
+def tag_dates(client, post_id: int) -> set[datetime | None]:
+    """The dates a post's tag rows carry (one per tag)."""
+
+    async def read() -> set[datetime | None]:
+        async with client.app_state["sessionmaker"]() as session:
+            rows = await session.scalars(
+                select(PostTag.date_posted).where(PostTag.post_id == post_id)
+            )
+            return set(rows)
+
+    return client.portal.call(read)
+
+
+def ids(page: dict) -> list[int]:
+    return [item["id"] for item in page["items"]]
+
+
+def test_a_tags_index_follows_its_posts_publication(client, alice):
+    """PostTag.date_posted is the post's publication time while it is published, kept
+    by the database (migration 0016) through every way a post changes: a draft's tags,
+    its publication, a schedule the publisher carries out, and an operator's own SQL."""
+    draft = create_post(client, alice, "Draft", "x", status="draft", tags=["herons"])
+    assert tag_dates(client, draft["id"]) == {None}
+    assert client.get("/api/posts?tag=herons").json()["items"] == []
+
+    published = client.patch(
+        f"/api/posts/{draft['id']}", json={"status": "published"}, headers=alice.headers
+    ).json()
+    assert tag_dates(client, draft["id"]) == {datetime.fromisoformat(published["date_posted"])}
+    newer = create_post(client, alice, "Newer", "x", tags=["herons", "owls"])
+    assert ids(client.get("/api/posts?tag=herons").json()) == [newer["id"], draft["id"]]
+
+    scheduled = create_post(client, alice, "Later", "x", publish_at=later(3600), tags=["herons"])
+    assert tag_dates(client, scheduled["id"]) == {None}
+    # Due just after `newer` (the publisher keeps the planned time as the date).
+    due = datetime.fromisoformat(newer["date_posted"]) + timedelta(microseconds=1)
+    run_sql(client, update(Post).where(Post.id == scheduled["id"]).values(date_posted=due))
+
+    async def publish() -> None:
+        await Publisher(client.app_state["sessionmaker"]).publish_due()
+
+    client.portal.call(publish)
+    listed = ids(client.get("/api/posts?tag=herons").json())
+    assert listed == [scheduled["id"], newer["id"], draft["id"]]
+
+    # An operator moves a post back in time: the tag page follows at once.
+    run_sql(
+        client,
+        update(Post)
+        .where(Post.id == scheduled["id"])
+        .values(date_posted=datetime(2020, 1, 1, tzinfo=UTC)),
+    )
+    assert ids(client.get("/api/posts?tag=herons").json()) == [
+        newer["id"],
+        draft["id"],
+        scheduled["id"],
+    ]
+
+    client.patch(f"/api/posts/{newer['id']}", json={"status": "draft"}, headers=alice.headers)
+    assert tag_dates(client, newer["id"]) == {None}
+    assert ids(client.get("/api/posts?tag=herons").json()) == [draft["id"], scheduled["id"]]
+    assert client.get("/tags/owls").status_code == 404
