@@ -2,8 +2,10 @@
 query language, ranking, snippets, paging and the /search page, on SQLite and (with
 TEST_DATABASE_URL) PostgreSQL alike."""
 
+import importlib.util
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +20,7 @@ from content.search import (
     _ranked,
     decode_offset,
     encode_offset,
+    fold,
     fts5_match,
     parse_query,
     snippet,
@@ -369,3 +372,43 @@ def test_every_page_has_the_search_field(client, alice):
         html = client.get(path).text
         assert 'action="/search" method="get"' in html
         assert 'for="site-search-input"' in html
+
+
+def _migration_0012():
+    """The search migration's module (its file name is not an importable name)."""
+    path = next(Path(__file__).parent.parent.glob("migrations/versions/*_0012_search.py"))
+    spec = importlib.util.spec_from_file_location("migration_0012", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fallback_accent_table_folds_latin_letters_one_for_one():
+    """Without the `unaccent` extension, PostgreSQL folds accents through `translate`
+    over this table: each letter whose accent Unicode can take off (NFKD), one for one.
+    Letters with no decomposition (Ł, Ø, Æ) stay as they are, where `unaccent` folds
+    them (README, "Search")."""
+    accented, bare = _migration_0012()._accent_table()
+    assert len(accented) == len(bare) > 100
+    assert all(fold(a) == b.casefold() for a, b in zip(accented, bare, strict=True))
+    table = str.maketrans(accented, bare)
+    assert "Crème Brûlée à Łódź, Ångström, São Tomé".translate(table) == (
+        "Creme Brulee a Łodz, Angstrom, Sao Tome"
+    )
+
+
+@postgresql_only
+def test_the_fallback_folds_as_unaccent_does(client):
+    """The two ways inkwell_unaccent can be made agree on accents that decompose."""
+    accented, bare = _migration_0012()._accent_table()
+    words = "Crème Brûlée Ångström São Tomé naïve façade Dvořák Köln Ñandú"
+    folded = scalar(
+        client,
+        text("SELECT translate(:words, :accented, :bare)").bindparams(
+            words=words, accented=accented, bare=bare
+        ),
+    )
+    unaccented = scalar(client, text("SELECT unaccent(:words)").bindparams(words=words))
+    assert folded == unaccented == "Creme Brulee Angstrom Sao Tome naive facade Dvorak Koln Nandu"
