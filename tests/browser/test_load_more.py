@@ -2,6 +2,7 @@
 JavaScript, and Back returning to the same posts."""
 
 import re
+import secrets
 from collections.abc import Callable
 
 import httpx
@@ -171,3 +172,21 @@ def test_load_more_works_the_same_signed_in(page: Page, api) -> None:
     expect(page.locator("#post-list > .post-card")).to_have_count(len(ids))
     assert card_ids(page) == ids
     expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+
+
+def test_load_more_on_a_tag_page_brings_only_the_tags_posts(page: Page, api) -> None:
+    """A tag page pages through its own posts (the tag's index, not the home page's),
+    untagged posts between them never showing up."""
+    author = make_account(api)
+    tag = f"kites-{secrets.token_hex(3)}"
+    tagged = []
+    for n in range(PAGE_SIZE + 4):
+        tagged.append(create_post(api, author, f"Kite {n}", "Up it goes.", tags=[tag])["id"])
+        create_post(api, author, f"Not a kite {n}", "Down here.")
+    page.goto(f"/tags/{tag}")
+    assert card_ids(page) == tagged[::-1][:PAGE_SIZE]
+    page.get_by_role("button", name="Load more").click()
+    expect(page.locator("#post-list > .post-card")).to_have_count(len(tagged))
+    assert card_ids(page) == tagged[::-1]
+    expect(page.get_by_role("button", name="Load more")).to_have_count(0)
+    expect(page.locator(f'.post-card[data-post-id="{tagged[3]}"] .post-title a')).to_be_focused()
