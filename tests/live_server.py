@@ -110,7 +110,9 @@ class LiveServer:
             if self.process.poll() is not None:
                 pytest.fail(f"server exited early:\n{self.log.read_text(errors='replace')}")
             try:
-                if httpx.get(f"{self.base_url}/api/posts", timeout=1).status_code == 200:
+                # A first answer takes long on a busy machine (imports, FastAPI building
+                # its routes); giving up on it after a second only queued more of them.
+                if httpx.get(f"{self.base_url}/api/posts", timeout=10).status_code == 200:
                     return self.base_url
             except httpx.TransportError:
                 pass
