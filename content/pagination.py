@@ -110,6 +110,23 @@ def decode_cursor(cursor: str) -> Position:
     return Position(_EPOCH + micros * _MICROSECOND, post_id)
 
 
+def encode_id_cursor(kind: str, last_id: int) -> str:
+    """A cursor of a list walked by id alone (the admin's lists), named for its list so
+    that one list's cursor is refused by another."""
+    return sign_payload(f"{kind}:{last_id}".encode())
+
+
+def decode_id_cursor(kind: str, cursor: str) -> int:
+    """The id an `encode_id_cursor` of `kind` names; ValueError if it is not one."""
+    found_kind, _, number = signed_payload(cursor).decode().partition(":")
+    if found_kind != kind or not number.isdigit():
+        raise ValueError("not a cursor of this list")
+    last_id = int(number)
+    if not 1 <= last_id <= MAX_ID:
+        raise ValueError("id out of range")
+    return last_id
+
+
 async def cursor_param(
     cursor: Annotated[
         str | None,

@@ -18,6 +18,7 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from admin.actions import Action, record
 from content.markdown_render import (
     ImageSizes,
     media_names,
@@ -62,10 +63,28 @@ async def get_own_post(session: AsyncSession, post_id: int, user: User, action: 
     """The post, if `user` may see it (404) and wrote it (403)."""
     post = await get_post_or_404(session, post_id, user)
     if post.user_id != user.id:
-        raise DomainError(
-            status.HTTP_403_FORBIDDEN, "not_your_post", f"Not authorized to {action} this post"
-        )
+        raise _not_your_post(action)
     return post
+
+
+def _not_your_post(action: str) -> DomainError:
+    return DomainError(
+        status.HTTP_403_FORBIDDEN, "not_your_post", f"Not authorized to {action} this post"
+    )
+
+
+async def delete_post(session: AsyncSession, *, post_id: int, user: User) -> None:
+    """Delete a post: its author's, or any post `user` may see if an admin, which the
+    admin-actions log records in the same transaction (with the title, since the post
+    is gone after)."""
+    post = await get_post_or_404(session, post_id, user)
+    if post.user_id != user.id:
+        if not user.is_admin:
+            raise _not_your_post("delete")
+        detail = f"post {post.id}: {post.title}"
+        record(session, actor=user, action=Action.DELETE_POST, target=post.author, detail=detail)
+    await session.delete(post)
+    await session.commit()
 
 
 async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
