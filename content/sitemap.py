@@ -27,6 +27,7 @@ DISALLOWED = (
     "/account",
     "/write",
     "/me/",
+    "/admin",
     "/posts/*/edit",
     "/search",
     "/login",
