@@ -236,6 +236,8 @@ async def _live_session(request: Request, token: str | None) -> LiveSession | No
         return None
     if row.token_version != claims.token_version:
         return None
+    if row.suspended_at is not None:  # suspending ends the sessions too; this holds regardless
+        return None
     return LiveSession(claims.session_id, _detached_user(row))
 
 
@@ -276,7 +278,16 @@ async def get_current_user(request: Request, token: BearerToken) -> User:
     return (await get_current_session(request, token)).user
 
 
+async def get_admin_user(request: Request, token: BearerToken) -> User:
+    """The signed-in admin: 401 without a valid token, 403 `admin_required` for a member."""
+    user = (await get_current_session(request, token)).user
+    if not user.is_admin:
+        raise DomainError(status.HTTP_403_FORBIDDEN, "admin_required", "Only an admin may do this")
+    return user
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+AdminUser = Annotated[User, Depends(get_admin_user)]
 CurrentSession = Annotated[LiveSession, Depends(get_current_session)]
 OptionalSession = Annotated[LiveSession | None, Depends(get_optional_session)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]

@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
@@ -124,6 +125,8 @@ class User(Base):
     # Set while suspended by an admin: no sign-in, and the account's writing is hidden
     # from everyone but admins until it is restored.
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the account was made (accounts older than migration 0016 carry its time).
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -176,7 +179,15 @@ class Post(Base):
         # Search ranks every match and breaks ties by date: from this index SQLite reads a
         # match's status and date without its row, whose long text comes first (a common
         # word's search over 10,000 posts took 14 ms of joins without it, 6 ms with it).
-        Index("ix_posts_id_status_date_posted", "id", "status", "date_posted"),
+        # `author_suspended` rides along so that hiding a suspended author's posts
+        # (content/visibility.py) reads no row either.
+        Index(
+            "ix_posts_id_status_date_posted_author_suspended",
+            "id",
+            "status",
+            "date_posted",
+            "author_suspended",
+        ),
         NEVER_REUSE_IDS,
     )
 
@@ -208,6 +219,11 @@ class Post(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reading_minutes: Mapped[int] = mapped_column(default=1)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # A copy of "the author is suspended", kept by the database itself (migration 0016's
+    # triggers on users.suspended_at and on new posts), so that every public read
+    # filters on a column of the post's own row rather than joining users
+    # (content/visibility.py). Never written by the application.
+    author_suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     author: Mapped[User] = relationship(back_populates="posts")
     # Loaded with the post, for a whole page of posts in one more query (never one per
@@ -478,3 +494,30 @@ class PasskeyChallenge(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
     __table_args__ = (Index("ix_passkey_challenges_client_created_at", "client", "created_at"),)
+
+
+ACTION_MAX = 30
+ADMIN_ACTION_DETAIL_MAX = 500
+# Who did an action from the server's shell (manage.py), in place of an account.
+SERVER_SHELL = "server shell"
+
+
+class AdminAction(Base):
+    """One thing an admin did (admin/actions.py), written in the transaction of the
+    action itself. Append-only: the database refuses UPDATE and DELETE of its rows
+    (migration 0016's triggers). Its ids name no foreign key, and the usernames are
+    copies taken at the time, so deleting an account leaves its history readable."""
+
+    __tablename__ = "admin_actions"
+    __table_args__ = NEVER_REUSE_IDS
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # None for the server shell.
+    actor_id: Mapped[int | None] = mapped_column(default=None)
+    actor_name: Mapped[str] = mapped_column(String(USERNAME_MAX))
+    # "suspend", "restore", "delete_post", "promote", "demote"
+    action: Mapped[str] = mapped_column(String(ACTION_MAX))
+    target_id: Mapped[int | None] = mapped_column(default=None)
+    target_name: Mapped[str] = mapped_column(String(USERNAME_MAX), default="")
+    detail: Mapped[str] = mapped_column(String(ADMIN_ACTION_DETAIL_MAX), default="")

@@ -580,3 +580,43 @@ class PasskeyInfo(BaseModel):
     name: str
     created_at: datetime
     last_used_at: datetime | None
+
+
+class AdminAccount(BaseModel):
+    """An account as the admin page lists it (the email included: admins only)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    email: str
+    verified: bool = Field(description="Whether the owner opened a link mailed to the address")
+    role: Literal["member", "admin"]
+    created_at: datetime
+    suspended: bool
+    post_count: int = Field(description="Published posts, shown or hidden by a suspension")
+
+
+class AdminAccountPage(BaseModel):
+    items: list[AdminAccount]
+    next_cursor: str | None
+
+
+class AdminActionResponse(BaseModel):
+    """One entry of the admin-actions log; `actor_id` is null for the server's shell."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    created_at: datetime
+    actor_id: int | None
+    actor_name: str
+    action: Literal["suspend", "restore", "delete_post", "promote", "demote"]
+    target_id: int | None
+    target_name: str
+    detail: str
+
+
+class AdminActionPage(BaseModel):
+    items: list[AdminActionResponse]
+    next_cursor: str | None

@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
 from config import get_settings
+from content.visibility import on_site, published
 from errors.domain import DomainError
-from models import MAX_ID, Post, PostStatus, PostTag
+from models import MAX_ID, Post, PostTag
 
 LIMIT_DEFAULT = 10
 LIMIT_MAX = 100
@@ -109,6 +110,23 @@ def decode_cursor(cursor: str) -> Position:
     return Position(_EPOCH + micros * _MICROSECOND, post_id)
 
 
+def encode_id_cursor(kind: str, last_id: int) -> str:
+    """A cursor of a list walked by id alone (the admin's lists), named for its list so
+    that one list's cursor is refused by another."""
+    return sign_payload(f"{kind}:{last_id}".encode())
+
+
+def decode_id_cursor(kind: str, cursor: str) -> int:
+    """The id an `encode_id_cursor` of `kind` names; ValueError if it is not one."""
+    found_kind, _, number = signed_payload(cursor).decode().partition(":")
+    if found_kind != kind or not number.isdigit():
+        raise ValueError("not a cursor of this list")
+    last_id = int(number)
+    if not 1 <= last_id <= MAX_ID:
+        raise ValueError("id out of range")
+    return last_id
+
+
 async def cursor_param(
     cursor: Annotated[
         str | None,
@@ -136,13 +154,18 @@ class PageOfPosts(NamedTuple):
 
 
 def newest_posts(
-    after: Position | None = None, user_id: int | None = None, tag: str | None = None
+    after: Position | None = None,
+    user_id: int | None = None,
+    tag: str | None = None,
+    *,
+    suspended_too: bool = False,
 ) -> Select[Post]:
-    """Published posts newest first (ties broken by id), each with its author in the same
-    query (and its tags in one more for the whole page): all of them, one author's,
-    one tag's, and/or only those older than `after`."""
+    """Posts on the site newest first (ties broken by id), each with its author in the
+    same query (and its tags in one more for the whole page): all of them, one
+    author's, one tag's, and/or only those older than `after`. `suspended_too` (an
+    admin's view) keeps the posts of suspended authors."""
     query = select(Post).options(joinedload(Post.author))
-    query = query.where(Post.status == PostStatus.PUBLISHED)
+    query = query.where(published() if suspended_too else on_site())
     if user_id is not None:
         query = query.where(Post.user_id == user_id)
     if tag is not None:
@@ -194,6 +217,9 @@ async def page_of_posts(
     limit: int,
     user_id: int | None = None,
     tag: str | None = None,
+    *,
+    suspended_too: bool = False,
 ) -> PageOfPosts:
-    """A page of published posts, all, one author's or one tag's."""
-    return await page_of(session, newest_posts(after, user_id, tag), limit, by_publication)
+    """A page of posts on the site, all, one author's or one tag's."""
+    query = newest_posts(after, user_id, tag, suspended_too=suspended_too)
+    return await page_of(session, query, limit, by_publication)

@@ -18,6 +18,7 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from admin.actions import Action, record
 from content.markdown_render import (
     ImageSizes,
     media_names,
@@ -28,6 +29,7 @@ from content.markdown_render import (
 from content.pagination import PageOfPosts
 from content.slugs import slug_for_title, slugify
 from content.tags import normalise_tag
+from content.visibility import may_read, on_site
 from errors.domain import DomainError
 from models import MediaImage, Post, PostImage, PostStatus, PostTag, User, utcnow
 from schemas import PostPage
@@ -49,11 +51,10 @@ def _not_found() -> DomainError:
 
 
 async def get_post_or_404(session: AsyncSession, post_id: int, viewer: User | None = None) -> Post:
-    """The post if `viewer` may see it: anyone a published post, only its author the others."""
+    """The post if `viewer` may see it (content/visibility.py): anyone a post on the
+    site, an admin a suspended author's too, only its author a draft or scheduled one."""
     post = await session.get(Post, post_id, options=[joinedload(Post.author)])
-    if post is None:
-        raise _not_found()
-    if not post.is_published and (viewer is None or viewer.id != post.user_id):
+    if post is None or not may_read(post, viewer):
         raise _not_found()
     return post
 
@@ -62,19 +63,33 @@ async def get_own_post(session: AsyncSession, post_id: int, user: User, action: 
     """The post, if `user` may see it (404) and wrote it (403)."""
     post = await get_post_or_404(session, post_id, user)
     if post.user_id != user.id:
-        raise DomainError(
-            status.HTTP_403_FORBIDDEN, "not_your_post", f"Not authorized to {action} this post"
-        )
+        raise _not_your_post(action)
     return post
+
+
+def _not_your_post(action: str) -> DomainError:
+    return DomainError(
+        status.HTTP_403_FORBIDDEN, "not_your_post", f"Not authorized to {action} this post"
+    )
+
+
+async def delete_post(session: AsyncSession, *, post_id: int, user: User) -> None:
+    """Delete a post: its author's, or any post `user` may see if an admin, which the
+    admin-actions log records in the same transaction (with the title, since the post
+    is gone after)."""
+    post = await get_post_or_404(session, post_id, user)
+    if post.user_id != user.id:
+        if not user.is_admin:
+            raise _not_your_post("delete")
+        detail = f"post {post.id}: {post.title}"
+        record(session, actor=user, action=Action.DELETE_POST, target=post.author, detail=detail)
+    await session.delete(post)
+    await session.commit()
 
 
 async def get_author_or_404(session: AsyncSession, user_id: int) -> tuple[User, int]:
     """The author and how many posts they have published, in one query."""
-    post_count = (
-        select(func.count())
-        .where(Post.user_id == User.id, Post.status == PostStatus.PUBLISHED)
-        .scalar_subquery()
-    )
+    post_count = select(func.count()).where(Post.user_id == User.id, on_site()).scalar_subquery()
     row = (await session.execute(select(User, post_count).where(User.id == user_id))).first()
     if row is None:
         raise DomainError(status.HTTP_404_NOT_FOUND, "user_not_found", "User not found")
@@ -98,7 +113,7 @@ def neighbour_query(here: tuple[datetime, int], *, older: bool) -> Select[int, s
     """The published post just before (`older`) or just after a (date_posted, id)
     position: one step along the (status, date_posted, id) index, no sort."""
     position = tuple_(Post.date_posted, Post.id)
-    query = select(Post.id, Post.title, Post.slug).where(Post.status == PostStatus.PUBLISHED)
+    query = select(Post.id, Post.title, Post.slug).where(on_site())
     if older:
         query = query.where(position < here).order_by(Post.date_posted.desc(), Post.id.desc())
     else:
@@ -180,7 +195,7 @@ async def published_tag(session: AsyncSession, text: str) -> str:
     used = await session.scalar(
         select(PostTag.post_id)
         .join(Post, Post.id == PostTag.post_id)
-        .where(PostTag.tag == tag, Post.status == PostStatus.PUBLISHED)
+        .where(PostTag.tag == tag, on_site())
         .limit(1)
     )
     if used is None:
@@ -194,7 +209,7 @@ async def tag_counts(session: AsyncSession) -> list[tuple[str, int]]:
     rows = await session.execute(
         select(PostTag.tag, count)
         .join(Post, Post.id == PostTag.post_id)
-        .where(Post.status == PostStatus.PUBLISHED)
+        .where(on_site())
         .group_by(PostTag.tag)
         .order_by(count.desc(), PostTag.tag)
     )

@@ -42,9 +42,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer, joinedload
 
 from content.pagination import BAD_CURSOR, sign_payload, signed_payload
+from content.visibility import ON_SITE_SQL, on_site
 from database import is_postgresql
 from errors.domain import DomainError
-from models import Post, PostStatus
+from models import Post
 
 QUERY_MAX_LENGTH = 200
 MAX_TERMS = 16
@@ -254,8 +255,9 @@ _SQLITE_RANKED = (
         "SELECT posts.id AS id, "  # noqa: S608
         f"bm25(posts_fts, {TITLE_WEIGHT}, {TEXT_WEIGHT}) AS rank FROM posts_fts "
         # Covering (models.py): without it SQLite reads each match's whole row.
-        "JOIN posts INDEXED BY ix_posts_id_status_date_posted ON posts.id = posts_fts.rowid "
-        "WHERE posts_fts MATCH :match AND posts.status = 'published' "
+        "JOIN posts INDEXED BY ix_posts_id_status_date_posted_author_suspended "
+        "ON posts.id = posts_fts.rowid "
+        f"WHERE posts_fts MATCH :match AND {ON_SITE_SQL} "
         "ORDER BY rank, posts.date_posted DESC, posts.id DESC LIMIT :limit OFFSET :offset"
     )
     .columns(id=Integer, rank=Float)
@@ -279,7 +281,7 @@ def _ranked(
     rank = (-func.ts_rank_cd(vector, matched)).label("rank")
     ranked = (
         select(Post.id, rank)
-        .where(Post.status == PostStatus.PUBLISHED, vector.op("@@")(matched))
+        .where(on_site(), vector.op("@@")(matched))
         .order_by(rank, Post.date_posted.desc(), Post.id.desc())
         .limit(limit)
         .offset(offset)

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from content.feeds import rfc3339
 from content.slugs import post_path
 from content.tags import tag_path
-from models import Post, PostStatus, PostTag
+from content.visibility import on_site
+from models import Post, PostTag
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 MEDIA_TYPE = "application/xml"
@@ -26,6 +27,7 @@ DISALLOWED = (
     "/account",
     "/write",
     "/me/",
+    "/admin",
     "/posts/*/edit",
     "/search",
     "/login",
@@ -46,7 +48,7 @@ async def sitemap_entries(session: AsyncSession) -> list[Entry]:
     """Every published post (its last change or publication), then every author page
     and every tag page with published posts (the newest change among them); the
     columns only, never the content."""
-    published = Post.status == PostStatus.PUBLISHED
+    published = on_site()
     changed = func.coalesce(Post.updated_at, Post.date_posted)
     posts = await session.execute(
         select(Post.id, Post.slug, Post.date_posted, Post.updated_at)

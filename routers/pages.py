@@ -2,6 +2,7 @@
 only to the browser (the token lives in localStorage), so personal touches such as
 the navbar and the Edit buttons are added by the page's scripts."""
 
+from http import HTTPStatus
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -85,6 +86,19 @@ async def write_page(request: Request) -> HTMLResponse:
 @router.get("/posts/{post_id:int}/edit")
 async def edit_page(request: Request, post_id: PathId) -> HTMLResponse:
     return render(request, "editor.html", "Edit post", "Edit a post on Inkwell.", post_id=post_id)
+
+
+# What the 404 page of an unknown address says (main.py's `error_answer` with the
+# framework's own detail), which the admin page shows anyone who is not an admin.
+NOT_FOUND = HTTPStatus.NOT_FOUND
+
+
+@router.get("/admin")
+async def admin_page(request: Request) -> HTMLResponse:
+    """The same for everyone, with no data in it: static/js/admin.js shows the console
+    to an admin (by /api/users/me) and exactly the 404 page to anyone else."""
+    not_found = {"status_code": 404, "title": "Page not found", "message": NOT_FOUND.phrase}
+    return render(request, "admin.html", "Admin", "Inkwell's admin.", not_found=not_found)
 
 
 @router.get("/me/posts")

@@ -142,7 +142,7 @@ async def passkey_sign_in_options(request: Request, session: SessionDep) -> dict
 @router.post(
     "/token/passkey",
     response_model=Token,
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(400, 401, 403, 413, 429),
 )
 async def sign_in_with_passkey(
     request: Request, response: Response, body: PasskeySignIn, session: SessionDep

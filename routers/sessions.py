@@ -17,6 +17,7 @@ from database import SessionDep
 from errors.domain import DomainError
 from models import SESSION_ID_MAX, UserSession
 from schemas import Token, error_responses
+from web.signin import account_suspended
 
 router = APIRouter(prefix="/api/users", tags=["sessions"])
 
@@ -60,6 +61,12 @@ async def refresh_access_token(
         answer = JSONResponse(
             refused.body(), status_code=refused.status_code, headers=refused.headers
         )
+        sessions.clear_refresh_cookie(request, answer)
+        return answer
+    if row.user.suspended_at is not None:  # suspending ends its sessions; in case one lived
+        await sessions.revoke(session, UserSession.id == row.id)
+        suspended = account_suspended()
+        answer = JSONResponse(suspended.body(), status_code=suspended.status_code)
         sessions.clear_refresh_cookie(request, answer)
         return answer
     if new_refresh_token is not None:

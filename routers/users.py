@@ -95,7 +95,7 @@ async def create_user(request: Request, user_in: UserCreate, session: SessionDep
     "/token",
     response_model=Token,
     dependencies=[Depends(reject_repeated_form_fields)],
-    responses=error_responses(400, 401, 413, 429),
+    responses=error_responses(400, 401, 403, 413, 429),
 )
 async def login_for_access_token(
     request: Request,

@@ -235,6 +235,11 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("PUT", "/api/posts/{post_id}"),
         ("PATCH", "/api/posts/{post_id}"),
         ("DELETE", "/api/posts/{post_id}"),
+        ("GET", "/api/admin/users"),
+        ("POST", "/api/admin/users/{user_id}/suspension"),
+        ("DELETE", "/api/admin/users/{user_id}/suspension"),
+        ("GET", "/api/admin/users/{user_id}/posts"),
+        ("GET", "/api/admin/actions"),
     }
     flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
     assert flows["password"]["tokenUrl"] == "api/users/token"

@@ -465,3 +465,18 @@ def test_passkeys_stored_at_once_never_exceed_the_cap(client, alice, monkeypatch
     refused = next(response for response in statuses if response.status_code == 400)
     assert refused.json()["code"] == "too_many_passkeys"
     assert len(passkeys_of(client, alice)) == 3
+
+
+def test_a_suspended_account_cannot_sign_in_with_its_passkey(client, device):
+    """Refused only once the passkey has proven who it is: 403, no token, no cookie."""
+    alice = make_account(client, "Alice")
+    add_passkey(client, alice, device)
+    suspended = "UPDATE users SET suspended_at = CURRENT_TIMESTAMP WHERE id = :id"
+    run_sql(client, suspended, id=alice.id)
+    client.cookies.clear()
+    response = sign_in(client, device)
+    assert (response.status_code, response.json()["code"]) == (403, "account_suspended")
+    assert "access_token" not in response.json()
+    assert "refresh_token" not in client.cookies
+    run_sql(client, "UPDATE users SET suspended_at = NULL WHERE id = :id", id=alice.id)
+    assert sign_in(client, device).status_code == 200

@@ -61,9 +61,22 @@ async def confirm_current_password(
         )
 
 
+def account_suspended() -> DomainError:
+    """A suspended account signs in by no method (password, passkey, refresh). Said only
+    once the password or passkey has been proven, so the refusal tells a guesser nothing."""
+    return DomainError(
+        status.HTTP_403_FORBIDDEN,
+        "account_suspended",
+        "This account is suspended: it cannot sign in until an admin restores it",
+    )
+
+
 async def sign_in(request: Request, response: Response, session: AsyncSession, user: User) -> Token:
     """Start a session for `user`, whose identity has just been proven (a password, a
-    passkey): the refresh cookie on `response`, the access token in the answer."""
+    passkey): the refresh cookie on `response`, the access token in the answer. Every
+    way of signing in comes through here, so a suspended account is refused here."""
+    if user.suspended_at is not None:
+        raise account_suspended()
     row, refresh_token = await sessions.start(session, user, request)
     sessions.set_refresh_cookie(request, response, row, refresh_token)
     response.headers["Cache-Control"] = "no-store"

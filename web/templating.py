@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from accounts import sessions
+from admin.accounts import SEARCH_MAX
 from config import BASE_DIR, get_settings
 from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
 from content.search import QUERY_MAX_LENGTH
@@ -68,6 +69,7 @@ class Limits:
     website_max: int = WEBSITE_MAX
     tags_max: int = TAGS_MAX
     search_max: int = QUERY_MAX_LENGTH
+    admin_search_max: int = SEARCH_MAX
 
 
 templates.env.globals["limits"] = Limits()

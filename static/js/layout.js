@@ -50,6 +50,7 @@ labelThemeButton();
 // Which block shows is the stylesheet's business, from `data-auth` on <html>.
 const usernameText = document.getElementById("nav-username-text");
 const navAvatar = document.getElementById("nav-avatar");
+const navAdmin = document.getElementById("nav-admin");
 
 function showUser(user) {
   usernameText.textContent = user ? user.username : "";
@@ -58,6 +59,8 @@ function showUser(user) {
   const picture = user && user.image_file && user.image_path;
   if (picture) navAvatar.setAttribute("src", picture);
   navAvatar.hidden = !picture;
+  // Only /api/users/me knows the role (the last known user keeps a name alone).
+  navAdmin.hidden = !(user && user.role === "admin");
   root.setAttribute("data-auth", user ? "user" : "guest");
 }
 

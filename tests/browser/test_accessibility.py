@@ -97,10 +97,10 @@ def test_no_serious_violations_on_any_page_in_either_theme(
             paths = ["/", f"/posts/{post_id}", "/account", *editor, search[0]]
         elif signed_in:  # /login would only send a signed-in reader on to the home page
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/account"]
-            paths += editor
+            paths += [*editor, "/admin"]  # a member's: the 404 page
         else:
             paths = ["/", f"/posts/{post_id}", f"/users/{user.id}/posts", "/register", "/login"]
-            paths += ["/forgot-password", "/reset-password", *search, "/tags/a11y"]
+            paths += ["/forgot-password", "/reset-password", *search, "/tags/a11y", "/admin"]
         found: list[str] = []
         for path in paths:
             page.goto(path)

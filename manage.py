@@ -1,0 +1,67 @@
+"""Server-side account administration: `uv run python -m manage promote EMAIL`.
+
+What no API may do, done by whoever runs commands on the server: make an account an
+admin (`promote`) or a member again (`demote`). It brings the schema up to date first,
+as start-up and `seed` do, and logs each change in the admin-actions log as the
+"server shell". The email is matched whatever its case. Demoting the last admin who can
+sign in is refused. More commands come as subcommands of their own.
+"""
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from accounts.roles import Role
+from admin.accounts import set_role
+from config import get_settings
+from database import create_engine, create_sessionmaker, migrate
+from errors.domain import DomainError
+
+# Exit statuses: 0 done (or nothing to do), 1 refused, 2 a usage error (argparse's).
+REFUSED = 1
+
+
+async def change_role(database_url: str, email: str, role: Role) -> tuple[int, str]:
+    """Give the account with `email` `role`: the exit status and what to print."""
+    engine = create_engine(database_url)
+    try:
+        await migrate(engine)
+        async with create_sessionmaker(engine)() as session:
+            try:
+                change = await set_role(session, email=email, role=role)
+            except DomainError as refused:
+                return REFUSED, f"Refused: {refused.detail}."
+            if change is None:
+                return REFUSED, f"No account has the email {email!r}."
+            name = f"{change.user.username} <{change.user.email}>"
+    finally:
+        await engine.dispose()
+    what = "an admin" if role == Role.ADMIN else "a member"
+    return 0, f"{name} is {'now' if change.changed else 'already'} {what}."
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m manage", description=__doc__.splitlines()[0] if __doc__ else None
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, role, text in (
+        ("promote", Role.ADMIN, "make the account with this email an admin"),
+        ("demote", Role.MEMBER, "make the account with this email a member again"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("email", help="the account's email, in any case")
+        command.set_defaults(role=role)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    status, message = asyncio.run(change_role(get_settings().database_url, args.email, args.role))
+    print(message, file=sys.stderr if status else sys.stdout)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,169 @@
+// /admin: the page holds no data and is the same for everyone. An admin (by
+// /api/users/me) gets the console: the accounts, searched by the page's GET form
+// (?q=), each with Suspend or Restore, and the admin-actions log. Anyone else sees
+// exactly the 404 page. The API (/api/admin, admins only) is the real guard.
+import { apiFetch } from "./api.js";
+import { readableDate } from "./dates.js";
+import { byId, showError } from "./dom.js";
+import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
+import { onClick } from "./forms.js";
+import { getCurrentUser } from "./user.js";
+
+const PAGE = 20;
+const ACTION_NAMES = {
+  suspend: "suspended",
+  restore: "restored",
+  delete_post: "deleted a post of",
+  promote: "made an admin:",
+  demote: "made a member:",
+};
+
+const query = new URLSearchParams(location.search).get("q") || "";
+const accounts = { cursor: null, list: byId("admin-accounts-list") };
+const log = { cursor: null, list: byId("admin-log-list") };
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function cell(text, className) {
+  return element("td", className, text);
+}
+
+/** The status cell's text and the button's, for an account suspended or not. */
+function describe(row, account) {
+  row.dataset.suspended = String(account.suspended);
+  const badge = row.querySelector(".status-badge");
+  badge.textContent = account.suspended ? "Suspended" : "Active";
+  badge.dataset.status = account.suspended ? "suspended" : "active";
+  const button = row.querySelector("button");
+  button.textContent = account.suspended ? "Restore" : "Suspend";
+  button.dataset.busyLabel = account.suspended ? "Restoring…" : "Suspending…";
+  button.className = account.suspended ? "btn btn-secondary" : "btn btn-danger";
+  // Many such buttons on one page: each says whose account (WCAG 2.4.6).
+  button.setAttribute("aria-label", `${button.textContent} ${account.username}`);
+}
+
+function accountRow(account) {
+  const row = element("tr", "admin-account");
+  row.dataset.userId = account.id;
+  const name = cell("");
+  const link = element("a", "", account.username);
+  link.href = `/users/${encodeURIComponent(account.id)}/posts`;
+  name.append(link);
+  const status = cell("");
+  status.append(element("span", "status-badge"));
+  const actions = cell("", "admin-actions-cell");
+  const button = element("button", "btn");
+  button.type = "button";
+  const error = element("p", "form-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  actions.append(button, error);
+  row.append(
+    name,
+    cell(account.email + (account.verified ? "" : " (unverified)")),
+    cell(account.role === "admin" ? "Admin" : "Member"),
+    cell(readableDate(account.created_at)),
+    cell(String(account.post_count), "admin-number"),
+    status,
+    actions,
+  );
+  describe(row, account);
+  onClick(button, { error }, async () => {
+    const suspended = row.dataset.suspended === "true";
+    const response = await apiFetch(`/api/admin/users/${encodeURIComponent(account.id)}/suspension`, {
+      method: suspended ? "DELETE" : "POST",
+    });
+    if (!response.ok) return errorMessage(response);
+    describe(row, { ...account, suspended: !suspended });
+    await reloadLog();
+    return undefined;
+  });
+  return row;
+}
+
+function actionItem(action) {
+  const item = element("li", "admin-log-entry");
+  const time = element("span", "admin-log-time", readableDate(action.created_at));
+  const who = action.target_name ? ` ${action.target_name}` : "";
+  const words = `${action.actor_name} ${ACTION_NAMES[action.action] || action.action}${who}`;
+  item.append(time, " ", element("span", "admin-log-text", words));
+  if (action.detail) item.append(" ", element("span", "admin-log-detail", `(${action.detail})`));
+  return item;
+}
+
+/** The next page of `list` from `path`, appended; the error message if it failed. */
+async function loadPage(state, path, makeItem, { pager, empty, wrap, focus = false }) {
+  const params = new URLSearchParams({ limit: String(PAGE) });
+  if (state === accounts && query) params.set("q", query);
+  if (state.cursor) params.set("cursor", state.cursor);
+  const response = await apiFetch(`${path}?${params}`);
+  if (!response.ok) return errorMessage(response);
+  const page = await response.json();
+  const items = page.items.map(makeItem);
+  state.list.append(...items);
+  state.cursor = page.next_cursor;
+  pager.hidden = !state.cursor;
+  empty.hidden = state.list.children.length > 0;
+  if (wrap) wrap.hidden = state.list.children.length === 0;
+  if (focus && items.length) items[0].querySelector("a")?.focus();
+  return undefined;
+}
+
+const loadAccounts = (options = {}) =>
+  loadPage(accounts, "/api/admin/users", accountRow, {
+    pager: byId("admin-accounts-pager"),
+    empty: byId("admin-accounts-empty"),
+    wrap: byId("admin-accounts-wrap"),
+    ...options,
+  });
+
+const loadLog = (options = {}) =>
+  loadPage(log, "/api/admin/actions", actionItem, {
+    pager: byId("admin-log-pager"),
+    empty: byId("admin-log-empty"),
+    ...options,
+  });
+
+/** The log again from its newest entry, after an action added one. */
+async function reloadLog() {
+  log.cursor = null;
+  log.list.replaceChildren();
+  showError(byId("admin-log-error"), (await loadLog()) || "");
+}
+
+/** What anyone but an admin sees: the 404 page, word for word. */
+function showNotFound() {
+  byId("error-card").hidden = false;
+  document.title = `${byId("error-heading").textContent} · Inkwell`;
+}
+
+async function start() {
+  const user = await getCurrentUser();
+  byId("admin-loading").hidden = true;
+  if (!user || user.role !== "admin") {
+    showNotFound();
+    return;
+  }
+  byId("admin-console").hidden = false;
+  byId("admin-search-input").value = query;
+  onClick(byId("admin-accounts-more"), { error: byId("admin-accounts-error") }, () =>
+    loadAccounts({ focus: true }),
+  );
+  onClick(byId("admin-log-more"), { error: byId("admin-log-error") }, () => loadLog());
+  const [accountsError, logError] = await Promise.all([loadAccounts(), loadLog()]);
+  showError(byId("admin-accounts-error"), accountsError || "");
+  showError(byId("admin-log-error"), logError || "");
+}
+
+try {
+  await start();
+} catch (failure) {
+  byId("admin-loading").hidden = true;
+  showError(byId("admin-accounts-error"), NETWORK_ERROR);
+  if (!(failure instanceof NetworkError)) throw failure; // a bug: for the console
+}
