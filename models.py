@@ -125,7 +125,7 @@ class User(Base):
     # Set while suspended by an admin: no sign-in, and the account's writing is hidden
     # from everyone but admins until it is restored.
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
-    # When the account was made (accounts older than migration 0016 carry its time).
+    # When the account was made (accounts older than migration 0017 carry its time).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     posts: Mapped[list["Post"]] = relationship(
@@ -219,7 +219,7 @@ class Post(Base):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reading_minutes: Mapped[int] = mapped_column(default=1)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    # A copy of "the author is suspended", kept by the database itself (migration 0016's
+    # A copy of "the author is suspended", kept by the database itself (migration 0017's
     # triggers on users.suspended_at and on new posts), so that every public read
     # filters on a column of the post's own row rather than joining users
     # (content/visibility.py). Never written by the application.
@@ -505,7 +505,7 @@ SERVER_SHELL = "server shell"
 class AdminAction(Base):
     """One thing an admin did (admin/actions.py), written in the transaction of the
     action itself. Append-only: the database refuses UPDATE and DELETE of its rows
-    (migration 0016's triggers). Its ids name no foreign key, and the usernames are
+    (migration 0017's triggers). Its ids name no foreign key, and the usernames are
     copies taken at the time, so deleting an account leaves its history readable."""
 
     __tablename__ = "admin_actions"

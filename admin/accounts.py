@@ -53,7 +53,7 @@ async def _ensure_an_admin_remains(session: AsyncSession) -> None:
 
 async def suspend(session: AsyncSession, *, actor: User, user_id: int) -> None:
     """Suspend the account: no sign-in, every session ended, its posts hidden (the
-    triggers of migration 0016 and 0015 hide them and turn the pages over in this same
+    triggers of migration 0017 and 0015 hide them and turn the pages over in this same
     transaction), and the action logged; all one commit. Suspending a suspended
     account changes nothing."""
     await advisory_lock(session, ADMINS_LOCK)

@@ -1,6 +1,6 @@
 """The admin-actions log: one row per action, written in the action's own transaction,
 so an action and its record commit or fail together. Rows are never changed or deleted
-(the database refuses it: migration 0016); the ids name no foreign key and the names
+(the database refuses it: migration 0017); the ids name no foreign key and the names
 are copies, so the log outlives the accounts it mentions."""
 
 from enum import StrEnum

@@ -2,7 +2,7 @@
 
 A post is on the site while it is published and its author is not suspended. Whether
 the author is suspended is copied into the post's own row (`posts.author_suspended`,
-kept exact by migration 0016's triggers on `users.suspended_at` and on new posts), so
+kept exact by migration 0017's triggers on `users.suspended_at` and on new posts), so
 the listings, counts, feeds, search and neighbours filter on a column of the row they
 read anyway, walking the same `(status, date_posted, id)` indexes, with no join to
 users and no statement more. Admins still reach a suspended author's posts through

@@ -18,8 +18,8 @@ drop their triggers (0004, 0010, 0012, 0015).
   ids and username snapshots stay), and triggers refuse every UPDATE and DELETE (and
   TRUNCATE on PostgreSQL).
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-07 20:00:00
 """
 
@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | Sequence[str] | None = "0015"
+revision: str = "0017"
+down_revision: str | Sequence[str] | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
