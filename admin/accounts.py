@@ -100,7 +100,7 @@ async def set_role(session: AsyncSession, *, email: str, role: Role) -> RoleChan
     if role != Role.ADMIN:
         await _ensure_an_admin_remains(session)
     action = Action.PROMOTE if role == Role.ADMIN else Action.DEMOTE
-    record(session, actor=None, action=action, target=user, detail=f"role: {role}")
+    record(session, actor=None, action=action, target=user)
     await session.commit()
     return RoleChange(user, changed=True)
 

@@ -3,7 +3,7 @@
 // (?q=), each with Suspend or Restore, and the admin-actions log. Anyone else sees
 // exactly the 404 page. The API (/api/admin, admins only) is the real guard.
 import { apiFetch } from "./api.js";
-import { readableDate } from "./dates.js";
+import { localizeDates, readableDate } from "./dates.js";
 import { byId, showError } from "./dom.js";
 import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { onClick } from "./forms.js";
@@ -47,6 +47,16 @@ function describe(row, account) {
   button.setAttribute("aria-label", `${button.textContent} ${account.username}`);
 }
 
+/** The day an account was made, in the reader's language and time zone. */
+function joined(value) {
+  const td = cell("", "admin-date");
+  const time = element("time", "", value);
+  time.dateTime = value;
+  td.append(time);
+  localizeDates(td);
+  return td;
+}
+
 function accountRow(account) {
   const row = element("tr", "admin-account");
   row.dataset.userId = account.id;
@@ -67,7 +77,7 @@ function accountRow(account) {
     name,
     cell(account.email + (account.verified ? "" : " (unverified)")),
     cell(account.role === "admin" ? "Admin" : "Member"),
-    cell(readableDate(account.created_at)),
+    joined(account.created_at),
     cell(String(account.post_count), "admin-number"),
     status,
     actions,
