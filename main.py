@@ -37,6 +37,7 @@ from images.media import MediaCollector
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
 from routers import (
+    comments,
     discovery,
     email_links,
     feeds,
@@ -326,6 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         media,
         passkeys,
         posts,
+        comments,
         search,
         tags,
         pages,

@@ -44,7 +44,7 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -136,7 +136,8 @@ RESERVED_IDS = frozenset({
     "search-help", "search-page-input", "sessions-cap", "sessions-end-others",
     "sessions-error", "sessions-heading", "sessions-list", "sessions-loading",
     "sessions-success", "site-search", "site-search-input", "tag-header", "tag-name",
-    "theme-toggle", "user-bio", "user-header", "user-name", "user-website", "verify-error",
+    "theme-toggle", "unsubscribe-heading", "user-bio", "user-header", "user-name",
+    "user-website", "verify-error",
     "verify-heading", "verify-next", "verify-notice", "verify-notice-email",
     "verify-notice-error", "verify-notice-resend", "verify-notice-sent", "verify-status"
 })  # fmt: skip
@@ -337,6 +338,46 @@ def _render_cached(source: str, images: ImageSizes) -> str:
     return _cleaner.clean(_parser.renderer.render(tokens, _parser.options, env))
 
 
+# Comments: a subset of Markdown, the same parser and sanitiser with less allowed.
+# Emphasis, strikethrough, inline and fenced code (coloured as in posts), links (bare
+# ones too), lists and quotes. A heading stays the text it was typed as ("# Title"),
+# an image is its alt text, tables and raw HTML are text; links carry `ugc`: they are
+# a visitor's, not the author's or the blog's.
+_comment_parser = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True})
+    .enable(["strikethrough", "linkify"])
+    .disable(["heading", "lheading"])
+)
+_comment_parser.add_render_rule("image", _image)
+_comment_parser.add_render_rule("fence", _fence)
+_comment_parser.add_render_rule("code_block", _code_block)
+
+_COMMENT_TAGS = {
+    "p", "br", "hr", "strong", "em", "s", "code", "pre", "blockquote", "ul", "ol", "li",
+    "a", "span",
+}  # fmt: skip
+_comment_cleaner = nh3.Cleaner(
+    tags=_COMMENT_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    tag_attribute_values={"pre": {"tabindex": {"0"}}},
+    allowed_classes={"pre": {"highlight"}, "span": set(TOKEN_CLASSES)},
+    url_schemes={"http", "https", "mailto"},
+    link_rel="nofollow ugc noopener",
+    strip_comments=True,
+)
+
+
+@lru_cache(maxsize=RENDER_CACHE)
+def render_comment_html(source: str) -> str:
+    """A comment's Markdown subset as HTML safe to put in a page as it is."""
+    # No uploaded image is shown in a comment: every image is its alt text.
+    tokens = _comment_parser.parse(source, {"images": {}})
+    return _comment_cleaner.clean(
+        _comment_parser.renderer.render(tokens, _comment_parser.options, {"images": {}})
+    )
+
+
 def media_names(source: str) -> frozenset[str]:
     """The uploaded images the source mentions (`/media/images/<64 hex>.webp` anywhere in
     it, links and code included: a superset of those it shows)."""
@@ -358,6 +399,15 @@ _render_slots = threading.BoundedSemaphore(RENDER_QUEUE)
 async def render_off_loop(source: str, images: ImageSizes = ()) -> str:
     """`render_html` in the render thread, so a slow source never stalls other requests;
     503 with Retry-After when RENDER_QUEUE renders are already waiting."""
+    return await _off_loop(render_html, source, images)
+
+
+async def render_comment_off_loop(source: str) -> str:
+    """`render_comment_html` in the same thread, within the same queue."""
+    return await _off_loop(render_comment_html, source)
+
+
+async def _off_loop(render: Callable[..., str], *arguments: object) -> str:
     if not _render_slots.acquire(blocking=False):
         raise DomainError(
             503,
@@ -366,9 +416,7 @@ async def render_off_loop(source: str, images: ImageSizes = ()) -> str:
             headers={"Retry-After": str(RENDER_RETRY_AFTER)},
         )
     try:
-        return await asyncio.get_running_loop().run_in_executor(
-            _render_pool, render_html, source, images
-        )
+        return await asyncio.get_running_loop().run_in_executor(_render_pool, render, *arguments)
     finally:
         _render_slots.release()
 
