@@ -231,6 +231,50 @@ async def pending_comments(
     return await _page(session, _after(query, after), limit)
 
 
+# Threads on the post page (its HTML is cached and the same for everyone).
+THREADS_PER_PAGE = 50
+
+
+@dataclass(frozen=True)
+class Thread:
+    comment: Comment
+    replies: list[Comment]
+
+
+@dataclass(frozen=True)
+class PageOfThreads:
+    threads: list[Thread]
+    next_cursor: str | None
+
+
+async def public_threads(
+    session: AsyncSession, *, post: Post, after: Position | None, limit: int = THREADS_PER_PAGE
+) -> PageOfThreads:
+    """What everyone may see of a post's comments, as the post page shows them: a page
+    of top-level comments oldest first, each with its replies (oldest first), whatever
+    the page's size in two statements. A placeholder none of whose replies may be seen
+    is left out (it would say nothing)."""
+    query, condition = _visible_with_parent(None)
+    top = query.where(Comment.post_id == post.id, Comment.parent_id.is_(None), condition)
+    page = await _page(session, _after(top, after), limit)
+    replies: dict[int, list[Comment]] = {comment.id: [] for comment in page.comments}
+    if replies:
+        rows = await session.scalars(
+            query.where(Comment.parent_id.in_(list(replies)), condition).order_by(
+                Comment.created_at, Comment.id
+            )
+        )
+        for reply in rows:
+            assert reply.parent_id is not None
+            replies[reply.parent_id].append(reply)
+    threads = [
+        Thread(comment, replies[comment.id])
+        for comment in page.comments
+        if comment.status != CommentStatus.DELETED or replies[comment.id]
+    ]
+    return PageOfThreads(threads, page.next_cursor)
+
+
 @dataclass(frozen=True)
 class ReportedComment:
     comment: Comment

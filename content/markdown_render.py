@@ -27,7 +27,8 @@ Headings move one level down (`#` becomes `<h2>`), so the post's title stays the
 page's only `<h1>`, and get ids for deep links (`## Getting started` is
 `#getting-started`; letters of any script are kept, a repeat gets `-1`, `-2`...). An id
 the pages themselves use (RESERVED_IDS: `main`, `post-content`...) or a footnote's
-(`fn1`, `fnref1`) is never given to a heading: it is numbered like a repeat.
+(`fn1`, `fnref1`) or a comment's on the post page (`comment-42`) is never given to a
+heading: it is numbered like a repeat.
 
 Rendering takes time linear in the source, but with a large constant for some inputs
 (about 20 µs a character for `"!["` repeated: 0.3-0.5 s for the longest post), so
@@ -91,9 +92,14 @@ RESERVED_IDS = frozenset({
     "account-loading", "account-posts-link", "account-username", "add-passkey-button",
     "add-passkey-cancel", "add-passkey-dialog", "add-passkey-error", "add-passkey-form",
     "add-passkey-heading", "add-passkey-password", "add-passkey-submit",
-    "add-passkey-username", "confirm-new-password", "current-password", "danger-heading",
-    "delete-account-button", "delete-account-cancel", "delete-account-confirm",
-    "delete-account-dialog", "delete-account-error", "delete-account-heading",
+    "add-passkey-username", "comment-content", "comment-error", "comment-form",
+    "comment-hint", "comment-list", "comment-resend", "comment-signin", "comment-submit",
+    "comment-success", "comments", "comments-closed", "comments-empty", "comments-heading",
+    "comments-pager", "comments-status", "confirm-new-password", "current-password",
+    "danger-heading", "delete-account-button", "delete-account-cancel",
+    "delete-account-confirm", "delete-account-dialog", "delete-account-error",
+    "delete-account-heading", "delete-comment-cancel", "delete-comment-confirm",
+    "delete-comment-dialog", "delete-comment-error", "delete-comment-heading",
     "delete-post-button", "delete-post-cancel", "delete-post-confirm", "delete-post-dialog",
     "delete-post-error", "delete-post-heading", "edit-post-link", "editor",
     "editor-content", "editor-dates", "editor-error", "editor-heading",
@@ -109,9 +115,10 @@ RESERVED_IDS = frozenset({
     "editor-tags-suggestions", "editor-timezone-hint", "editor-title", "editor-unavailable",
     "editor-unpublish", "editor-update", "editor-view", "editor-write-pane", "error-code",
     "error-heading", "error-message", "forgot-email", "forgot-error", "forgot-form",
-    "forgot-heading", "forgot-sent", "forgot-submit", "login-email", "login-error",
-    "login-form", "login-heading", "login-password", "login-submit", "logout-button",
-    "main", "my-posts-empty", "my-posts-error", "my-posts-list", "my-posts-loading",
+    "forgot-heading", "forgot-sent", "forgot-submit", "load-more-comments",
+    "load-more-comments-error", "login-email", "login-error", "login-form", "login-heading",
+    "login-password", "login-submit", "logout-button", "main", "more-comments",
+    "my-posts-empty", "my-posts-error", "my-posts-list", "my-posts-loading",
     "my-posts-more", "my-posts-pager", "nav-avatar", "nav-guest", "nav-login",
     "nav-menu-button", "nav-my-posts", "nav-register", "nav-user", "nav-username",
     "nav-username-text", "new-password", "new-post-button", "passkey-button",
@@ -131,18 +138,23 @@ RESERVED_IDS = frozenset({
     "remove-passkey-dialog", "remove-passkey-error", "remove-passkey-heading",
     "rename-passkey-cancel", "rename-passkey-dialog", "rename-passkey-error",
     "rename-passkey-form", "rename-passkey-heading", "rename-passkey-name",
-    "rename-passkey-submit", "reset-again", "reset-confirm", "reset-done", "reset-error",
-    "reset-form", "reset-heading", "reset-password", "reset-password-hint", "reset-submit",
-    "search-help", "search-page-input", "sessions-cap", "sessions-end-others",
-    "sessions-error", "sessions-heading", "sessions-list", "sessions-loading",
-    "sessions-success", "site-search", "site-search-input", "tag-header", "tag-name",
-    "theme-toggle", "unsubscribe-heading", "user-bio", "user-header", "user-name",
-    "user-website", "verify-error",
+    "rename-passkey-submit", "report-comment-cancel", "report-comment-dialog",
+    "report-comment-error", "report-comment-form", "report-comment-heading",
+    "report-comment-reason", "report-comment-submit", "reset-again", "reset-confirm",
+    "reset-done", "reset-error", "reset-form", "reset-heading", "reset-password",
+    "reset-password-hint", "reset-submit", "search-help", "search-page-input",
+    "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
+    "sessions-list", "sessions-loading", "sessions-success", "site-search",
+    "site-search-input", "tag-header", "tag-name", "theme-toggle", "unsubscribe-heading",
+    "user-bio", "user-header", "user-name", "user-website", "verify-error",
     "verify-heading", "verify-next", "verify-notice", "verify-notice-email",
-    "verify-notice-error", "verify-notice-resend", "verify-notice-sent", "verify-status"
+    "verify-notice-error", "verify-notice-resend", "verify-notice-sent", "verify-status",
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")
+# The post page's comments (templates/_comments.html, static/js/comments.js): `#comment-42`
+# links to one, and its reply and edit fields are numbered after it.
+_COMMENT_ID = re.compile(r"(?:comment|reply-content|edit-content)-[0-9]+(?:-error)?")
 _DASHES = re.compile(r"-{2,}")
 
 _parser = (
@@ -290,6 +302,7 @@ def _is_free(candidate: str, used: set[str]) -> bool:
         candidate not in used
         and candidate not in RESERVED_IDS
         and not _FOOTNOTE_ID.fullmatch(candidate)
+        and not _COMMENT_ID.fullmatch(candidate)
     )
 
 
