@@ -4,16 +4,34 @@ author, who approves it from the page; replies, edits, deletes (a placeholder wh
 replies remain), reports, and the unverified reader's way out."""
 
 import re
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from comments.service import THREADS_PER_PAGE
 from tests.browser.conftest import ConsoleWatch
 from tests.helpers import Account, create_post, make_account, sign_in
-from tests.mail_server import Mailbox
+from tests.live_server import LiveServer
+from tests.mail_server import Mailbox, SMTPServer
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def live_server(tmp_path_factory: pytest.TempPathFactory, smtp_server: SMTPServer) -> Iterator[str]:
+    """Overrides conftest's: comment limits high enough for a second page of threads."""
+    server = LiveServer(
+        tmp_path_factory.mktemp("comments"),
+        env={"COMMENTS_PER_MINUTE": "100", "COMMENTS_PER_DAY": "1000"},
+        smtp_port=smtp_server.port,
+        name="localhost",
+    )
+    try:
+        yield server.wait_until_ready()
+    finally:
+        server.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -218,3 +236,23 @@ def test_the_form_shows_the_texts_faults_at_the_field(page: Page, api, mailbox) 
     expect(field).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#comment-content-error")).to_have_text("The comment is empty")
     expect(page.locator("#comment-submit")).to_be_enabled()
+
+
+def test_more_comments_load_in_place(page: Page, api, mailbox: Mailbox) -> None:
+    author = verified(api, mailbox, "Chatty")
+    post = create_post(api, author, "Many comments", "Words.")
+    for n in range(THREADS_PER_PAGE + 2):
+        post_comment(api, post["id"], author, f"Number {n}")
+    page.goto(post["url"])
+    expect(page.locator("article.comment")).to_have_count(THREADS_PER_PAGE)
+    expect(page.locator("#comments-heading")).to_have_text(f"{THREADS_PER_PAGE + 2} comments")
+    page.get_by_role("button", name="Load more comments").click()
+    expect(page.locator("article.comment")).to_have_count(THREADS_PER_PAGE + 2)
+    expect(page.locator("#comments-pager")).to_have_count(0)
+    last = comment_box(page, f"Number {THREADS_PER_PAGE + 1}")
+    expect(last).to_be_visible()
+    # Without JavaScript the link leads to the same comments.
+    page.goto(post["url"])
+    href = page.locator("#more-comments").get_attribute("href")
+    page.goto(post["url"] + href)
+    expect(page.locator("article.comment")).to_have_count(2)
