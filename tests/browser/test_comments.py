@@ -256,3 +256,30 @@ def test_more_comments_load_in_place(page: Page, api, mailbox: Mailbox) -> None:
     href = page.locator("#more-comments").get_attribute("href")
     page.goto(post["url"] + href)
     expect(page.locator("article.comment")).to_have_count(2)
+
+
+def test_the_editor_turns_comments_off_and_on(page: Page, api, mailbox: Mailbox) -> None:
+    author = verified(api, mailbox, "Closer")
+    post = create_post(api, author, "Quiet please", "Words.")
+    post_comment(api, post["id"], author, "Said before closing")
+    sign_in(page, author)
+    page.goto(f"/posts/{post['id']}/edit")
+    box = page.get_by_label("Allow comments")
+    expect(box).to_be_checked()
+    box.uncheck()
+    expect(page.locator("#editor-save-status")).to_have_text("Comments are off.")
+    assert api.get(f"/api/posts/{post['id']}").json()["comments_enabled"] is False
+    page.goto(post["url"])
+    expect(page.locator("#comments-closed")).to_have_text("Comments are closed.")
+    expect(comment_box(page, "Said before closing")).to_be_visible()
+    expect(page.get_by_role("button", name="Reply")).to_have_count(0)
+
+    page.goto(f"/posts/{post['id']}/edit")
+    expect(box).not_to_be_checked()
+    box.check()
+    expect(page.locator("#editor-save-status")).to_have_text("Comments are on.")
+    page.goto(post["url"])
+    expect(page.get_by_label("Your comment")).to_be_visible()
+    # A new post shows the box once it is saved (POST takes no comments_enabled).
+    page.goto("/write")
+    expect(page.locator("#editor-comments-field")).to_be_hidden()
