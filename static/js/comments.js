@@ -171,7 +171,9 @@ function decorate(node) {
     onClick(approve, { error }, () => approveComment(node));
     actions.append(approve);
   }
-  if (commentsOpen && node.dataset.status === "published") {
+  // The API takes replies in a thread whose first comment is still there.
+  const top = node.closest(".comment-thread")?.querySelector(":scope > .comment");
+  if (commentsOpen && node.dataset.status === "published" && top?.dataset.status !== "deleted") {
     const reply = button("Reply");
     reply.addEventListener("click", () => openReply(node));
     actions.append(reply);
@@ -392,6 +394,7 @@ function removeComment(node) {
     node.dataset.status = "deleted";
     node.dataset.authorId = "";
     thread.querySelector(":scope > .inline-comment-form")?.remove();
+    for (const reply of replies.querySelectorAll(".comment")) decorate(reply);
   } else {
     thread.remove();
   }
