@@ -324,8 +324,10 @@ async def create_comment(
     parent = None
     if parent_id is not None:
         parent = await _top_level_parent(session, post, parent_id, author)
-    await _spend(session, author)
+    # Rendered before the first write: nothing but the database may be awaited while a
+    # write transaction is open (web/inline_sqlite.py), and spending the limit writes.
     html = await render_comment_off_loop(text)
+    await _spend(session, author)
     trusted = author.comments_approved or author.is_admin or author.id == post.user_id
     comment = Comment(
         post_id=post.id,
