@@ -27,7 +27,7 @@ from fastapi import status
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts import rate_limits
@@ -142,7 +142,7 @@ def _visible_with_parent(viewer: User | None) -> tuple[Select[Comment], ColumnEl
         .outerjoin(author, author.id == Comment.user_id)
         .outerjoin(parent, parent.id == Comment.parent_id)
         .outerjoin(parent_author, parent_author.id == parent.user_id)
-        .options(joinedload(Comment.author))
+        .options(contains_eager(Comment.author.of_type(author)))  # the join above
     )
     condition = and_(
         _visible(Comment, author, Post.user_id, viewer),  # type: ignore[arg-type]
@@ -223,7 +223,7 @@ async def pending_comments(
         select(Comment)
         .join(Post, Post.id == Comment.post_id)
         .join(author, author.id == Comment.user_id)
-        .options(joinedload(Comment.author))
+        .options(contains_eager(Comment.author.of_type(author)))
         .where(Comment.status == CommentStatus.PENDING, Post.status == PostStatus.PUBLISHED)
     )
     if not viewer.is_admin:
