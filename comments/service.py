@@ -27,7 +27,7 @@ from fastapi import status
 from sqlalchemy import ColumnElement, Select, and_, delete, exists, or_, select, tuple_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import aliased, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts import rate_limits
@@ -142,7 +142,7 @@ def _visible_with_parent(viewer: User | None) -> tuple[Select[Comment], ColumnEl
         .outerjoin(author, author.id == Comment.user_id)
         .outerjoin(parent, parent.id == Comment.parent_id)
         .outerjoin(parent_author, parent_author.id == parent.user_id)
-        .options(joinedload(Comment.author))
+        .options(contains_eager(Comment.author.of_type(author)))  # the join above
     )
     condition = and_(
         _visible(Comment, author, Post.user_id, viewer),  # type: ignore[arg-type]
@@ -223,7 +223,7 @@ async def pending_comments(
         select(Comment)
         .join(Post, Post.id == Comment.post_id)
         .join(author, author.id == Comment.user_id)
-        .options(joinedload(Comment.author))
+        .options(contains_eager(Comment.author.of_type(author)))
         .where(Comment.status == CommentStatus.PENDING, Post.status == PostStatus.PUBLISHED)
     )
     if not viewer.is_admin:
@@ -368,8 +368,10 @@ async def create_comment(
     parent = None
     if parent_id is not None:
         parent = await _top_level_parent(session, post, parent_id, author)
-    await _spend(session, author)
+    # Rendered before the first write: nothing but the database may be awaited while a
+    # write transaction is open (web/inline_sqlite.py), and spending the limit writes.
     html = await render_comment_off_loop(text)
+    await _spend(session, author)
     trusted = author.comments_approved or author.is_admin or author.id == post.user_id
     comment = Comment(
         post_id=post.id,

@@ -3,6 +3,7 @@ level deep, placeholders, the text's rules, rate limits, reports, counts on post
 content version, and what deleting an account or a post does to them. On either
 database (TEST_DATABASE_URL)."""
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -544,3 +545,29 @@ def test_comment_count_survives_a_posts_other_writes(client, author, post):
     comment(client, post["id"], author)
     client.patch(f"/api/posts/{post['id']}", json={"title": "Renamed"}, headers=author.headers)
     assert scalar(client, select(Post.comment_count).where(Post.id == post["id"])) == 1
+
+
+def test_comments_written_at_once_are_all_counted(client, author, post):
+    readers = [commenter(client) for _ in range(8)]
+    for reader in readers:
+        approve(client, reader)
+    with ThreadPoolExecutor(max_workers=len(readers)) as pool:
+        statuses = list(pool.map(lambda who: comment(client, post["id"], who).status_code, readers))
+    assert statuses == [201] * len(readers)
+    assert post_json(client, post["id"])["comment_count"] == len(readers)
+
+
+def test_approving_twice_changes_nothing_and_placeholders_take_no_action(client, author, post):
+    reader = commenter(client)
+    approve(client, reader)
+    top = comment(client, post["id"], reader, "Top").json()
+    comment(client, post["id"], author, "Reply", parent_id=top["id"])
+    url = f"/api/comments/{top['id']}"
+    assert client.post(f"{url}/approval", headers=author.headers).status_code == 204
+    assert client.delete(url, headers=reader.headers).status_code == 204  # a placeholder now
+    assert client.post(f"{url}/approval", headers=author.headers).status_code == 404
+    report = client.post(f"{url}/reports", json={"reason": "x"}, headers=author.headers)
+    assert (report.status_code, report.json()["code"]) == (404, "comment_not_found")
+    edit = client.patch(url, json={"content": "back"}, headers=reader.headers)
+    assert edit.status_code == 403
+    assert client.delete(url, headers=author.headers).status_code == 404

@@ -17,8 +17,11 @@ page shows without the content version moving, in the same transaction:
   starts or ends. Counted again rather than incremented, so it cannot drift; on
   PostgreSQL the post's row is locked first and each statement of the function sees
   the latest commits (READ COMMITTED), so two comments committed at once are both
-  counted. The count is written only when it changes; a published post's row changing
-  bumps the version through 0010's trigger too.
+  counted. The lock is FOR NO KEY UPDATE, what the UPDATE itself takes: a comment's
+  insert holds FOR KEY SHARE on its post (the foreign key), and FOR UPDATE would
+  conflict with that, two comments at once deadlocking. The count is written only
+  when it changes; a published post's row changing bumps the version through 0010's
+  trigger too.
 
 Revision ID: 0017
 Revises: 0015
@@ -79,7 +82,7 @@ SQLITE_TRIGGERS = {
 POSTGRESQL_FUNCTIONS = [
     "CREATE FUNCTION recount_post_comments(target integer) RETURNS void "
     "LANGUAGE plpgsql AS $$ BEGIN "
-    "PERFORM 1 FROM posts WHERE id = target FOR UPDATE; "
+    "PERFORM 1 FROM posts WHERE id = target FOR NO KEY UPDATE; "
     f"{_recount('target')}; END $$",
     "CREATE FUNCTION comments_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
     "IF TG_OP <> 'INSERT' THEN PERFORM recount_post_comments(OLD.post_id); END IF; "
