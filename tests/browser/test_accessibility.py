@@ -138,3 +138,29 @@ def test_no_serious_violations_on_any_page_in_either_theme(
         assert found == [], "\n".join(found)
     finally:
         context.close()
+
+
+def test_no_serious_violations_in_the_comment_forms_and_dialogs(
+    browser: Browser, live_server: str, writer
+) -> None:
+    """What comments.js opens: a reply form under a thread, an edit form, the delete dialog."""
+    user, post_id = writer
+    context = browser.new_context(base_url=live_server, bypass_csp=True, reduced_motion="reduce")
+    try:
+        page = context.new_page()
+        sign_in(page, user)
+        page.goto(f"/posts/{post_id}")
+        first = page.locator("article.comment").first
+        first.get_by_role("button", name="Reply").click()
+        expect(page.locator(".reply-form textarea")).to_be_focused()
+        first.get_by_role("button", name="Edit").click()
+        expect(page.get_by_label("Edit your comment")).to_be_visible()
+        page.add_script_tag(content=AXE)
+        found = page.evaluate(RUN_AXE)
+        first.get_by_role("button", name="Cancel").click()
+        first.get_by_role("button", name="Delete").click()
+        expect(page.locator("#delete-comment-dialog")).to_be_visible()
+        found += page.evaluate(RUN_AXE)
+        assert found == [], "\n".join(found)
+    finally:
+        context.close()
