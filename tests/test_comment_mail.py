@@ -162,3 +162,10 @@ def test_unsubscribe_tokens_cannot_be_guessed_or_moved_to_another_account(client
             assert "not valid" in refused.text
     me = client.get("/api/users/me", headers=victim.headers).json()
     assert me["comment_mail"] is True
+
+
+def test_an_unsubscribe_page_with_a_bad_token_says_so(client):
+    page = client.get("/unsubscribe/comments", params={"token": "1.forged"})
+    assert page.status_code == 400
+    assert "text/html" in page.headers["content-type"]
+    assert "not valid" in page.text

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from models import Comment, CommentReport, Post
+from models import Comment, CommentReport, ContentVersion, Post
 from tests.helpers import Account, create_post, make_account, run_sql, scalar
 
 
@@ -571,3 +571,24 @@ def test_approving_twice_changes_nothing_and_placeholders_take_no_action(client,
     edit = client.patch(url, json={"content": "back"}, headers=reader.headers)
     assert edit.status_code == 403
     assert client.delete(url, headers=author.headers).status_code == 404
+
+
+def test_the_triggers_hold_for_writes_made_straight_to_the_database(client, author, post):
+    """An operator's SQL counts and turns pages over as the API does (migration 0017)."""
+    version = select(ContentVersion.version).where(ContentVersion.id == 1)
+    count = select(Post.comment_count).where(Post.id == post["id"])
+    before = scalar(client, version)
+    insert = (
+        "INSERT INTO comments (post_id, user_id, content, content_html, status, created_at) "
+        "VALUES (:post, :user, 'sql', '<p>sql</p>', :status, CURRENT_TIMESTAMP)"
+    )
+    run_sql(client, insert, post=post["id"], user=author.id, status="pending")
+    assert scalar(client, version) == before
+    assert scalar(client, count) == 0
+    run_sql(client, "UPDATE comments SET status = 'published'")
+    assert scalar(client, version) > before
+    assert scalar(client, count) == 1
+    after = scalar(client, version)
+    run_sql(client, "DELETE FROM comments")
+    assert scalar(client, version) > after
+    assert scalar(client, count) == 0
