@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     account_mail_per_hour: int = Field(default=10, ge=1)
     # Sign-ups from one client address.
     signups_per_hour: int = Field(default=10, ge=1)
+    # Comments one account may write (comments/service.py): a burst, and a day's worth.
+    comments_per_minute: int = Field(default=5, ge=1)
+    comments_per_day: int = Field(default=50, ge=1)
 
     # Uploaded images are decoded in child processes with their own limits (images/):
     # this many at once per worker, this many more waiting (then 503 + Retry-After),

@@ -38,6 +38,7 @@ from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
 from routers import (
     admin,
+    comments,
     discovery,
     email_links,
     feeds,
@@ -328,6 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         passkeys,
         posts,
         admin,
+        comments,
         search,
         tags,
         pages,

@@ -15,8 +15,10 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    false,
+    UniqueConstraint,
 )
+from sqlalchemy import false as sa_false
+from sqlalchemy import true as sa_true
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
@@ -127,6 +129,12 @@ class User(Base):
     suspended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # When the account was made (accounts older than migration 0017 carry its time).
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Whether the account wants comment mails (comments/notifications.py): off from the
+    # account page, PATCH, or the one-click unsubscribe link every such mail carries.
+    comment_mail: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    # A comment of theirs was approved once: their comments publish at once from then on
+    # (comments/service.py; the first one waits for the post's author or an admin).
+    comments_approved: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -223,7 +231,13 @@ class Post(Base):
     # triggers on users.suspended_at and on new posts), so that every public read
     # filters on a column of the post's own row rather than joining users
     # (content/visibility.py). Never written by the application.
-    author_suspended: Mapped[bool] = mapped_column(default=False, server_default=false())
+    author_suspended: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # Whether new comments are taken (its author's switch); existing ones stay visible.
+    comments_enabled: Mapped[bool] = mapped_column(default=True, server_default=sa_true())
+    # Published comments whose author is not suspended: kept by database triggers
+    # (migration 0018) in the transaction of every change that moves it, never written
+    # here, so a page of posts shows its counts without one more query.
+    comment_count: Mapped[int] = mapped_column(default=0, server_default="0")
 
     author: Mapped[User] = relationship(back_populates="posts")
     # Loaded with the post, for a whole page of posts in one more query (never one per
@@ -521,3 +535,68 @@ class AdminAction(Base):
     target_id: Mapped[int | None] = mapped_column(default=None)
     target_name: Mapped[str] = mapped_column(String(USERNAME_MAX), default="")
     detail: Mapped[str] = mapped_column(String(ADMIN_ACTION_DETAIL_MAX), default="")
+
+
+COMMENT_MAX = 5_000
+REPORT_REASON_MAX = 500
+
+
+class CommentStatus(StrEnum):
+    """A comment waits for approval (`pending`, seen by its author, the post's author
+    and admins), is on the post (`published`), or is the placeholder of a deleted
+    comment that has replies (`deleted`: no author, no text)."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    DELETED = "deleted"
+
+
+class Comment(Base):
+    """A comment on a post, or a reply to one (one level: `parent_id` is always a
+    top-level comment). comments/service.py holds the rules."""
+
+    __tablename__ = "comments"
+    __table_args__ = (
+        # A post's thread, oldest first, resumed from a (created_at, id) position.
+        Index("ix_comments_post_id_created_at_id", "post_id", "created_at", "id"),
+        # The moderation queue (pending ones), oldest first.
+        Index("ix_comments_status_created_at_id", "status", "created_at", "id"),
+        NEVER_REUSE_IDS,
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("posts.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("comments.id", ondelete="CASCADE"), default=None, index=True
+    )
+    # None once deleted as a placeholder (its author's words and name are gone).
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True
+    )
+    # Markdown source as sent (a subset is rendered: content/markdown_render.py), and
+    # its sanitised HTML, written together by comments/service.py.
+    content: Mapped[str] = mapped_column(Text)
+    content_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(STATUS_MAX), default=CommentStatus.PENDING)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when its author edits it (shown as edited).
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    author: Mapped[User | None] = relationship()
+
+
+class CommentReport(Base):
+    """That an account reported a comment to the admins, once per account and comment."""
+
+    __tablename__ = "comment_reports"
+    __table_args__ = (
+        UniqueConstraint("comment_id", "user_id", name="uq_comment_reports_comment_id_user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(String(REPORT_REASON_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    reporter: Mapped[User] = relationship()

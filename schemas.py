@@ -28,11 +28,13 @@ from content.slugs import SLUG_MAX
 from content.tags import TAGS_MAX, normalise_tag, normalise_tags
 from models import (
     BIO_MAX,
+    COMMENT_MAX,
     CONTENT_MAX,
     EMAIL_MAX,
     KEY_MAX,
     MAX_ID,
     PASSKEY_NAME_MAX,
+    REPORT_REASON_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
@@ -271,6 +273,7 @@ class UserUpdate(PartialUpdate):
     email: Email | None = omittable()
     bio: Bio | None = omittable("Plain text, at most 300 characters; empty clears it")
     website: Website | None = omittable("An http:// or https:// address; empty clears it")
+    comment_mail: bool | None = omittable("Whether mails about comments are wanted")
     current_password: CurrentPassword | None = omittable("Required when `email` changes")
 
 
@@ -295,6 +298,9 @@ class UserPrivate(UserPublic):
     email_verified: bool
     role: Literal["member", "admin"] = Field(
         description="Set from the server's shell (`manage promote|demote`), never through the API"
+    )
+    comment_mail: bool = Field(
+        description="Mails about comments on your posts and replies to your comments"
     )
 
 
@@ -440,6 +446,9 @@ class PostUpdate(PartialUpdate):
     summary: Summary | None = omittable("Empty to go back to an excerpt")
     slug: Slug | None = omittable("The words in its address; letters and digits are kept")
     tags: Tags | None = omittable("Replaces the post's tags ([] to remove them all)")
+    comments_enabled: bool | None = omittable(
+        "Whether new comments are taken (existing ones stay visible)"
+    )
 
 
 class PreviewRequest(InputModel):
@@ -472,6 +481,10 @@ class PostResponse(BaseModel):
     tags: list[str] = Field(description="Normalised, in alphabetical order")
     user_id: int
     author: UserPublic
+    comments_enabled: bool = Field(description="Whether new comments are taken")
+    comment_count: int = Field(
+        description="Published comments and replies on it (those of suspended accounts left out)"
+    )
 
 
 class TagCount(BaseModel):
@@ -595,6 +608,7 @@ class AdminAccount(BaseModel):
     created_at: datetime
     suspended: bool
     post_count: int = Field(description="Published posts, shown or hidden by a suspension")
+    comment_count: int = Field(description="Comments published or waiting for approval")
 
 
 class AdminAccountPage(BaseModel):
@@ -619,4 +633,82 @@ class AdminActionResponse(BaseModel):
 
 class AdminActionPage(BaseModel):
     items: list[AdminActionResponse]
+    next_cursor: str | None
+
+
+CommentText = Annotated[
+    str,
+    Field(
+        description=f"Markdown (emphasis, code, links, lists, quotes), 1 to {COMMENT_MAX:,} "
+        "characters; 422 `comment_empty`, `comment_too_long` or `comment_invalid_characters`"
+    ),
+]
+
+
+class CommentCreate(InputModel):
+    content: CommentText
+    parent_id: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_ID,
+        description="The comment replied to (a reply to a reply attaches to its top-level comment)",
+    )
+
+
+class CommentUpdate(InputModel):
+    content: CommentText
+
+
+class ReportCreate(InputModel):
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=REPORT_REASON_MAX),
+        AfterValidator(_plain_text),
+        Field(description="What is wrong with it, for the admins"),
+    ]
+
+
+class CommentResponse(BaseModel):
+    """A comment or a reply. A deleted comment that has replies stays as a placeholder:
+    `status: "deleted"`, `author` null, `content` and `content_html` empty."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    post_id: int
+    parent_id: int | None = Field(description="The top-level comment this replies to")
+    author: UserPublic | None = Field(description="null for a deleted placeholder")
+    content: str = Field(description="The Markdown source as stored")
+    content_html: str = Field(description="Sanitised HTML to show as it is")
+    created_at: datetime
+    updated_at: datetime | None = Field(description="Set when its author edited it")
+    status: Literal["pending", "published", "deleted"] = Field(
+        description="`pending` waits for approval (seen by its author, the post's author and "
+        "admins only)"
+    )
+
+
+class CommentPage(BaseModel):
+    """Comments oldest first; `next_cursor` fetches the next (newer) page, null on the last."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    items: list[CommentResponse]
+    next_cursor: str | None
+
+
+class CommentReportResponse(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    reporter: UserPublic
+    reason: str
+    created_at: datetime
+
+
+class ReportedCommentResponse(CommentResponse):
+    reports: list[CommentReportResponse] = Field(description="Oldest first")
+
+
+class ReportedCommentPage(BaseModel):
+    items: list[ReportedCommentResponse]
     next_cursor: str | None

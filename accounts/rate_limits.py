@@ -10,6 +10,7 @@ to their commit, and a use whose transaction rolls back was never counted.
 import zlib
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import NamedTuple
 
 from fastapi import status
 from sqlalchemy import delete, select
@@ -20,9 +21,20 @@ from database import advisory_lock
 from errors.domain import DomainError
 from models import RateLimitHit, utcnow
 
-# Every limit counts the uses of the past hour.
+# A limit counts the uses of the past hour unless it names another window; no window
+# is longer than LONGEST_WINDOW, which is how long a use is kept.
 WINDOW = timedelta(hours=1)
+MINUTE = timedelta(minutes=1)
+DAY = timedelta(days=1)
+LONGEST_WINDOW = DAY
 TOO_MANY = "Too many requests of this kind; try again later"
+
+
+class Limit(NamedTuple):
+    """`uses` in any `window` (a plain int in `spend`'s limits is uses per hour)."""
+
+    uses: int
+    window: timedelta = WINDOW
 
 
 def _lock_id(key: str) -> int:
@@ -33,34 +45,43 @@ def _lock_id(key: str) -> int:
 
 async def spend(
     session: AsyncSession,
-    limits: Mapping[str, int],
+    limits: Mapping[str, int | Limit],
     *,
     code: str = "rate_limited",
     detail: str = TOO_MANY,
 ) -> None:
-    """Count one use against each key's hourly limit, or raise 429 with `Retry-After`
-    if any key has none left: a `DomainError` with `code` and `detail`. Nothing is committed: the
-    caller's commit records the use with whatever it is for, and a rollback forgets it."""
-    limits = {bounded_key(key, RateLimitHit.key.type.length): n for key, n in limits.items()}
+    """Count one use against each key's limit (per hour, or per its `Limit`'s window), or
+    raise 429 with `Retry-After` if any key has none left: a `DomainError` with `code` and
+    `detail`. Nothing is committed: the caller's commit records the use with whatever it
+    is for, and a rollback forgets it. One key has one window: two limits of one action
+    (a minute's and a day's) are two keys."""
+    checked = {
+        bounded_key(key, RateLimitHit.key.type.length): (
+            limit if isinstance(limit, Limit) else Limit(limit)
+        )
+        for key, limit in limits.items()
+    }
+    if any(limit.window > LONGEST_WINDOW for limit in checked.values()):
+        raise ValueError(f"a rate limit's window is at most {LONGEST_WINDOW}")
     now = utcnow()
-    for key in sorted(limits):  # one order everywhere: no deadlock
+    for key in sorted(checked):  # one order everywhere: no deadlock
         await advisory_lock(session, _lock_id(key))
     # On SQLite this first write takes the database's write lock until the commit.
-    await session.execute(delete(RateLimitHit).where(RateLimitHit.at <= now - WINDOW))
+    await session.execute(delete(RateLimitHit).where(RateLimitHit.at <= now - LONGEST_WINDOW))
     waits = []
-    for key, limit in limits.items():
-        # The limit-th newest use in the window: while there is one, the key has none
+    for key, (uses, window) in checked.items():
+        # The uses-th newest use in the window: while there is one, the key has none
         # left, until that one leaves the window.
         blocking = await session.scalar(
             select(RateLimitHit.at)
-            .where(RateLimitHit.key == key, RateLimitHit.at > now - WINDOW)
+            .where(RateLimitHit.key == key, RateLimitHit.at > now - window)
             .order_by(RateLimitHit.at.desc())
-            .offset(limit - 1)
+            .offset(uses - 1)
             .limit(1)
         )
         if blocking is not None:
-            waits.append((blocking + WINDOW - now).total_seconds())
+            waits.append((blocking + window - now).total_seconds())
     if waits:
         headers = {"Retry-After": str(max(1, round(max(waits) + 0.5)))}
         raise DomainError(status.HTTP_429_TOO_MANY_REQUESTS, code, detail, headers=headers)
-    session.add_all(RateLimitHit(key=key, at=now) for key in limits)
+    session.add_all(RateLimitHit(key=key, at=now) for key in checked)

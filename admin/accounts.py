@@ -22,7 +22,7 @@ from content.pagination import encode_id_cursor
 from content.visibility import published
 from database import advisory_lock
 from errors.domain import DomainError
-from models import Post, User, UserSession, fold, utcnow
+from models import Comment, Post, User, UserSession, fold, utcnow
 
 # PostgreSQL advisory lock taken by every change that could leave no admin, so two
 # admins suspending each other at once cannot both succeed (SQLite: the write lock).
@@ -114,6 +114,7 @@ class AccountRow(NamedTuple):
     created_at: datetime
     suspended: bool
     post_count: int
+    comment_count: int
 
 
 class PageOfAccounts(NamedTuple):
@@ -129,15 +130,19 @@ async def search_accounts(
 ) -> PageOfAccounts:
     """Accounts whose username or email contains `query` (folded as both are stored:
     any case), newest first, `limit` at a time below the id `before`. One statement
-    for the page: each account's published posts (hidden or not) are counted by a
-    subquery along the (user_id, status, ...) index, never one query per account."""
+    for the page: each account's published posts (hidden or not) and its comments
+    (published or waiting) are counted by subqueries along the user_id indexes, never
+    one query per account."""
     post_count = (
         select(func.count())
         .where(Post.user_id == User.id, published())
         .correlate(User)
         .scalar_subquery()
     )
-    statement = select(User, post_count).order_by(User.id.desc()).limit(limit + 1)
+    comment_count = (
+        select(func.count()).where(Comment.user_id == User.id).correlate(User).scalar_subquery()
+    )
+    statement = select(User, post_count, comment_count).order_by(User.id.desc()).limit(limit + 1)
     words = fold(query.strip()) if query else ""
     if words:
         statement = statement.where(
@@ -157,9 +162,10 @@ async def search_accounts(
             role=user.role,
             created_at=user.created_at,
             suspended=user.suspended_at is not None,
-            post_count=count,
+            post_count=posts,
+            comment_count=comments,
         )
-        for user, count in (await session.execute(statement)).all()
+        for user, posts, comments in (await session.execute(statement)).all()
     ]
     if len(rows) <= limit:
         return PageOfAccounts(rows, None)

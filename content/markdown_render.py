@@ -27,7 +27,8 @@ Headings move one level down (`#` becomes `<h2>`), so the post's title stays the
 page's only `<h1>`, and get ids for deep links (`## Getting started` is
 `#getting-started`; letters of any script are kept, a repeat gets `-1`, `-2`...). An id
 the pages themselves use (RESERVED_IDS: `main`, `post-content`...) or a footnote's
-(`fn1`, `fnref1`) is never given to a heading: it is numbered like a repeat.
+(`fn1`, `fnref1`) or a comment's on the post page (`comment-42`) is never given to a
+heading: it is numbered like a repeat.
 
 Rendering takes time linear in the source, but with a large constant for some inputs
 (about 20 µs a character for `"!["` repeated: 0.3-0.5 s for the longest post), so
@@ -44,7 +45,7 @@ import os
 import re
 import threading
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from html.parser import HTMLParser
@@ -87,67 +88,84 @@ _MEDIA_SRC = re.compile(re.escape(MEDIA_IMAGES_PATH) + "/(" + _MEDIA_NAME + ")")
 # deep link or the page's script never finds a heading instead of the page's element.
 # tests/test_markdown.py renders every page and fails on an id missing here.
 RESERVED_IDS = frozenset({
-    "account", "account-avatar", "account-email", "account-email-status", "account-heading",
-    "account-loading", "account-posts-link", "account-username", "add-passkey-button",
-    "add-passkey-cancel", "add-passkey-dialog", "add-passkey-error", "add-passkey-form",
-    "add-passkey-heading", "add-passkey-password", "add-passkey-submit",
-    "add-passkey-username", "admin-accounts", "admin-accounts-empty",
-    "admin-accounts-error", "admin-accounts-heading", "admin-accounts-list",
-    "admin-accounts-more", "admin-accounts-pager", "admin-accounts-table",
-    "admin-accounts-wrap", "admin-console", "admin-loading", "admin-log", "admin-log-empty",
-    "admin-log-error", "admin-log-heading", "admin-log-list", "admin-log-more",
-    "admin-log-pager", "admin-search", "admin-search-input", "confirm-new-password",
-    "current-password", "danger-heading", "delete-account-button", "delete-account-cancel",
-    "delete-account-confirm", "delete-account-dialog", "delete-account-error",
-    "delete-account-heading", "delete-post-button", "delete-post-cancel",
-    "delete-post-confirm", "delete-post-dialog", "delete-post-error", "delete-post-heading",
-    "edit-post-link", "editor", "editor-content", "editor-dates", "editor-error",
-    "editor-heading", "editor-image-button", "editor-image-error", "editor-image-file",
-    "editor-image-progress", "editor-image-status", "editor-loading", "editor-login",
-    "editor-markdown-hint", "editor-preview", "editor-preview-error",
-    "editor-preview-heading", "editor-preview-pane", "editor-publish", "editor-publish-at",
-    "editor-restored", "editor-restored-discard", "editor-restored-text",
-    "editor-save-draft", "editor-save-status", "editor-schedule", "editor-schedule-field",
-    "editor-slug", "editor-slug-field", "editor-slug-hint", "editor-slug-prefix",
-    "editor-status", "editor-summary", "editor-summary-hint", "editor-tab-preview",
-    "editor-tab-write", "editor-tabs", "editor-tags", "editor-tags-hint",
-    "editor-tags-suggestions", "editor-timezone-hint", "editor-title", "editor-unavailable",
-    "editor-unpublish", "editor-update", "editor-view", "editor-write-pane", "error-card",
-    "error-code", "error-heading", "error-message", "forgot-email", "forgot-error",
-    "forgot-form", "forgot-heading", "forgot-sent", "forgot-submit", "login-email",
-    "login-error", "login-form", "login-heading", "login-password", "login-submit",
-    "logout-button", "main", "my-posts-empty", "my-posts-error", "my-posts-list",
-    "my-posts-loading", "my-posts-more", "my-posts-pager", "nav-admin", "nav-avatar",
-    "nav-guest", "nav-login", "nav-menu-button", "nav-my-posts", "nav-register", "nav-user",
+    "account", "account-avatar", "account-email", "account-email-status",
+    "account-heading", "account-loading", "account-posts-link", "account-username",
+    "add-passkey-button", "add-passkey-cancel", "add-passkey-dialog",
+    "add-passkey-error", "add-passkey-form", "add-passkey-heading",
+    "add-passkey-password", "add-passkey-submit", "add-passkey-username",
+    "admin-accounts", "admin-accounts-empty", "admin-accounts-error",
+    "admin-accounts-heading", "admin-accounts-list", "admin-accounts-more",
+    "admin-accounts-pager", "admin-accounts-table", "admin-accounts-wrap",
+    "admin-console", "admin-loading", "admin-log", "admin-log-empty", "admin-log-error",
+    "admin-log-heading", "admin-log-list", "admin-log-more", "admin-log-pager",
+    "admin-search", "admin-search-input", "comment-content", "comment-error",
+    "comment-form", "comment-hint", "comment-list", "comment-mail", "comment-mail-hint",
+    "comment-resend", "comment-signin", "comment-submit", "comment-success", "comments",
+    "comments-closed", "comments-empty", "comments-heading", "comments-pager",
+    "comments-status", "confirm-new-password", "current-password", "danger-heading",
+    "delete-account-button", "delete-account-cancel", "delete-account-confirm",
+    "delete-account-dialog", "delete-account-error", "delete-account-heading",
+    "delete-comment-cancel", "delete-comment-confirm", "delete-comment-dialog",
+    "delete-comment-error", "delete-comment-heading", "delete-post-button",
+    "delete-post-cancel", "delete-post-confirm", "delete-post-dialog",
+    "delete-post-error", "delete-post-heading", "edit-post-link", "editor",
+    "editor-comments", "editor-comments-field", "editor-content", "editor-dates",
+    "editor-error", "editor-heading", "editor-image-button", "editor-image-error",
+    "editor-image-file", "editor-image-progress", "editor-image-status",
+    "editor-loading", "editor-login", "editor-markdown-hint", "editor-preview",
+    "editor-preview-error", "editor-preview-heading", "editor-preview-pane",
+    "editor-publish", "editor-publish-at", "editor-restored", "editor-restored-discard",
+    "editor-restored-text", "editor-save-draft", "editor-save-status",
+    "editor-schedule", "editor-schedule-field", "editor-slug", "editor-slug-field",
+    "editor-slug-hint", "editor-slug-prefix", "editor-status", "editor-summary",
+    "editor-summary-hint", "editor-tab-preview", "editor-tab-write", "editor-tabs",
+    "editor-tags", "editor-tags-hint", "editor-tags-suggestions",
+    "editor-timezone-hint", "editor-title", "editor-unavailable", "editor-unpublish",
+    "editor-update", "editor-view", "editor-write-pane", "error-card", "error-code",
+    "error-heading", "error-message", "forgot-email", "forgot-error", "forgot-form",
+    "forgot-heading", "forgot-sent", "forgot-submit", "load-more-comments",
+    "load-more-comments-error", "login-email", "login-error", "login-form",
+    "login-heading", "login-password", "login-submit", "logout-button", "mail-error",
+    "mail-form", "mail-heading", "mail-submit", "mail-success", "main", "more-comments",
+    "my-posts-empty", "my-posts-error", "my-posts-list", "my-posts-loading",
+    "my-posts-more", "my-posts-pager", "nav-admin", "nav-avatar", "nav-guest",
+    "nav-login", "nav-menu-button", "nav-my-posts", "nav-register", "nav-user",
     "nav-username", "nav-username-text", "new-password", "new-post-button",
     "passkey-button", "passkey-error", "passkey-sign-in", "passkeys-empty",
     "passkeys-error", "passkeys-heading", "passkeys-list", "passkeys-loading",
     "passkeys-success", "passkeys-unsupported", "password-error", "password-form",
     "password-form-username", "password-heading", "password-submit", "password-success",
-    "picture-current", "picture-error", "picture-file", "picture-form", "picture-heading",
-    "picture-hint", "picture-preview", "picture-remove", "picture-submit",
-    "picture-success", "post", "post-actions", "post-content", "post-list", "post-nav",
-    "post-title", "profile-bio", "profile-bio-hint", "profile-current-password",
-    "profile-email", "profile-error", "profile-form", "profile-heading",
-    "profile-password-field", "profile-submit", "profile-success", "profile-username",
-    "profile-website", "profile-website-hint", "register-confirm", "register-email",
-    "register-error", "register-form", "register-heading", "register-password",
-    "register-password-hint", "register-submit", "register-username",
-    "remove-passkey-cancel", "remove-passkey-confirm", "remove-passkey-dialog",
-    "remove-passkey-error", "remove-passkey-heading", "rename-passkey-cancel",
-    "rename-passkey-dialog", "rename-passkey-error", "rename-passkey-form",
-    "rename-passkey-heading", "rename-passkey-name", "rename-passkey-submit", "reset-again",
-    "reset-confirm", "reset-done", "reset-error", "reset-form", "reset-heading",
-    "reset-password", "reset-password-hint", "reset-submit", "search-help",
-    "search-page-input", "sessions-cap", "sessions-end-others", "sessions-error",
-    "sessions-heading", "sessions-list", "sessions-loading", "sessions-success",
-    "site-search", "site-search-input", "tag-header", "tag-name", "theme-toggle",
-    "user-bio", "user-header", "user-name", "user-website", "verify-error",
-    "verify-heading", "verify-next", "verify-notice", "verify-notice-email",
-    "verify-notice-error", "verify-notice-resend", "verify-notice-sent", "verify-status",
+    "picture-current", "picture-error", "picture-file", "picture-form",
+    "picture-heading", "picture-hint", "picture-preview", "picture-remove",
+    "picture-submit", "picture-success", "post", "post-actions", "post-content",
+    "post-list", "post-nav", "post-title", "profile-bio", "profile-bio-hint",
+    "profile-current-password", "profile-email", "profile-error", "profile-form",
+    "profile-heading", "profile-password-field", "profile-submit", "profile-success",
+    "profile-username", "profile-website", "profile-website-hint", "register-confirm",
+    "register-email", "register-error", "register-form", "register-heading",
+    "register-password", "register-password-hint", "register-submit",
+    "register-username", "remove-passkey-cancel", "remove-passkey-confirm",
+    "remove-passkey-dialog", "remove-passkey-error", "remove-passkey-heading",
+    "rename-passkey-cancel", "rename-passkey-dialog", "rename-passkey-error",
+    "rename-passkey-form", "rename-passkey-heading", "rename-passkey-name",
+    "rename-passkey-submit", "report-comment-cancel", "report-comment-dialog",
+    "report-comment-error", "report-comment-form", "report-comment-heading",
+    "report-comment-reason", "report-comment-submit", "reset-again", "reset-confirm",
+    "reset-done", "reset-error", "reset-form", "reset-heading", "reset-password",
+    "reset-password-hint", "reset-submit", "search-help", "search-page-input",
+    "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
+    "sessions-list", "sessions-loading", "sessions-success", "site-search",
+    "site-search-input", "tag-header", "tag-name", "theme-toggle",
+    "unsubscribe-heading", "user-bio", "user-header", "user-name", "user-website",
+    "verify-error", "verify-heading", "verify-next", "verify-notice",
+    "verify-notice-email", "verify-notice-error", "verify-notice-resend",
+    "verify-notice-sent", "verify-status",
 })  # fmt: skip
 # The footnotes' own ids (mdit-py-plugins: fn1, fnref1, fnref1:2).
 _FOOTNOTE_ID = re.compile(r"fn(?:ref)?[0-9]+(?::[0-9]+)?")
+# The post page's comments (templates/_comments.html, static/js/comments.js): `#comment-42`
+# links to one, and its reply and edit fields are numbered after it.
+_COMMENT_ID = re.compile(r"(?:comment|reply-content|edit-content)-[0-9]+(?:-error)?")
 _DASHES = re.compile(r"-{2,}")
 
 _parser = (
@@ -295,6 +313,7 @@ def _is_free(candidate: str, used: set[str]) -> bool:
         candidate not in used
         and candidate not in RESERVED_IDS
         and not _FOOTNOTE_ID.fullmatch(candidate)
+        and not _COMMENT_ID.fullmatch(candidate)
     )
 
 
@@ -343,6 +362,46 @@ def _render_cached(source: str, images: ImageSizes) -> str:
     return _cleaner.clean(_parser.renderer.render(tokens, _parser.options, env))
 
 
+# Comments: a subset of Markdown, the same parser and sanitiser with less allowed.
+# Emphasis, strikethrough, inline and fenced code (coloured as in posts), links (bare
+# ones too), lists and quotes. A heading stays the text it was typed as ("# Title"),
+# an image is its alt text, tables and raw HTML are text; links carry `ugc`: they are
+# a visitor's, not the author's or the blog's.
+_comment_parser = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True})
+    .enable(["strikethrough", "linkify"])
+    .disable(["heading", "lheading"])
+)
+_comment_parser.add_render_rule("image", _image)
+_comment_parser.add_render_rule("fence", _fence)
+_comment_parser.add_render_rule("code_block", _code_block)
+
+_COMMENT_TAGS = {
+    "p", "br", "hr", "strong", "em", "s", "code", "pre", "blockquote", "ul", "ol", "li",
+    "a", "span",
+}  # fmt: skip
+_comment_cleaner = nh3.Cleaner(
+    tags=_COMMENT_TAGS,
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href", "title"}, "ol": {"start"}},
+    tag_attribute_values={"pre": {"tabindex": {"0"}}},
+    allowed_classes={"pre": {"highlight"}, "span": set(TOKEN_CLASSES)},
+    url_schemes={"http", "https", "mailto"},
+    link_rel="nofollow ugc noopener",
+    strip_comments=True,
+)
+
+
+@lru_cache(maxsize=RENDER_CACHE)
+def render_comment_html(source: str) -> str:
+    """A comment's Markdown subset as HTML safe to put in a page as it is."""
+    # No uploaded image is shown in a comment: every image is its alt text.
+    tokens = _comment_parser.parse(source, {"images": {}})
+    return _comment_cleaner.clean(
+        _comment_parser.renderer.render(tokens, _comment_parser.options, {"images": {}})
+    )
+
+
 def media_names(source: str) -> frozenset[str]:
     """The uploaded images the source mentions (`/media/images/<64 hex>.webp` anywhere in
     it, links and code included: a superset of those it shows)."""
@@ -364,6 +423,15 @@ _render_slots = threading.BoundedSemaphore(RENDER_QUEUE)
 async def render_off_loop(source: str, images: ImageSizes = ()) -> str:
     """`render_html` in the render thread, so a slow source never stalls other requests;
     503 with Retry-After when RENDER_QUEUE renders are already waiting."""
+    return await _off_loop(render_html, source, images)
+
+
+async def render_comment_off_loop(source: str) -> str:
+    """`render_comment_html` in the same thread, within the same queue."""
+    return await _off_loop(render_comment_html, source)
+
+
+async def _off_loop(render: Callable[..., str], *arguments: object) -> str:
     if not _render_slots.acquire(blocking=False):
         raise DomainError(
             503,
@@ -372,9 +440,7 @@ async def render_off_loop(source: str, images: ImageSizes = ()) -> str:
             headers={"Retry-After": str(RENDER_RETRY_AFTER)},
         )
     try:
-        return await asyncio.get_running_loop().run_in_executor(
-            _render_pool, render_html, source, images
-        )
+        return await asyncio.get_running_loop().run_in_executor(_render_pool, render, *arguments)
     finally:
         _render_slots.release()
 

@@ -319,6 +319,8 @@ async def update_post(session: AsyncSession, *, post: Post, changes: Mapping[str
         await set_content(session, post, changes["content"])
     if "tags" in changes:
         set_tags(post, changes["tags"])
+    if "comments_enabled" in changes:  # not an "Updated" change; pages follow changed_at
+        post.comments_enabled = changes["comments_enabled"]
     if "slug" in changes:
         _set_slug(post, changes["slug"])
     elif not post.slug_fixed:

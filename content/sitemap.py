@@ -21,7 +21,7 @@ MEDIA_TYPE = "application/xml"
 # The protocol's limit for one file; a blog this size needs an index of sitemaps past it.
 MAX_URLS = 50_000
 # Paths no crawler needs: the API, the account, the editor, the author's own list, search
-# results (endless and thin), and the forms of signing in.
+# results (endless and thin), the forms of signing in, and the pages of mailed links.
 DISALLOWED = (
     "/api/",
     "/account",
@@ -35,6 +35,7 @@ DISALLOWED = (
     "/forgot-password",
     "/reset-password",
     "/verify-email",
+    "/unsubscribe/",
     "/docs",
 )
 

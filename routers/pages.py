@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from comments.service import public_threads
 from config import get_settings
 from content.pagination import After, page_of_posts
 from content.posts import get_author_or_404, get_post_or_404, neighbours, published_tag
@@ -108,9 +109,11 @@ async def my_posts_page(request: Request) -> HTMLResponse:
 
 
 @router.get("/posts/{post_id:int}/{slug}")
-async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
+async def post_page(request: Request, post_id: PathId, slug: str, after: After) -> Response:
     """A published post at its canonical address; any other slug (an old one, a cut
-    one) is redirected there for good."""
+    one) is redirected there for good. Under it, the comments everyone may see (never
+    a pending one: the page is cached for everyone), a page of threads at a time:
+    `?cursor=` continues after the last one shown."""
 
     async def render_post() -> Response:
         async with open_session(request) as session:
@@ -118,6 +121,7 @@ async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
             if slug != post.slug:
                 return RedirectResponse(post.url, status_code=301)
             older, newer = await neighbours(session, post)
+            threads = await public_threads(session, post=post, after=after)
             return render(
                 request,
                 "post.html",
@@ -126,6 +130,7 @@ async def post_page(request: Request, post_id: PathId, slug: str) -> Response:
                 post=post,
                 older=older,
                 newer=newer,
+                threads=threads,
                 preview=link_preview(request, post, canonical_url(request)),
             )
 

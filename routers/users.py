@@ -10,6 +10,7 @@ from sqlalchemy import select
 from accounts import email_links, notices, rate_limits, sessions
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
 from auth import CurrentSession, CurrentUser, hash_password, token_for
+from comments.service import delete_account_comments
 from config import get_settings
 from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
 from content.posts import post_page_json
@@ -226,10 +227,12 @@ async def delete_user(
     session: SessionDep,
 ) -> None:
     """Deletes the account and, through the foreign keys' cascades, all its posts and
-    sessions; and its picture, unless another account uses the same one."""
+    sessions; its comments (those others replied to stay as placeholders) and reports;
+    and its picture, unless another account uses the same one."""
     user = await get_user_or_404(session, user_id)
     ensure_self(current_user, user)
     picture = user.image_file
+    await delete_account_comments(session, user.id)
     await session.delete(user)
     await session.flush()
     await forget_if_unused(session, picture)

@@ -339,6 +339,14 @@ def test_the_accounts_list_searches_names_and_emails_in_any_case(client, admin):
     create_post(client, maya)
     create_post(client, maya, title="Two")
     create_post(client, maya, title="Draft", status="draft")
+    # Two comments of Maya's: the first waits for approval, and both count.
+    run_sql(client, "UPDATE users SET email_verified = :yes WHERE id = :id", yes=True, id=maya.id)
+    post_id = create_post(client, admin, title="Open")["id"]
+    for text in ("First", "Second"):
+        response = client.post(
+            f"/api/posts/{post_id}/comments", json={"content": text}, headers=maya.headers
+        )
+        assert response.status_code == 201, response.text
     suspend(client, admin, jonas)
 
     def found(q: str) -> list[str]:
@@ -355,9 +363,12 @@ def test_the_accounts_list_searches_names_and_emails_in_any_case(client, admin):
         for item in client.get("/api/admin/users", headers=admin.headers).json()["items"]
     }
     assert set(items["MayaChen"]) == {
-        "id", "username", "email", "verified", "role", "created_at", "suspended", "post_count"
+        "id", "username", "email", "verified", "role", "created_at", "suspended", "post_count",
+        "comment_count",
     }  # fmt: skip
     assert items["MayaChen"]["post_count"] == 2  # published ones
+    assert items["MayaChen"]["comment_count"] == 2
+    assert items["Jonas"]["comment_count"] == 0
     assert items["MayaChen"]["email"] == "maya.chen@example.com"
     assert (items["Jonas"]["suspended"], items["Jonas"]["role"]) == (True, "member")
     assert (items["Root"]["suspended"], items["Root"]["role"]) == (False, "admin")

@@ -167,6 +167,8 @@ def test_wrong_passwords_on_email_changes_are_throttled(client, alice):
         ("/api/users/{user}", {"email": "n@example.com", "current_password": None}),
         ("/api/posts/{post}", {"title": None}),
         ("/api/posts/{post}", {"content": None}),
+        ("/api/users/{user}", {"comment_mail": None}),
+        ("/api/posts/{post}", {"comments_enabled": None}),
     ],
 )
 def test_patch_fields_may_be_left_out_but_never_null(client, alice, path, body):
@@ -180,7 +182,8 @@ def test_patch_fields_may_be_left_out_but_never_null(client, alice, path, body):
     for name in ("UserUpdate", "PostUpdate"):
         for field, schema in schemas[name]["properties"].items():
             assert "anyOf" not in schema, (name, field)
-            assert schema["type"] == ("array" if field == "tags" else "string"), (name, field)
+            expected = {"tags": "array", "comment_mail": "boolean", "comments_enabled": "boolean"}
+            assert schema["type"] == expected.get(field, "string"), (name, field)
             assert "default" not in schema, (name, field)
 
 
@@ -240,6 +243,15 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("DELETE", "/api/admin/users/{user_id}/suspension"),
         ("GET", "/api/admin/users/{user_id}/posts"),
         ("GET", "/api/admin/actions"),
+        # Optional there: pending comments are shown to those entitled to them.
+        ("GET", "/api/posts/{post_id}/comments"),
+        ("POST", "/api/posts/{post_id}/comments"),
+        ("GET", "/api/comments/pending"),
+        ("PATCH", "/api/comments/{comment_id}"),
+        ("DELETE", "/api/comments/{comment_id}"),
+        ("POST", "/api/comments/{comment_id}/approval"),
+        ("POST", "/api/comments/{comment_id}/reports"),
+        ("GET", "/api/admin/comments/reported"),
     }
     flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
     assert flows["password"]["tokenUrl"] == "api/users/token"

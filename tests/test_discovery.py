@@ -73,7 +73,15 @@ def test_robots_allows_the_site_and_keeps_crawlers_out_of_the_rest(client):
     assert response.headers["content-type"].startswith("text/plain")
     lines = response.text.splitlines()
     assert lines[:2] == ["User-agent: *", "Allow: /"]
-    for path in ("/api/", "/account", "/write", "/me/", "/posts/*/edit", "/search"):
+    for path in (
+        "/api/",
+        "/account",
+        "/write",
+        "/me/",
+        "/posts/*/edit",
+        "/search",
+        "/unsubscribe/",
+    ):
         assert f"Disallow: {path}" in lines
     assert "Sitemap: https://testserver/sitemap.xml" in lines
     for public in ("/posts/", "/users/", "/feed.xml", "/tags/"):

@@ -9,9 +9,11 @@ from content.search import QUERY_MAX_LENGTH
 from content.slugs import SLUG_MAX
 from models import (
     BIO_MAX,
+    COMMENT_MAX,
     CONTENT_MAX,
     EMAIL_MAX,
     PASSKEY_NAME_MAX,
+    REPORT_REASON_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
@@ -96,7 +98,11 @@ def test_every_form_field_carries_the_model_limits(client, alice):
     post = create_post(client, alice)
     pages = dict(EXPECTED)
     pages["/"] = {}
-    pages[f"/posts/{post['id']}"] = {}  # its Edit is a link to the editor
+    # Its Edit is a link to the editor; its comments have a form and a report dialog.
+    pages[f"/posts/{post['id']}"] = {
+        "comment-content": {"maxlength": COMMENT_MAX},
+        "report-comment-reason": {"maxlength": REPORT_REASON_MAX},
+    }
     pages["/write"] = EDITOR
     pages[f"/posts/{post['id']}/edit"] = EDITOR
     pages["/search?q=hello"] = {"search-page-input": SEARCH}

@@ -53,6 +53,7 @@ def test_me_returns_the_private_user(client, alice):
         "website": None,
         "email_verified": False,
         "role": "member",
+        "comment_mail": True,
     }
 
 

@@ -21,6 +21,7 @@ def test_register_returns_the_private_user(client):
         "website": None,
         "email_verified": False,
         "role": "member",
+        "comment_mail": True,
     }
 
 

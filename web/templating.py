@@ -21,9 +21,11 @@ from content.slugs import SLUG_MAX
 from content.tags import TAGS_MAX, tag_path
 from models import (
     BIO_MAX,
+    COMMENT_MAX,
     CONTENT_MAX,
     EMAIL_MAX,
     PASSKEY_NAME_MAX,
+    REPORT_REASON_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
     USERNAME_MAX,
@@ -70,6 +72,8 @@ class Limits:
     tags_max: int = TAGS_MAX
     search_max: int = QUERY_MAX_LENGTH
     admin_search_max: int = SEARCH_MAX
+    comment_max: int = COMMENT_MAX
+    report_reason_max: int = REPORT_REASON_MAX
 
 
 templates.env.globals["limits"] = Limits()

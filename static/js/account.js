@@ -21,6 +21,7 @@ if (!user) {
   byId("account-loading").hidden = true;
   byId("account").hidden = false;
   setUpProfileForm();
+  setUpMailForm();
   setUpPasswordForm();
   setUpPasskeys(user);
   setUpSessions();
@@ -45,6 +46,7 @@ function showAccount(current) {
   form.elements.email.value = current.email;
   form.elements.bio.value = current.bio ?? "";
   form.elements.website.value = current.website ?? "";
+  byId("comment-mail").checked = current.comment_mail;
 }
 
 function emailChanges(form) {
@@ -103,6 +105,27 @@ function setUpProfileForm() {
     showPasswordFieldIfNeeded(form);
     updateCurrentUser(user);
     success.textContent = "Profile saved.";
+    success.hidden = false;
+  });
+}
+
+/** Whether mails about comments come: the same switch as every such mail's unsubscribe link. */
+function setUpMailForm() {
+  const form = byId("mail-form");
+  const success = byId("mail-success");
+  onSubmit(form, { error: byId("mail-error"), submit: byId("mail-submit") }, async () => {
+    success.hidden = true;
+    const response = await apiFetch(`/api/users/${encodeURIComponent(user.id)}`, {
+      method: "PATCH",
+      json: { comment_mail: byId("comment-mail").checked },
+    });
+    if (!response.ok) return formErrors(form, response);
+    user = await response.json();
+    updateCurrentUser(user);
+    byId("comment-mail").checked = user.comment_mail;
+    success.textContent = user.comment_mail
+      ? "You will get mails about comments."
+      : "You will get no mails about comments.";
     success.hidden = false;
   });
 }

@@ -79,6 +79,7 @@ function accountRow(account) {
     cell(account.role === "admin" ? "Admin" : "Member"),
     joined(account.created_at),
     cell(String(account.post_count), "admin-number"),
+    cell(String(account.comment_count), "admin-number"),
     status,
     actions,
   );

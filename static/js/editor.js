@@ -143,6 +143,35 @@ function forApi(body) {
   return "tags" in body ? { ...body, tags: tagList(body.tags) } : body;
 }
 
+/** "Allow comments", shown once the post is saved (POST /api/posts takes no
+ * `comments_enabled`; a new post takes comments): sent at once as it is ticked, on its
+ * own (not an "Updated" change). */
+async function toggleComments() {
+  const box = field("comments_enabled");
+  if (!post) return;
+  box.disabled = true;
+  try {
+    const response = await apiFetch(`/api/posts/${post.id}`, {
+      method: "PATCH",
+      json: { comments_enabled: box.checked },
+      leaveForLogin: false,
+    });
+    if (!response.ok) {
+      box.checked = post.comments_enabled;
+      say(`Not changed: ${await errorMessage(response)}`);
+      return;
+    }
+    post = { ...post, comments_enabled: (await response.json()).comments_enabled };
+    say(post.comments_enabled ? "Comments are on." : "Comments are off.");
+  } catch (failure) {
+    box.checked = post.comments_enabled;
+    if (!(failure instanceof NetworkError)) throw failure;
+    say("Offline: comments not changed. Try again when you are back online.");
+  } finally {
+    box.disabled = false;
+  }
+}
+
 // --- The text and its copy on this device ------------------------------------------
 
 const current = () => Object.fromEntries(TEXT_FIELDS.map((name) => [name, field(name).value]));
@@ -319,6 +348,8 @@ function showPost() {
   byId("editor-heading").textContent = post ? "Edit post" : "New post";
   document.title = `${post ? "Edit post" : "New post"} · Inkwell`;
   byId("editor-slug-field").hidden = !post;
+  byId("editor-comments-field").hidden = !post;
+  if (post) field("comments_enabled").checked = post.comments_enabled;
   if (post) byId("editor-slug-prefix").textContent = `/posts/${post.id}/`;
   const view = byId("editor-view");
   view.hidden = !post || status !== "published";
@@ -442,8 +473,9 @@ function wire() {
     byId("editor-timezone-hint").textContent = hint;
   }
   clearErrorsOnInput(form);
+  field("comments_enabled").addEventListener("change", toggleComments);
   form.addEventListener("input", (event) => {
-    if (event.target === field("publish_at")) return;
+    if (event.target === field("publish_at") || event.target === field("comments_enabled")) return;
     if (event.target === field("slug")) slugEdited = true;
     edited();
   });

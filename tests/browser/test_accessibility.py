@@ -5,9 +5,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser
+from playwright.sync_api import Browser, expect
 
 from tests.helpers import Account, create_post, make_account, sign_in
+from tests.mail_server import SMTPServer
 
 pytestmark = pytest.mark.browser
 
@@ -57,10 +58,23 @@ class Greeter(Base):
 """
 
 
+def verify(api: httpx.Client, smtp_server: SMTPServer, account: Account) -> Account:
+    token = smtp_server.mailbox.wait_for(account.email)[0].token("/verify-email")
+    assert api.post("/api/users/verify-email", json={"token": token}).status_code == 204
+    return account
+
+
+def comment(api: httpx.Client, post_id: int, account: Account, text: str, **fields) -> int:
+    body = {"content": text} | fields
+    answer = api.post(f"/api/posts/{post_id}/comments", json=body, headers=account.headers)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
+
 @pytest.fixture(scope="module")
-def writer(live_server: str) -> tuple[Account, int]:
+def writer(live_server: str, smtp_server: SMTPServer) -> tuple[Account, int]:
     with httpx.Client(base_url=live_server, timeout=10) as api:
-        user = make_account(api)
+        user = verify(api, smtp_server, make_account(api))
         profile = {"bio": "Writes about gardens.\nAnd code.", "website": "https://a.example/"}
         answer = api.patch(f"/api/users/{user.id}", json=profile, headers=user.headers)
         assert answer.status_code == 200, answer.text
@@ -68,6 +82,12 @@ def writer(live_server: str) -> tuple[Account, int]:
         post = create_post(api, user, "Accessible writing", MARKDOWN, tags=["a11y", "Web Dev"])
         for n in range(12):  # enough for the "Older posts" pager
             create_post(api, user, f"Filler {n}", "Short text.")
+        # Comments: a thread with a reply, and a reader's first one, which waits for
+        # approval (its Approve button is on the page for the signed-in author).
+        first = comment(api, post["id"], user, "A comment with `code` and *emphasis*.")
+        comment(api, post["id"], user, "A reply.", parent_id=first)
+        reader = verify(api, smtp_server, make_account(api))
+        comment(api, post["id"], reader, "A first comment, awaiting approval.")
     return user, post["id"]
 
 
@@ -105,12 +125,42 @@ def test_no_serious_violations_on_any_page_in_either_theme(
         for path in paths:
             page.goto(path)
             page.wait_for_load_state("networkidle")
+            if path == f"/posts/{post_id}":  # its comments, as this reader sees them
+                expect(page.locator("article.comment")).to_have_count(3 if signed_in else 2)
+                approve = page.get_by_role("button", name="Approve")
+                expect(approve).to_have_count(1 if signed_in else 0)
             page.add_script_tag(content=AXE)
             found += [f"{path} light: {problem}" for problem in page.evaluate(RUN_AXE)]
             page.get_by_role("button", name="Dark theme").click()
             assert page.evaluate("document.documentElement.dataset.theme") == "dark"
             found += [f"{path} dark: {problem}" for problem in page.evaluate(RUN_AXE, THEME_RULES)]
             page.evaluate("localStorage.setItem('theme', 'light')")
+        assert found == [], "\n".join(found)
+    finally:
+        context.close()
+
+
+def test_no_serious_violations_in_the_comment_forms_and_dialogs(
+    browser: Browser, live_server: str, writer
+) -> None:
+    """What comments.js opens: a reply form under a thread, an edit form, the delete dialog."""
+    user, post_id = writer
+    context = browser.new_context(base_url=live_server, bypass_csp=True, reduced_motion="reduce")
+    try:
+        page = context.new_page()
+        sign_in(page, user)
+        page.goto(f"/posts/{post_id}")
+        first = page.locator("article.comment").first
+        first.get_by_role("button", name="Reply").click()
+        expect(page.locator(".reply-form textarea")).to_be_focused()
+        first.get_by_role("button", name="Edit").click()
+        expect(page.get_by_label("Edit your comment")).to_be_visible()
+        page.add_script_tag(content=AXE)
+        found = page.evaluate(RUN_AXE)
+        first.get_by_role("button", name="Cancel").click()
+        first.get_by_role("button", name="Delete").click()
+        expect(page.locator("#delete-comment-dialog")).to_be_visible()
+        found += page.evaluate(RUN_AXE)
         assert found == [], "\n".join(found)
     finally:
         context.close()

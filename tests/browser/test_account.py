@@ -69,3 +69,22 @@ def test_change_email_password_then_delete_account(page: Page, api, console) -> 
     assert page.evaluate("localStorage.getItem('access_token')") is None
     expect(page.locator(f'article[data-post-id="{post["id"]}"]')).to_have_count(0)
     expect(page.get_by_text("Soon to vanish")).to_have_count(0)
+
+
+def test_comment_mails_are_switched_off_and_on_from_the_account_page(page: Page, api) -> None:
+    user = make_account(api)
+    sign_in(page, user)
+    page.goto("/account")
+    switch = page.get_by_label("Mail me about comments")
+    expect(switch).to_be_checked()
+    switch.uncheck()
+    page.locator("#mail-submit").click()
+    expect(page.locator("#mail-success")).to_have_text("You will get no mails about comments.")
+    me = api.get("/api/users/me", headers=user.headers).json()
+    assert me["comment_mail"] is False
+    page.reload()
+    expect(switch).not_to_be_checked()
+    switch.check()
+    page.locator("#mail-submit").click()
+    expect(page.locator("#mail-success")).to_have_text("You will get mails about comments.")
+    assert api.get("/api/users/me", headers=user.headers).json()["comment_mail"] is True
