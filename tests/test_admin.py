@@ -3,13 +3,14 @@ sign-in by any method, sessions and access tokens ended, the account's posts gon
 every public read and back after), deleting any post, the last-admin rule, the accounts
 list and the append-only admin-actions log."""
 
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import SimpleCookie
 
 import pytest
 import sqlalchemy.exc
 from sqlalchemy import func, select
 
-from models import AdminAction, Post, UserSession
+from models import AdminAction, Post, User, UserSession
 from tests.helpers import bearer, create_post, log_in, login, make_account, run_sql, scalar
 from tests.test_queries import counting_statements
 
@@ -398,3 +399,24 @@ def test_the_accounts_list_pages_in_one_statement_whatever_its_size(client, admi
             break
     assert seen == sorted(seen, reverse=True)
     assert len(seen) == len(set(seen)) == 13
+
+
+def test_two_admins_suspending_each_other_at_once_leave_one_admin(client):
+    first, second = make_admin(client, "First"), make_admin(client, "Second")
+
+    def suspend_other(pair) -> int:
+        actor, target = pair
+        path = f"/api/admin/users/{target.id}/suspension"
+        return client.post(path, headers=actor.headers).status_code
+
+    for _attempt in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            statuses = sorted(pool.map(suspend_other, [(first, second), (second, first)]))
+        active = select(func.count()).where(User.role == "admin", User.suspended_at.is_(None))
+        assert scalar(client, active) == 1, statuses
+        assert statuses[0] == 204, statuses
+        # The other was refused: the last admin (409), or its own session already ended.
+        assert statuses[1] in (401, 409), statuses
+        run_sql(client, "UPDATE users SET suspended_at = NULL")
+        for account in (first, second):
+            log_in(client, account)

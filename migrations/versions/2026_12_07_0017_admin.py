@@ -66,8 +66,13 @@ POSTGRESQL_FUNCTIONS = {
         "BEGIN UPDATE posts SET author_suspended = (NEW.suspended_at IS NOT NULL) "
         "WHERE user_id = NEW.id; RETURN NULL; END"
     ),
+    # The author's row is locked (FOR SHARE) first: a suspension in flight is waited
+    # for and then seen, and one that comes later waits for this post to commit and
+    # then hides it too. Without it, a post inserted while a suspension was committing
+    # could miss both triggers (READ COMMITTED: neither sees the other's rows).
     "inkwell_post_of_suspended_author": (
-        "BEGIN NEW.author_suspended := EXISTS (SELECT 1 FROM users "
+        "BEGIN PERFORM 1 FROM users WHERE id = NEW.user_id FOR SHARE; "
+        "NEW.author_suspended := EXISTS (SELECT 1 FROM users "
         "WHERE id = NEW.user_id AND suspended_at IS NOT NULL); RETURN NEW; END"
     ),
     "inkwell_admin_actions_append_only": f"BEGIN RAISE EXCEPTION '{APPEND_ONLY}'; END",
