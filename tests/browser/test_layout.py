@@ -2,6 +2,7 @@
 focus never hidden under it, no navbar flash, forms that say what they are doing."""
 
 import re
+import time
 
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
@@ -136,6 +137,11 @@ def test_forms_say_what_they_are_doing(page: Page, api) -> None:
     expect(busy).to_have_text("Logging in…")
     expect(busy).to_be_disabled()
     expect(busy).to_have_attribute("aria-busy", "true")
+    # The button is busy before the request leaves, so the route may not hold it yet.
+    deadline = time.monotonic() + 10
+    while not held:
+        assert time.monotonic() < deadline, "the login request never left"
+        page.wait_for_timeout(20)
     held[0].continue_()
     expect(page).to_have_url(re.compile(r"/$"))
 
