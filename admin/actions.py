@@ -19,6 +19,8 @@ class Action(StrEnum):
     DELETE_POST = "delete_post"
     PROMOTE = "promote"
     DEMOTE = "demote"
+    DELETE_COMMENT = "delete_comment"
+    APPROVE_COMMENT = "approve_comment"
 
 
 def record(
