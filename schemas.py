@@ -634,6 +634,7 @@ class AdminActionResponse(BaseModel):
         "demote",
         "delete_comment",
         "approve_comment",
+        "dismiss_reports",
     ]
     target_id: int | None
     target_name: str

@@ -21,6 +21,7 @@ class Action(StrEnum):
     DEMOTE = "demote"
     DELETE_COMMENT = "delete_comment"
     APPROVE_COMMENT = "approve_comment"
+    DISMISS_REPORTS = "dismiss_reports"
 
 
 def record(

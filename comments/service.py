@@ -36,6 +36,7 @@ from comments import notifications
 from config import get_settings
 from content.markdown_render import render_comment_off_loop
 from content.pagination import Position, encode_cursor
+from database import rows_changed
 from errors.domain import DomainError
 from models import (
     COMMENT_MAX,
@@ -528,6 +529,20 @@ async def report_comment(
         raise DomainError(
             status.HTTP_409_CONFLICT, "already_reported", "You reported this comment already"
         ) from None
+
+
+async def dismiss_reports(session: AsyncSession, *, comment_id: int, user: User) -> None:
+    """An admin clears a comment's reports and keeps the comment (it leaves the list
+    of reported ones), in the admin-actions log when there was something to clear."""
+    ensure_admin(user)
+    comment = await _visible_comment(session, comment_id, user)
+    cleared = await rows_changed(
+        session, delete(CommentReport).where(CommentReport.comment_id == comment.id)
+    )
+    if cleared:
+        post = await session.get(Post, comment.post_id)
+        assert post is not None
+        _record_moderation(session, user, Action.DISMISS_REPORTS, comment, post)
 
 
 async def delete_account_comments(session: AsyncSession, user_id: int) -> None:

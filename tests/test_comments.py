@@ -705,3 +705,30 @@ def test_ones_own_comment_cannot_be_reported(client, author, post):
         client.post(url, json={"reason": "spam"}, headers=commenter(client).headers).status_code
         == 202
     )
+
+
+def test_an_admin_dismisses_a_comments_reports_and_keeps_it(client, author, post):
+    reader = commenter(client, "Reader")
+    approve(client, reader)
+    created = comment(client, post["id"], reader, "Borderline").json()
+    reports = f"/api/comments/{created['id']}/reports"
+    assert client.post(reports, json={"reason": "meh"}, headers=author.headers).status_code == 202
+    url = f"/api/admin/comments/{created['id']}/reports"
+    guest = client.delete(url)
+    assert (guest.status_code, guest.json()["code"]) == (401, "not_authenticated")
+    for member in (author, reader):
+        refused = client.delete(url, headers=member.headers)
+        assert (refused.status_code, refused.json()["code"]) == (403, "admin_required")
+    boss = admin(client)
+    assert client.delete(url, headers=boss.headers).status_code == 204
+    listed = client.get("/api/admin/comments/reported", headers=boss.headers).json()
+    assert listed["items"] == []
+    assert [c["id"] for c in comments_of(client, post["id"])] == [created["id"]]
+    detail = f"comment {created['id']} on post {post['id']} (Commented): Borderline"
+    assert logged(client, boss) == [("dismiss_reports", boss.id, "Reader", detail)]
+    # Nothing left to dismiss: nothing changes, nothing is logged; it may be reported again.
+    assert client.delete(url, headers=boss.headers).status_code == 204
+    assert len(logged(client, boss)) == 1
+    assert client.post(reports, json={"reason": "meh"}, headers=author.headers).status_code == 202
+    missing = client.delete("/api/admin/comments/999999/reports", headers=boss.headers)
+    assert (missing.status_code, missing.json()["code"]) == (404, "comment_not_found")

@@ -1,8 +1,8 @@
 // /admin: the page holds no data and is the same for everyone. An admin (by
 // /api/users/me) gets the console: the comments waiting for approval (Approve,
-// Delete) and the reported ones with their reports (Delete), the accounts, searched
-// by the page's GET form (?q=), each with Suspend or Restore, and the admin-actions
-// log. Anyone else sees exactly the 404 page. The API (admins only) is the real guard.
+// Delete), the reported ones with their reports (Dismiss reports, Delete), the
+// accounts, searched by the page's GET form (?q=), each with Suspend or Restore, and
+// the admin-actions log. Anyone else sees exactly the 404 page. The API (admins only) is the real guard.
 // A comment's content_html is sanitised by the server (content/markdown_render.py)
 // and shown as HTML, as comments.js does; everything else is text.
 import { apiFetch } from "./api.js";
@@ -203,6 +203,22 @@ function commentItem(state, comment) {
       return undefined;
     });
     actions.append(approve);
+  }
+  if (state === reported) {
+    // The comment stays: only its reports go (it leaves this list).
+    const dismiss = element("button", "btn btn-ghost btn-small", "Dismiss reports");
+    dismiss.type = "button";
+    dismiss.dataset.busyLabel = "Dismissing…";
+    dismiss.setAttribute("aria-label", `Dismiss reports on the comment by ${name}`);
+    onClick(dismiss, { error }, async () => {
+      const path = `/api/admin/comments/${encodeURIComponent(comment.id)}/reports`;
+      const response = await apiFetch(path, { method: "DELETE" });
+      if (!response.ok) return errorMessage(response);
+      removeItem(state, item);
+      await reloadLog();
+      return undefined;
+    });
+    actions.append(dismiss);
   }
   const remove = element("button", "btn btn-ghost btn-small btn-danger-text", "Delete");
   remove.type = "button";

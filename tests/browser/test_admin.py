@@ -185,6 +185,23 @@ def test_an_admin_approves_a_waiting_comment_and_deletes_a_reported_one(
     assert [item["id"] for item in left] == [work["waiting"]]
 
 
+def test_an_admin_dismisses_the_reports_on_a_comment_and_keeps_it(
+    page: Page, api, people, smtp_server
+):
+    work = moderation_work(api, smtp_server, "C")
+    sign_in(page, people["admin"])
+    page.goto("/admin")
+    reported = page.locator("#admin-reported-list li").filter(has_text="Something rude C")
+    reported.get_by_role("button", name="Dismiss reports on the comment by GardenerC").click()
+    expect(reported).to_have_count(0)
+    expect(page.locator("#admin-reported-empty")).to_have_text("No reports.")
+    expect(page.locator("#admin-log-list li").first).to_contain_text(
+        "Chief dismissed the reports on a comment of GardenerC"
+    )
+    kept = api.get(f"/api/posts/{work['post']}/comments").json()["items"]
+    assert work["rude"] in [item["id"] for item in kept]
+
+
 def test_no_serious_violations_on_the_admin_page(
     browser: Browser, live_server: str, api, people, smtp_server: SMTPServer
 ):
@@ -197,8 +214,9 @@ def test_no_serious_violations_on_the_admin_page(
         sign_in(page, people["admin"])
         page.goto("/admin")
         expect(page.locator("#admin-accounts-list tr").first).to_be_visible()
-        expect(page.locator("#admin-pending-list li")).to_have_count(1)
-        expect(page.locator("#admin-reported-list .admin-report")).to_have_count(1)
+        expect(page.locator("#admin-pending-list li").filter(has_text="comment B")).to_be_visible()
+        reported = page.locator("#admin-reported-list li").filter(has_text="rude B")
+        expect(reported.locator(".admin-report")).to_have_count(1)
         page.wait_for_load_state("networkidle")
         page.add_script_tag(content=AXE)
         found = [f"light: {problem}" for problem in page.evaluate(RUN_AXE)]
