@@ -202,6 +202,31 @@ def test_an_admin_dismisses_the_reports_on_a_comment_and_keeps_it(
     assert work["rude"] in [item["id"] for item in kept]
 
 
+def test_more_waiting_comments_load_with_load_more(page: Page, api, people, smtp_server):
+    author = make_account(api, "Popular")
+    post = create_post(api, author, "Much discussed", "Words.")
+    for n in range(5):  # five comments each: the per-minute limit
+        newcomer = verify(api, smtp_server, make_account(api, f"Crowd{n}"))
+        for m in range(5):
+            comment(api, post["id"], newcomer, f"Crowd comment {n}-{m}")
+    sign_in(page, people["admin"])
+    page.goto("/admin")
+    crowd = page.locator("#admin-pending-list li").filter(has_text="Crowd comment")
+    expect(page.locator("#admin-pending-list li")).to_have_count(20)
+    more = page.locator("#admin-pending-more")
+    expect(more).to_be_visible()
+    before = crowd.count()
+    more.click()
+    expect(crowd).to_have_count(25)
+    assert before < 25
+    expect(page.locator("#admin-pending-pager")).to_be_hidden()
+    # Approved again through the API: the next test's comments are on the first page.
+    headers = people["admin"].headers
+    for item in api.get("/api/comments/pending?limit=100", headers=headers).json()["items"]:
+        answer = api.post(f"/api/comments/{item['id']}/approval", headers=headers)
+        assert answer.status_code == 204, answer.text
+
+
 def test_no_serious_violations_on_the_admin_page(
     browser: Browser, live_server: str, api, people, smtp_server: SMTPServer
 ):
