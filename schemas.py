@@ -427,6 +427,7 @@ class PostCreate(InputModel):
     publish_at: PublishAt | None = None
     summary: Summary | None = None
     tags: Tags = Field(default_factory=list)
+    comments_enabled: bool = Field(default=True, description="Whether new comments are taken")
 
 
 class PostReplace(InputModel):
@@ -625,7 +626,16 @@ class AdminActionResponse(BaseModel):
     created_at: datetime
     actor_id: int | None
     actor_name: str
-    action: Literal["suspend", "restore", "delete_post", "promote", "demote"]
+    action: Literal[
+        "suspend",
+        "restore",
+        "delete_post",
+        "promote",
+        "demote",
+        "delete_comment",
+        "approve_comment",
+        "dismiss_reports",
+    ]
     target_id: int | None
     target_name: str
     detail: str

@@ -19,6 +19,9 @@ class Action(StrEnum):
     DELETE_POST = "delete_post"
     PROMOTE = "promote"
     DEMOTE = "demote"
+    DELETE_COMMENT = "delete_comment"
+    APPROVE_COMMENT = "approve_comment"
+    DISMISS_REPORTS = "dismiss_reports"
 
 
 def record(

@@ -31,10 +31,12 @@ from sqlalchemy.orm import aliased, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from accounts import rate_limits
+from admin.actions import Action, record
 from comments import notifications
 from config import get_settings
 from content.markdown_render import render_comment_off_loop
 from content.pagination import Position, encode_cursor
+from database import rows_changed
 from errors.domain import DomainError
 from models import (
     COMMENT_MAX,
@@ -426,20 +428,33 @@ def _make_placeholder(comment: Comment) -> None:
     comment.updated_at = None
 
 
+def _record_moderation(
+    session: AsyncSession, admin: User, action: Action, comment: Comment, post: Post
+) -> None:
+    """An admin moderating a comment on someone else's post, in the admin-actions log
+    (in the action's transaction); the comment's words are kept, since a deleted one
+    is gone after."""
+    detail = f"comment {comment.id} on post {post.id} ({post.title}): {comment.content}"
+    record(session, actor=admin, action=action, target=comment.author, detail=detail)
+
+
 async def delete_comment(session: AsyncSession, *, comment_id: int, user: User) -> None:
     """By its author, the post's author or an admin: a placeholder if it has replies,
     else gone (and its parent too if that was a placeholder left with no reply)."""
     comment = await _visible_comment(session, comment_id, user)
-    post = await session.get(Post, comment.post_id)
-    assert post is not None
-    if user.id not in (comment.user_id, post.user_id) and not user.is_admin:
-        raise DomainError(
-            status.HTTP_403_FORBIDDEN,
-            "not_your_comment",
-            "Only its author, the post's author or an admin may delete a comment",
-        )
+    # A placeholder is what is left of a deleted comment: gone, whoever asks.
     if comment.status == CommentStatus.DELETED:
         raise _comment_not_found()
+    post = await session.get(Post, comment.post_id)
+    assert post is not None
+    if user.id not in (comment.user_id, post.user_id):
+        if not user.is_admin:
+            raise DomainError(
+                status.HTTP_403_FORBIDDEN,
+                "not_your_comment",
+                "Only its author, the post's author or an admin may delete a comment",
+            )
+        _record_moderation(session, user, Action.DELETE_COMMENT, comment, post)
     if comment.parent_id is None and await _has_replies(session, comment.id):
         _make_placeholder(comment)
         await session.execute(delete(CommentReport).where(CommentReport.comment_id == comment.id))
@@ -482,6 +497,8 @@ async def approve_comment(session: AsyncSession, *, comment_id: int, user: User)
     if comment.status != CommentStatus.PENDING:
         raise _comment_not_found()
     comment.status = CommentStatus.PUBLISHED
+    if user.id != post.user_id:
+        _record_moderation(session, user, Action.APPROVE_COMMENT, comment, post)
     author = await session.get(User, comment.user_id) if comment.user_id else None
     if author is not None:
         author.comments_approved = True
@@ -494,10 +511,17 @@ async def approve_comment(session: AsyncSession, *, comment_id: int, user: User)
 async def report_comment(
     session: AsyncSession, *, comment_id: int, user: User, reason: str
 ) -> None:
-    """Once per account and comment (409 `already_reported` after)."""
+    """Once per account and comment (409 `already_reported` after); never one's own
+    (422 `cannot_report_own_comment`)."""
     comment = await _visible_comment(session, comment_id, user)
     if comment.status == CommentStatus.DELETED:
         raise _comment_not_found()
+    if comment.user_id == user.id:
+        raise DomainError(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "cannot_report_own_comment",
+            "You cannot report your own comment; edit or delete it instead",
+        )
     session.add(CommentReport(comment_id=comment.id, user_id=user.id, reason=reason))
     try:
         await session.flush()
@@ -505,6 +529,20 @@ async def report_comment(
         raise DomainError(
             status.HTTP_409_CONFLICT, "already_reported", "You reported this comment already"
         ) from None
+
+
+async def dismiss_reports(session: AsyncSession, *, comment_id: int, user: User) -> None:
+    """An admin clears a comment's reports and keeps the comment (it leaves the list
+    of reported ones), in the admin-actions log when there was something to clear."""
+    ensure_admin(user)
+    comment = await _visible_comment(session, comment_id, user)
+    cleared = await rows_changed(
+        session, delete(CommentReport).where(CommentReport.comment_id == comment.id)
+    )
+    if cleared:
+        post = await session.get(Post, comment.post_id)
+        assert post is not None
+        _record_moderation(session, user, Action.DISMISS_REPORTS, comment, post)
 
 
 async def delete_account_comments(session: AsyncSession, user_id: int) -> None:

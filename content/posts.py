@@ -273,8 +273,10 @@ async def create_post(
     status: str = PostStatus.PUBLISHED,
     publish_at: datetime | None = None,
     tags: list[str] | None = None,
+    comments_enabled: bool = True,
 ) -> Post:
-    """A new post: published now (the default), a draft, or scheduled for `publish_at`."""
+    """A new post: published now (the default), a draft, or scheduled for `publish_at`;
+    taking comments unless `comments_enabled` is false."""
     if publish_at is not None and status == PostStatus.DRAFT:
         raise _draft_and_schedule_conflict()
     now = utcnow()
@@ -286,6 +288,7 @@ async def create_post(
         slug=slug_for_title(title),
         changed_at=now,
         tag_rows=[PostTag(tag=tag) for tag in sorted(set(tags or ()))],
+        comments_enabled=comments_enabled,
     )
     session.add(post)
     await set_content(session, post, content)

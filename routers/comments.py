@@ -195,6 +195,20 @@ async def read_reported_comments(
     return ReportedCommentPage(items=items, next_cursor=next_cursor)
 
 
+@router.delete(
+    "/api/admin/comments/{comment_id:int}/reports",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(401, 403, 404),
+)
+async def dismiss_reports(
+    comment_id: PathId, current_user: CurrentUser, session: SessionDep
+) -> None:
+    """Clear a comment's reports and keep the comment (admins only); logged in the
+    admin-actions log as `dismiss_reports`. Nothing to clear changes nothing."""
+    await comment_service.dismiss_reports(session, comment_id=comment_id, user=current_user)
+    await session.commit()
+
+
 # Off the API: the page an unsubscribe link opens, and the one-click POST (RFC 8058).
 # Like the other pages reached by a token from a mail, no Referer carries the token
 # anywhere and no cache keeps the page.

@@ -92,6 +92,7 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
         status=post_in.status,
         publish_at=post_in.publish_at,
         tags=post_in.tags,
+        comments_enabled=post_in.comments_enabled,
     )
     await session.commit()
     return post

@@ -252,6 +252,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("POST", "/api/comments/{comment_id}/approval"),
         ("POST", "/api/comments/{comment_id}/reports"),
         ("GET", "/api/admin/comments/reported"),
+        ("DELETE", "/api/admin/comments/{comment_id}/reports"),
     }
     flows = schema["components"]["securitySchemes"]["OAuth2PasswordBearer"]["flows"]
     assert flows["password"]["tokenUrl"] == "api/users/token"

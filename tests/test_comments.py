@@ -594,3 +594,141 @@ def test_the_triggers_hold_for_writes_made_straight_to_the_database(client, auth
     run_sql(client, "DELETE FROM comments")
     assert scalar(client, version) > after
     assert scalar(client, count) == 0
+
+
+# --- Moderation in the admin-actions log -------------------------------------------------
+
+
+def logged(client, boss: Account) -> list[tuple[str, int | None, str, str]]:
+    """The admin-actions log, newest first: (action, actor_id, target_name, detail)."""
+    response = client.get("/api/admin/actions", headers=boss.headers)
+    assert response.status_code == 200, response.text
+    return [
+        (row["action"], row["actor_id"], row["target_name"], row["detail"])
+        for row in response.json()["items"]
+    ]
+
+
+def test_an_admin_deleting_someone_elses_comment_is_logged(client, author, post):
+    pid = post["id"]
+    reader = commenter(client, "Reader")
+    approve(client, reader)
+    boss = admin(client)
+    theirs = comment(client, pid, reader, "Buy cheap watches").json()
+    assert client.delete(f"/api/comments/{theirs['id']}", headers=boss.headers).status_code == 204
+    detail = f"comment {theirs['id']} on post {pid} (Commented): Buy cheap watches"
+    assert logged(client, boss) == [("delete_comment", boss.id, "Reader", detail)]
+
+    # Not admin actions: an admin's own comment, a comment on an admin's own post, and
+    # a post's author moderating their post's comments.
+    own = comment(client, pid, boss, "Mine").json()
+    assert client.delete(f"/api/comments/{own['id']}", headers=boss.headers).status_code == 204
+    boss_post = create_post(client, boss, "The admin's", "x")
+    on_own_post = comment(client, boss_post["id"], reader).json()
+    url = f"/api/comments/{on_own_post['id']}"
+    assert client.delete(url, headers=boss.headers).status_code == 204
+    by_author = comment(client, pid, reader).json()
+    url = f"/api/comments/{by_author['id']}"
+    assert client.delete(url, headers=author.headers).status_code == 204
+    assert len(logged(client, boss)) == 1
+
+
+def test_an_admin_approving_on_someone_elses_post_is_logged(client, author, post):
+    pid = post["id"]
+    boss = admin(client)
+    first = comment(client, pid, commenter(client, "Newcomer"), "Hello there").json()
+    url = f"/api/comments/{first['id']}/approval"
+    assert client.post(url, headers=boss.headers).status_code == 204
+    detail = f"comment {first['id']} on post {pid} (Commented): Hello there"
+    assert logged(client, boss) == [("approve_comment", boss.id, "Newcomer", detail)]
+    # Approving it again changes nothing, and logs nothing.
+    assert client.post(url, headers=boss.headers).status_code == 204
+    # The post's author approving, or an admin on their own post: not admin actions.
+    second = comment(client, pid, commenter(client)).json()
+    assert (
+        client.post(f"/api/comments/{second['id']}/approval", headers=author.headers).status_code
+        == 204
+    )
+    boss_post = create_post(client, boss, "The admin's", "x")
+    third = comment(client, boss_post["id"], commenter(client)).json()
+    assert (
+        client.post(f"/api/comments/{third['id']}/approval", headers=boss.headers).status_code
+        == 204
+    )
+    assert len(logged(client, boss)) == 1
+
+
+def test_a_refused_moderation_logs_nothing(client, author, post):
+    reader = commenter(client)
+    approve(client, reader)
+    boss = admin(client)
+    created = comment(client, post["id"], reader).json()
+    stranger = commenter(client)
+    url = f"/api/comments/{created['id']}"
+    assert client.delete(url, headers=stranger.headers).status_code == 403
+    assert client.post(f"{url}/approval", headers=stranger.headers).status_code == 403
+    assert logged(client, boss) == []
+
+
+# --- Small rules found in review ---------------------------------------------------------
+
+
+def test_a_post_can_be_created_with_comments_off(client, author):
+    closed = create_post(client, author, "Quiet", "x", comments_enabled=False)
+    assert closed["comments_enabled"] is False
+    refused = comment(client, closed["id"], author)
+    assert (refused.status_code, refused.json()["code"]) == (403, "comments_closed")
+    assert create_post(client, author, "Open", "x")["comments_enabled"] is True
+
+
+def test_deleting_a_placeholder_is_404_for_everyone(client, author, post):
+    reader = commenter(client)
+    approve(client, reader)
+    top = comment(client, post["id"], reader, "Top").json()
+    comment(client, post["id"], author, "Reply", parent_id=top["id"])
+    url = f"/api/comments/{top['id']}"
+    assert client.delete(url, headers=reader.headers).status_code == 204  # a placeholder
+    boss = admin(client)
+    for who in (commenter(client), reader, author, boss):
+        refused = client.delete(url, headers=who.headers)
+        assert (refused.status_code, refused.json()["code"]) == (404, "comment_not_found")
+    assert logged(client, boss) == []
+
+
+def test_ones_own_comment_cannot_be_reported(client, author, post):
+    created = comment(client, post["id"], author, "Mine").json()
+    url = f"/api/comments/{created['id']}/reports"
+    refused = client.post(url, json={"reason": "spam"}, headers=author.headers)
+    assert (refused.status_code, refused.json()["code"]) == (422, "cannot_report_own_comment")
+    assert scalar(client, select(func.count()).select_from(CommentReport)) == 0
+    assert (
+        client.post(url, json={"reason": "spam"}, headers=commenter(client).headers).status_code
+        == 202
+    )
+
+
+def test_an_admin_dismisses_a_comments_reports_and_keeps_it(client, author, post):
+    reader = commenter(client, "Reader")
+    approve(client, reader)
+    created = comment(client, post["id"], reader, "Borderline").json()
+    reports = f"/api/comments/{created['id']}/reports"
+    assert client.post(reports, json={"reason": "meh"}, headers=author.headers).status_code == 202
+    url = f"/api/admin/comments/{created['id']}/reports"
+    guest = client.delete(url)
+    assert (guest.status_code, guest.json()["code"]) == (401, "not_authenticated")
+    for member in (author, reader):
+        refused = client.delete(url, headers=member.headers)
+        assert (refused.status_code, refused.json()["code"]) == (403, "admin_required")
+    boss = admin(client)
+    assert client.delete(url, headers=boss.headers).status_code == 204
+    listed = client.get("/api/admin/comments/reported", headers=boss.headers).json()
+    assert listed["items"] == []
+    assert [c["id"] for c in comments_of(client, post["id"])] == [created["id"]]
+    detail = f"comment {created['id']} on post {post['id']} (Commented): Borderline"
+    assert logged(client, boss) == [("dismiss_reports", boss.id, "Reader", detail)]
+    # Nothing left to dismiss: nothing changes, nothing is logged; it may be reported again.
+    assert client.delete(url, headers=boss.headers).status_code == 204
+    assert len(logged(client, boss)) == 1
+    assert client.post(reports, json={"reason": "meh"}, headers=author.headers).status_code == 202
+    missing = client.delete("/api/admin/comments/999999/reports", headers=boss.headers)
+    assert (missing.status_code, missing.json()["code"]) == (404, "comment_not_found")

@@ -1,12 +1,15 @@
 // /admin: the page holds no data and is the same for everyone. An admin (by
-// /api/users/me) gets the console: the accounts, searched by the page's GET form
-// (?q=), each with Suspend or Restore, and the admin-actions log. Anyone else sees
-// exactly the 404 page. The API (/api/admin, admins only) is the real guard.
+// /api/users/me) gets the console: the comments waiting for approval (Approve,
+// Delete), the reported ones with their reports (Dismiss reports, Delete), the
+// accounts, searched by the page's GET form (?q=), each with Suspend or Restore, and
+// the admin-actions log. Anyone else sees exactly the 404 page. The API (admins only) is the real guard.
+// A comment's content_html is sanitised by the server (content/markdown_render.py)
+// and shown as HTML, as comments.js does; everything else is text.
 import { apiFetch } from "./api.js";
 import { localizeDates, readableDate } from "./dates.js";
 import { byId, showError } from "./dom.js";
 import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
-import { onClick } from "./forms.js";
+import { onClick, setUpDialog } from "./forms.js";
 import { getCurrentUser } from "./user.js";
 
 const PAGE = 20;
@@ -16,11 +19,16 @@ const ACTION_NAMES = {
   delete_post: "deleted a post of",
   promote: "made an admin:",
   demote: "made a member:",
+  delete_comment: "deleted a comment of",
+  approve_comment: "approved a comment of",
+  dismiss_reports: "dismissed the reports on a comment of",
 };
 
 const query = new URLSearchParams(location.search).get("q") || "";
 const accounts = { cursor: null, list: byId("admin-accounts-list") };
 const log = { cursor: null, list: byId("admin-log-list") };
+const pending = { cursor: null, list: byId("admin-pending-list"), name: "pending" };
+const reported = { cursor: null, list: byId("admin-reported-list"), name: "reported" };
 
 function element(tag, className, text) {
   const node = document.createElement(tag);
@@ -107,6 +115,135 @@ function actionItem(action) {
   return item;
 }
 
+// --- Comments to moderate -------------------------------------------------------
+
+/** A time, in the reader's language and time zone. */
+function timeOf(value) {
+  const time = element("time", "", readableDate(value));
+  time.dateTime = value;
+  return time;
+}
+
+let deleting = null; // the comment item the delete dialog is about
+const deletion = setUpDialog("admin-delete-comment");
+
+/** After an item went: the empty state, and the focus on its section's heading. */
+function removeItem(state, item) {
+  item.remove();
+  const section = byId(`admin-${state.name}`);
+  section.querySelector(".empty").hidden = state.list.children.length > 0 || Boolean(state.cursor);
+  byId(`admin-${state.name}-heading`).focus();
+}
+
+/** The same comment in the other list too (approved or deleted, it is done there). */
+function removeEverywhere(id) {
+  for (const state of [pending, reported]) {
+    const item = state.list.querySelector(`[data-comment-id="${CSS.escape(String(id))}"]`);
+    if (item) removeItem(state, item);
+  }
+}
+
+function commentItem(state, comment) {
+  const item = element("li", "admin-comment");
+  item.dataset.commentId = comment.id;
+  const article = element("article", "comment");
+  const meta = element("header", "comment-meta");
+  const name = comment.author ? comment.author.username : "Deleted";
+  if (comment.author) {
+    const author = element("a", "", name);
+    author.href = `/users/${encodeURIComponent(comment.author.id)}/posts`;
+    meta.append(author);
+  } else {
+    meta.append(element("span", "", name));
+  }
+  const link = element("a", "comment-link");
+  link.href = `/posts/${encodeURIComponent(comment.post_id)}#comment-${encodeURIComponent(comment.id)}`;
+  link.append(timeOf(comment.created_at));
+  link.setAttribute("aria-label", `Comment by ${name} on its post, ${link.textContent}`);
+  meta.append(link);
+  const content = element("div", "comment-content");
+  content.innerHTML = comment.content_html; // sanitised by the server: see the top
+  article.append(meta, content);
+
+  if (comment.reports) {
+    const reports = element("ul", "admin-reports");
+    reports.setAttribute("aria-label", `Reports on the comment by ${name}`);
+    for (const report of comment.reports) {
+      const entry = element("li", "admin-report");
+      entry.append(
+        element("span", "admin-report-reporter", report.reporter.username),
+        ": ",
+        element("span", "admin-report-reason", report.reason),
+        " ",
+      );
+      const when = element("span", "admin-log-time");
+      when.append("(", timeOf(report.created_at), ")");
+      entry.append(when);
+      reports.append(entry);
+    }
+    article.append(reports);
+  }
+
+  const actions = element("div", "comment-actions");
+  const error = element("p", "form-error");
+  error.setAttribute("role", "alert");
+  error.hidden = true;
+  if (state === pending) {
+    const approve = element("button", "btn btn-primary btn-small", "Approve");
+    approve.type = "button";
+    approve.dataset.busyLabel = "Approving…";
+    approve.setAttribute("aria-label", `Approve the comment by ${name}`);
+    onClick(approve, { error }, async () => {
+      const response = await apiFetch(`/api/comments/${encodeURIComponent(comment.id)}/approval`, {
+        method: "POST",
+      });
+      if (!response.ok) return errorMessage(response);
+      removeItem(state, item);
+      await reloadLog();
+      return undefined;
+    });
+    actions.append(approve);
+  }
+  if (state === reported) {
+    // The comment stays: only its reports go (it leaves this list).
+    const dismiss = element("button", "btn btn-ghost btn-small", "Dismiss reports");
+    dismiss.type = "button";
+    dismiss.dataset.busyLabel = "Dismissing…";
+    dismiss.setAttribute("aria-label", `Dismiss reports on the comment by ${name}`);
+    onClick(dismiss, { error }, async () => {
+      const path = `/api/admin/comments/${encodeURIComponent(comment.id)}/reports`;
+      const response = await apiFetch(path, { method: "DELETE" });
+      if (!response.ok) return errorMessage(response);
+      removeItem(state, item);
+      await reloadLog();
+      return undefined;
+    });
+    actions.append(dismiss);
+  }
+  const remove = element("button", "btn btn-ghost btn-small btn-danger-text", "Delete");
+  remove.type = "button";
+  remove.setAttribute("aria-label", `Delete the comment by ${name}`);
+  remove.addEventListener("click", () => {
+    deleting = item;
+    deletion.open();
+  });
+  actions.append(remove);
+  article.append(actions, error);
+  item.append(article);
+  return item;
+}
+
+onClick(deletion.confirm, deletion, async () => {
+  const id = deleting.dataset.commentId;
+  const response = await apiFetch(`/api/comments/${encodeURIComponent(id)}`, { method: "DELETE" });
+  if (!response.ok) return errorMessage(response);
+  deletion.dialog.close();
+  removeEverywhere(id);
+  deleting = null;
+  await reloadLog();
+  return undefined;
+});
+
 /** The next page of `list` from `path`, appended; the error message if it failed. */
 async function loadPage(state, path, makeItem, { pager, empty, wrap, focus = false }) {
   const params = new URLSearchParams({ limit: String(PAGE) });
@@ -132,6 +269,15 @@ const loadAccounts = (options = {}) =>
     wrap: byId("admin-accounts-wrap"),
     ...options,
   });
+
+const loadComments = (state, path) => (options = {}) =>
+  loadPage(state, path, (comment) => commentItem(state, comment), {
+    pager: byId(`admin-${state.name}-pager`),
+    empty: byId(`admin-${state.name}-empty`),
+    ...options,
+  });
+const loadPending = loadComments(pending, "/api/comments/pending");
+const loadReported = loadComments(reported, "/api/admin/comments/reported");
 
 const loadLog = (options = {}) =>
   loadPage(log, "/api/admin/actions", actionItem, {
@@ -166,7 +312,20 @@ async function start() {
     loadAccounts({ focus: true }),
   );
   onClick(byId("admin-log-more"), { error: byId("admin-log-error") }, () => loadLog());
-  const [accountsError, logError] = await Promise.all([loadAccounts(), loadLog()]);
+  onClick(byId("admin-pending-more"), { error: byId("admin-pending-error") }, () =>
+    loadPending({ focus: true }),
+  );
+  onClick(byId("admin-reported-more"), { error: byId("admin-reported-error") }, () =>
+    loadReported({ focus: true }),
+  );
+  const [pendingError, reportedError, accountsError, logError] = await Promise.all([
+    loadPending(),
+    loadReported(),
+    loadAccounts(),
+    loadLog(),
+  ]);
+  showError(byId("admin-pending-error"), pendingError || "");
+  showError(byId("admin-reported-error"), reportedError || "");
   showError(byId("admin-accounts-error"), accountsError || "");
   showError(byId("admin-log-error"), logError || "");
 }
