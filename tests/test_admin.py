@@ -11,7 +11,16 @@ import sqlalchemy.exc
 from sqlalchemy import func, select
 
 from models import AdminAction, Post, User, UserSession
-from tests.helpers import bearer, create_post, log_in, login, make_account, run_sql, scalar
+from tests.helpers import (
+    bearer,
+    create_post,
+    log_in,
+    login,
+    make_account,
+    mark_verified,
+    run_sql,
+    scalar,
+)
 from tests.test_queries import counting_statements
 
 
@@ -341,7 +350,7 @@ def test_the_accounts_list_searches_names_and_emails_in_any_case(client, admin):
     create_post(client, maya, title="Two")
     create_post(client, maya, title="Draft", status="draft")
     # Two comments of Maya's: the first waits for approval, and both count.
-    run_sql(client, "UPDATE users SET email_verified = :yes WHERE id = :id", yes=True, id=maya.id)
+    mark_verified(client, maya)
     post_id = create_post(client, admin, title="Open")["id"]
     for text in ("First", "Second"):
         response = client.post(

@@ -10,19 +10,12 @@ import pytest
 from sqlalchemy import func, select
 
 from models import Comment, CommentReport, ContentVersion, Post
-from tests.helpers import Account, create_post, make_account, run_sql, scalar
-
-
-def verify(client, account: Account) -> Account:
-    run_sql(
-        client, "UPDATE users SET email_verified = :yes WHERE id = :id", yes=True, id=account.id
-    )
-    return account
+from tests.helpers import Account, create_post, make_account, mark_verified, run_sql, scalar
 
 
 def commenter(client, name: str | None = None) -> Account:
     """A signed-in account with a verified address."""
-    return verify(client, make_account(client, name))
+    return mark_verified(client, make_account(client, name))
 
 
 def admin(client) -> Account:
