@@ -213,10 +213,17 @@ class LiveSession:
 
     id: str
     user: User
+    # When the session last proved who uses it (sign-in, reauthentication).
+    authenticated_at: datetime
 
     @property
     def user_id(self) -> int:
         return self.user.id
+
+    def recently_authenticated(self) -> bool:
+        """Whether sensitive actions may go ahead on the session's word alone."""
+        window = timedelta(minutes=get_settings().reauth_window_minutes)
+        return sessions.utcnow() - self.authenticated_at <= window
 
 
 _USER_COLUMNS = tuple(column.key for column in User.__table__.columns)
@@ -238,7 +245,7 @@ async def _live_session(request: Request, token: str | None) -> LiveSession | No
         return None
     if row.suspended_at is not None:  # suspending ends the sessions too; this holds regardless
         return None
-    return LiveSession(claims.session_id, _detached_user(row))
+    return LiveSession(claims.session_id, _detached_user(row), row.authenticated_at)
 
 
 def _detached_user(row: Any) -> User:
@@ -267,6 +274,26 @@ async def get_current_session(request: Request, token: BearerToken) -> LiveSessi
     return live
 
 
+def reauthentication_required() -> DomainError:
+    """The 401 of a sensitive action on a session that has not proven who uses it
+    lately: the client reauthenticates (POST /api/users/me/reauthentication) and
+    retries. Nothing was changed."""
+    return DomainError(
+        status.HTTP_401_UNAUTHORIZED,
+        "reauthentication_required",
+        "Confirm it is you (your password or a passkey) to do this",
+    )
+
+
+async def get_recent_session(request: Request, token: BearerToken) -> LiveSession:
+    """The live session, provided it authenticated within REAUTH_WINDOW_MINUTES: for
+    sensitive actions (401 `reauthentication_required` otherwise)."""
+    live = await get_current_session(request, token)
+    if not live.recently_authenticated():
+        raise reauthentication_required()
+    return live
+
+
 async def get_optional_user(request: Request, token: BearerToken) -> User | None:
     """The user a valid bearer token names, or None: for routes that only personalise."""
     live = await _live_session(request, token)
@@ -289,5 +316,7 @@ async def get_admin_user(request: Request, token: BearerToken) -> User:
 CurrentUser = Annotated[User, Depends(get_current_user)]
 AdminUser = Annotated[User, Depends(get_admin_user)]
 CurrentSession = Annotated[LiveSession, Depends(get_current_session)]
+# A session that authenticated lately (see get_recent_session).
+RecentSession = Annotated[LiveSession, Depends(get_recent_session)]
 OptionalSession = Annotated[LiveSession | None, Depends(get_optional_session)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]

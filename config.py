@@ -138,6 +138,17 @@ class Settings(BaseSettings):
     # Comments one account may write (comments/service.py): a burst, and a day's worth.
     comments_per_minute: int = Field(default=5, ge=1)
     comments_per_day: int = Field(default=50, ge=1)
+    # Posts one account may create per hour, and Markdown previews per minute (the
+    # editor asks for one as the writer pauses, so a burst is normal).
+    posts_per_hour: int = Field(default=30, ge=1)
+    previews_per_minute: int = Field(default=60, ge=1)
+
+    # Sensitive actions (a new email or password, deleting the account, passkeys, 2FA,
+    # ending other sessions) need the session to have proven who uses it within this
+    # many minutes: signing in counts, and so does POST /api/users/me/reauthentication.
+    reauth_window_minutes: float = Field(default=10, gt=0)
+    # How long an account's security events are kept (accounts/security_log.py).
+    security_log_days: int = Field(default=90, ge=1)
 
     # Uploaded images are decoded in child processes with their own limits (images/):
     # this many at once per worker, this many more waiting (then 503 + Retry-After),

@@ -46,6 +46,11 @@ ACCOUNT_KEY_MAX = 32
 # An author's profile (the author page shows it): a few sentences and a home page.
 BIO_MAX = 300
 WEBSITE_MAX = 200
+# A TOTP secret sealed by accounts/totp.py (Fernet over 32 base32 characters is ~140).
+TOTP_SEALED_MAX = 300
+# Ten recovery codes' hashes (64 hex characters each) and the spaces between them.
+RECOVERY_CODE_COUNT = 10
+RECOVERY_CODES_MAX = 65 * RECOVERY_CODE_COUNT
 # Ids that appear in tokens and links are never handed out twice: PostgreSQL's
 # sequences never go back, and on SQLite AUTOINCREMENT keeps the highest id ever used
 # (without it, a deleted account's id goes to the next sign-up).
@@ -135,6 +140,20 @@ class User(Base):
     # A comment of theirs was approved once: their comments publish at once from then on
     # (comments/service.py; the first one waits for the post's author or an admin).
     comments_approved: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
+    # The second factor (accounts/totp.py). Secrets are kept sealed (encrypted under a key
+    # derived from SECRET_KEY): a copy of the database alone cannot mint codes.
+    # `totp_secret` is set while 2FA is on; `totp_pending_secret` while an enrolment
+    # waits for its first code.
+    totp_secret: Mapped[str | None] = mapped_column(String(TOTP_SEALED_MAX), default=None)
+    totp_pending_secret: Mapped[str | None] = mapped_column(String(TOTP_SEALED_MAX), default=None)
+    # The last time step a code was accepted for: a code of that step or an earlier one
+    # is refused (no replay within its window).
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    # The unused recovery codes' keyed hashes, space-separated (each used code is taken
+    # out): on the row, so /api/users/me counts them without another query.
+    recovery_codes: Mapped[str] = mapped_column(
+        String(RECOVERY_CODES_MAX), default="", server_default=""
+    )
 
     posts: Mapped[list["Post"]] = relationship(
         back_populates="author", cascade="all, delete-orphan", passive_deletes=True
@@ -150,6 +169,14 @@ class User(Base):
         email = email.lower()
         self.email_key = fold(email)
         return email
+
+    @property
+    def totp_enabled(self) -> bool:
+        return self.totp_secret is not None
+
+    @property
+    def recovery_codes_left(self) -> int:
+        return len(self.recovery_codes.split())
 
     @property
     def is_admin(self) -> bool:
@@ -349,6 +376,7 @@ SESSION_ID_MAX = 64
 USER_AGENT_MAX = 300
 IP_MAX = 64
 TOKEN_HASH_LENGTH = 64  # SHA-256, hex
+AUTH_METHOD_MAX = 40
 
 
 def new_session_id() -> str:
@@ -379,6 +407,13 @@ class UserSession(Base):
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When this session last proved who is using it: at sign-in, then at each
+    # reauthentication. Sensitive actions need it within REAUTH_WINDOW_MINUTES.
+    authenticated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # How it signed in (accounts/security_log.py's SignInMethod): the sessions list says.
+    auth_method: Mapped[str] = mapped_column(
+        String(AUTH_METHOD_MAX), default="password", server_default="password"
+    )
 
     user: Mapped[User] = relationship()
 
@@ -600,3 +635,41 @@ class CommentReport(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     reporter: Mapped[User] = relationship()
+
+
+class MfaChallenge(Base):
+    """A sign-in whose first factor (the password) is proven and whose second is
+    awaited: the `mfa_token` handed out names it (only its SHA-256 is kept). Works
+    once, lives a few minutes, and dies after a few wrong codes (accounts/mfa.py)."""
+
+    __tablename__ = "mfa_challenges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_MAX), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # How the first factor was proven ("password"): the session's method once complete.
+    method: Mapped[str] = mapped_column(String(AUTH_METHOD_MAX), default="password")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    failures: Mapped[int] = mapped_column(default=0)
+
+
+SECURITY_EVENT_TYPE_MAX = 40
+SECURITY_EVENT_DETAIL_MAX = 300
+
+
+class SecurityEvent(Base):
+    """One thing that happened to how an account is signed into (accounts/security_log.py),
+    written in the transaction of the change itself, kept SECURITY_LOG_DAYS, shown to the
+    account's owner."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (Index("ix_security_events_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(SECURITY_EVENT_TYPE_MAX))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
+    user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
+    detail: Mapped[str] = mapped_column(String(SECURITY_EVENT_DETAIL_MAX), default="")

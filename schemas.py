@@ -302,6 +302,8 @@ class UserPrivate(UserPublic):
     comment_mail: bool = Field(
         description="Mails about comments on your posts and replies to your comments"
     )
+    totp_enabled: bool = Field(description="Whether signing in with a password asks for a code")
+    recovery_codes_left: int = Field(description="Unused recovery codes (0 without 2FA)")
 
 
 # A token from a mailed link (accounts/email_links.py): ours are 43 URL-safe characters.

@@ -83,7 +83,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _client(request: Request) -> tuple[str, str]:
+def client_details(request: Request) -> tuple[str, str]:
     user_agent = request.headers.get("user-agent", "")[:USER_AGENT_MAX]
     return user_agent.encode("utf-8", "replace").decode(), client_address(request)[:IP_MAX]
 
@@ -164,8 +164,11 @@ def _parse(token: str | None) -> Presented | None:
     return Presented(session_id, int(generation), tokens.digest(f"{nonce}.{tag}"), genuine)
 
 
-async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSession, str]:
-    """A new session for `user`; returns it with its refresh token. Commits. Past
+async def start(
+    db: AsyncSession, user: User, request: Request, method: str = "password"
+) -> tuple[UserSession, str]:
+    """A new session for `user`, which signed in by `method` (a SignInMethod); returns
+    it with its refresh token. Commits. Past
     MAX_SESSIONS live ones, the least recently used end (checked in the transaction
     that stores, one sign-in of the account at a time)."""
     now = utcnow()
@@ -179,7 +182,7 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
     await lock_account(db, user.id)
     session_id = new_session_id()
     token, secret_hash = _new_token(session_id, 0)
-    user_agent, ip = _client(request)
+    user_agent, ip = client_details(request)
     row = UserSession(
         id=session_id,
         generation=0,
@@ -190,6 +193,8 @@ async def start(db: AsyncSession, user: User, request: Request) -> tuple[UserSes
         expires_at=now + lifetime(),
         user_agent=user_agent,
         ip=ip,
+        authenticated_at=now,
+        auth_method=method,
     )
     db.add(row)
     await db.flush()  # on SQLite, takes the write lock before counting
@@ -270,6 +275,17 @@ def _gone() -> DomainError:
     return DomainError(status.HTTP_401_UNAUTHORIZED, "session_ended", "Session expired or ended")
 
 
+async def mark_authenticated(db: AsyncSession, session_id: str) -> None:
+    """The session just proved again who uses it (a reauthentication): sensitive
+    actions may go ahead for REAUTH_WINDOW_MINUTES. Not committed here."""
+    await db.execute(
+        update(UserSession)
+        .where(UserSession.id == session_id)
+        .values(authenticated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def revoke(db: AsyncSession, *conditions: ColumnElement[bool]) -> None:
     await db.execute(
         update(UserSession)
@@ -296,7 +312,7 @@ async def refresh(
     if _is_current(row, presented):
         generation = row.generation + 1
         new_token, secret_hash = _new_token(row.id, generation)
-        user_agent, ip = _client(request)
+        user_agent, ip = client_details(request)
         rotated = await rows_changed(
             db,
             update(UserSession)

@@ -20,16 +20,20 @@ class DomainError(Exception):
         code: str,
         detail: str,
         headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.code = code
         self.detail = detail
         self.headers = dict(headers or {}) or None
+        # Fields the client needs to act on this refusal (`mfa_token` beside
+        # `mfa_required`), answered beside `detail` and `code`.
+        self.extra = dict(extra or {})
 
     def body(self) -> dict[str, str]:
         """The JSON every refusal of the API is answered with."""
-        return {"detail": self.detail, "code": self.code}
+        return {**self.extra, "detail": self.detail, "code": self.code}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.status_code}, {self.code!r}, {self.detail!r})"

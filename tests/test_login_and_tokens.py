@@ -54,6 +54,8 @@ def test_me_returns_the_private_user(client, alice):
         "email_verified": False,
         "role": "member",
         "comment_mail": True,
+        "totp_enabled": False,
+        "recovery_codes_left": 0,
     }
 
 

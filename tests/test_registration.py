@@ -22,6 +22,8 @@ def test_register_returns_the_private_user(client):
         "email_verified": False,
         "role": "member",
         "comment_mail": True,
+        "totp_enabled": False,
+        "recovery_codes_left": 0,
     }
 
 

@@ -34,6 +34,7 @@ SESSION_CHECK = (
         UserSession.revoked_at,
         UserSession.expires_at,
         UserSession.last_used_at,
+        UserSession.authenticated_at,
         *User.__table__.columns,
     )
     .join(User, User.id == UserSession.user_id)

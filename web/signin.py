@@ -5,7 +5,8 @@ a sensitive change, and starting a session once the proof is in."""
 from fastapi import Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import sessions
+from accounts import security_log, sessions
+from accounts.security_log import EventType, SignInMethod
 from accounts.throttle import LoginThrottle
 from auth import token_for, verify_password
 from errors.domain import DomainError
@@ -71,13 +72,21 @@ def account_suspended() -> DomainError:
     )
 
 
-async def sign_in(request: Request, response: Response, session: AsyncSession, user: User) -> Token:
+async def sign_in(
+    request: Request,
+    response: Response,
+    session: AsyncSession,
+    user: User,
+    method: SignInMethod = SignInMethod.PASSWORD,
+) -> Token:
     """Start a session for `user`, whose identity has just been proven (a password, a
-    passkey): the refresh cookie on `response`, the access token in the answer. Every
-    way of signing in comes through here, so a suspended account is refused here."""
+    passkey, a password and a code): the refresh cookie on `response`, the access token
+    in the answer, a `sign_in` event in the security log. Every way of signing in comes
+    through here, so a suspended account is refused here."""
     if user.suspended_at is not None:
         raise account_suspended()
-    row, refresh_token = await sessions.start(session, user, request)
+    await security_log.record(session, user.id, EventType.SIGN_IN, request, method.value)
+    row, refresh_token = await sessions.start(session, user, request, method.value)
     sessions.set_refresh_cookie(request, response, row, refresh_token)
     response.headers["Cache-Control"] = "no-store"
     return Token(access_token=token_for(user, row.id))
