@@ -50,6 +50,7 @@ from routers import (
     search,
     sessions,
     tags,
+    totp,
     users,
 )
 from schemas import MAX_REPORTED_ERRORS, too_many_errors
@@ -322,6 +323,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(posts.own_router)  # /api/users/me/posts, before /api/users/{id}
     for router in (
         users,
+        totp,
         sessions,
         email_links,
         pictures,

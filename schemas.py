@@ -376,6 +376,32 @@ class Token(BaseModel):
     token_type: str = "bearer"  # noqa: S105 (a token type, not a secret)
 
 
+# --- The second factor (accounts/mfa.py) --------------------------------------------
+# A code as typed: six digits, or a recovery code (xxxx-xxxx-xxxx); longer is refused.
+SecondFactorCode = Annotated[str, Field(min_length=1, max_length=40), TextField]
+
+
+class TotpEnrolment(BaseModel):
+    """A new secret, pending until a code of it is confirmed."""
+
+    secret: str = Field(description="Base32, for typing into an authenticator app")
+    otpauth_uri: str = Field(description="The otpauth:// URI the QR code holds")
+    qr_svg: str = Field(description="The QR code as inline SVG (no script, no style)")
+
+
+class TotpConfirmation(InputModel):
+    code: SecondFactorCode
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="Single-use codes, shown this once")
+
+
+class MfaSignIn(InputModel):
+    mfa_token: Annotated[str, Field(min_length=1, max_length=128)]
+    code: SecondFactorCode
+
+
 def _in_the_future(value: datetime) -> datetime:
     if value <= datetime.now(UTC):
         raise ValueError('must be in the future (to publish now, send status "published")')
@@ -637,6 +663,7 @@ class AdminActionResponse(BaseModel):
         "delete_comment",
         "approve_comment",
         "dismiss_reports",
+        "reset_2fa",
     ]
     target_id: int | None
     target_name: str

@@ -49,3 +49,46 @@ async def _passkey_notice(
         chosen={"name": passkey_name},
         when=_when(),
     )
+
+
+# --- The second factor (accounts/mfa.py) --------------------------------------------
+
+
+async def queue_totp_enabled(session: AsyncSession, user: User) -> None:
+    await account_mail.send(
+        session, user, "Two-factor authentication is on", "totp_enabled.txt", when=_when()
+    )
+
+
+async def queue_totp_disabled(session: AsyncSession, user: User, *, by_admin: bool) -> None:
+    """`by_admin`: turned off from the server's shell (manage.py reset-2fa), for an
+    owner who lost both the authenticator and the recovery codes."""
+    await account_mail.send(
+        session,
+        user,
+        "Two-factor authentication is off",
+        "totp_disabled.txt",
+        by_admin=by_admin,
+        when=_when(),
+    )
+
+
+async def queue_recovery_codes_replaced(session: AsyncSession, user: User) -> None:
+    await account_mail.send(
+        session,
+        user,
+        "Your recovery codes were replaced",
+        "recovery_codes_replaced.txt",
+        when=_when(),
+    )
+
+
+async def queue_recovery_code_used(session: AsyncSession, user: User, left: int) -> None:
+    await account_mail.send(
+        session,
+        user,
+        "A recovery code was used to sign in",
+        "recovery_code_used.txt",
+        left=left,
+        when=_when(),
+    )

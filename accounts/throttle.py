@@ -65,8 +65,10 @@ class LoginThrottle(Protocol):
     async def failed(self, attempt: Attempt) -> None:
         """The password was wrong: the attempt counts as a failure for the window."""
 
-    async def succeeded(self, attempt: Attempt) -> None:
-        """The password was right: forget the attempt and the email's failures."""
+    async def succeeded(self, attempt: Attempt, *, forgive: bool = True) -> None:
+        """The password was right: forget the attempt and (`forgive`) the email's
+        failures. A password that is only the first of two factors forgives nothing:
+        the wrong codes before it keep counting until a right code."""
 
 
 def bounded_key(key: str, max_length: int) -> str:
@@ -176,14 +178,14 @@ class DatabaseThrottle:
             )
             await session.commit()
 
-    async def succeeded(self, attempt: Attempt) -> None:
+    async def succeeded(self, attempt: Attempt, *, forgive: bool = True) -> None:
+        email = bounded_key(f"email:{attempt.email_key}", KEY_LENGTH)
         async with self.sessionmaker() as session:
             await session.execute(
                 delete(LoginFailure).where(
-                    or_(
-                        LoginFailure.key == bounded_key(f"email:{attempt.email_key}", KEY_LENGTH),
-                        LoginFailure.id.in_(attempt.ids),
-                    )
+                    or_(LoginFailure.key == email, LoginFailure.id.in_(attempt.ids))
+                    if forgive
+                    else LoginFailure.id.in_(attempt.ids)
                 )
             )
             await session.commit()

@@ -22,6 +22,7 @@ class Action(StrEnum):
     DELETE_COMMENT = "delete_comment"
     APPROVE_COMMENT = "approve_comment"
     DISMISS_REPORTS = "dismiss_reports"
+    RESET_2FA = "reset_2fa"  # manage.py reset-2fa: two-factor authentication turned off
 
 
 def record(

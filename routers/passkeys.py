@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notices, passkeys
+from accounts.security_log import SignInMethod
 from auth import CurrentUser
 from database import SessionDep
 from errors.domain import DomainError
@@ -148,6 +149,7 @@ async def sign_in_with_passkey(
     request: Request, response: Response, body: PasskeySignIn, session: SessionDep
 ) -> Token:
     """Sign in with the browser's answer to the options: a session starts exactly as
-    with a password (the access token here, the refresh cookie beside it)."""
+    with a password (the access token here, the refresh cookie beside it). A passkey
+    proves two factors (user verification is required), so no code is asked for."""
     user = await passkeys.authenticate(session, request, body.credential.model_dump())
-    return await sign_in(request, response, session, user)
+    return await sign_in(request, response, session, user, SignInMethod.PASSKEY)

@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from accounts import email_links, notices, rate_limits, sessions
+from accounts import email_links, mfa, notices, rate_limits, security_log, sessions
+from accounts.security_log import EventType
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
 from auth import CurrentSession, CurrentUser, hash_password, token_for
 from comments.service import delete_account_comments
@@ -107,18 +108,33 @@ async def login_for_access_token(
     ],
     password: Annotated[str, Form(max_length=PASSWORD_MAX), PasswordField],
 ) -> Token:
-    """OAuth2 password flow; the form's `username` field carries the email."""
+    """OAuth2 password flow; the form's `username` field carries the email. On an
+    account with 2FA, the right password answers 401 `mfa_required` with an
+    `mfa_token` for POST /token/mfa, and no session starts yet; a wrong one answers
+    as on any account, so nothing says which accounts have 2FA."""
     email_key = fold(username.strip())
     user = await session.scalar(select(User).where(User.email_key == email_key))
     await session.commit()  # release the connection while Argon2 runs
+    # On an account with 2FA the password is half the proof: it forgives no wrong codes.
     valid, new_hash = await check_password(
-        request, email_key, password, user.password_hash if user else None
+        request,
+        email_key,
+        password,
+        user.password_hash if user else None,
+        forgive=not (user and user.totp_enabled),
     )
     if user is None or not valid:
+        if user is not None:
+            await security_log.record(
+                session, user.id, EventType.SIGN_IN_FAILED, request, "password"
+            )
+            await session.commit()
         raise login_failed()
     if new_hash:  # hashing parameters were raised since this hash was made
         user.password_hash = new_hash
         await session.commit()
+    if user.totp_enabled:
+        raise await mfa.start_challenge(session, user=user)
     return await sign_in(request, response, session, user)
 
 

@@ -2,6 +2,9 @@
 budget whichever route a password comes through), asking for the password again before
 a sensitive change, and starting a session once the proof is in."""
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from fastapi import Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +17,7 @@ from models import User
 from schemas import Token
 
 LOGIN_FAILED = "Incorrect email or password"
+T = TypeVar("T")
 
 
 def login_failed() -> DomainError:
@@ -26,20 +30,52 @@ def login_failed() -> DomainError:
     )
 
 
-async def check_password(
-    request: Request, email_key: str, password: str, password_hash: str | None
-) -> tuple[bool, str | None]:
-    """`verify_password`, throttled: every password check, whichever route it comes
-    through, spends the same per-account and per-client budget (429 once it is gone)."""
+async def throttled(
+    request: Request,
+    email_key: str,
+    check: Callable[[], Awaitable[T]],
+    passed: Callable[[T], bool] = bool,
+    *,
+    forgive: bool = True,
+) -> T:
+    """Run `check` (a password or a code of the account `email_key`) within the login
+    throttle: one per-account and per-client budget for every guess, whatever is
+    guessed (429 once it is gone). `passed` says whether the outcome was right; an
+    exception counts as a failure. A right answer clears the account's failures unless
+    not `forgive` (a password that a code must follow). `check` must end its own
+    transaction: the throttle writes through connections of its own."""
     throttle: LoginThrottle = request.state.login_throttle
     attempt = await throttle.reserve(email_key, sessions.client_address(request))
     try:
-        valid, new_hash = await verify_password(password, password_hash)
+        outcome = await check()
     except Exception:
         await throttle.failed(attempt)
         raise
-    await (throttle.succeeded if valid else throttle.failed)(attempt)
-    return valid, new_hash
+    if passed(outcome):
+        await throttle.succeeded(attempt, forgive=forgive)
+    else:
+        await throttle.failed(attempt)
+    return outcome
+
+
+async def check_password(
+    request: Request,
+    email_key: str,
+    password: str,
+    password_hash: str | None,
+    *,
+    forgive: bool = True,
+) -> tuple[bool, str | None]:
+    """`verify_password`, throttled: every password check, whichever route it comes
+    through, spends the same per-account and per-client budget (429 once it is gone).
+    `forgive=False` on an account with 2FA: see `throttled`."""
+    return await throttled(
+        request,
+        email_key,
+        lambda: verify_password(password, password_hash),
+        lambda result: result[0],
+        forgive=forgive,
+    )
 
 
 async def confirm_current_password(

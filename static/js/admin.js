@@ -22,6 +22,7 @@ const ACTION_NAMES = {
   delete_comment: "deleted a comment of",
   approve_comment: "approved a comment of",
   dismiss_reports: "dismissed the reports on a comment of",
+  reset_2fa: "turned off two-factor authentication of",
 };
 
 const query = new URLSearchParams(location.search).get("q") || "";
