@@ -46,7 +46,7 @@ async def start_totp(
 @router.post(
     "/me/totp/confirmation",
     response_model=RecoveryCodes,
-    responses=error_responses(400, 401, 409, 413, 422, 429),
+    responses=error_responses(400, 401, 409, 413, 429),
 )
 async def confirm_totp(
     request: Request,
@@ -95,7 +95,7 @@ async def replace_recovery_codes(
 @router.post(
     "/token/mfa",
     response_model=Token,
-    responses=error_responses(401, 403, 413, 422, 429),
+    responses=error_responses(401, 403, 413, 429),
 )
 async def sign_in_with_code(
     request: Request, response: Response, body: MfaSignIn, session: SessionDep
