@@ -11,6 +11,7 @@ import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpPicture } from "./picture.js";
+import { setUpTotp } from "./account-totp.js";
 import { getCurrentUser, updateCurrentUser } from "./user.js";
 let user = await getCurrentUser();
 
@@ -24,6 +25,7 @@ if (!user) {
   setUpMailForm();
   setUpPasswordForm();
   setUpPasskeys(user);
+  setUpTotp(user);
   setUpSessions();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.

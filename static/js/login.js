@@ -1,7 +1,7 @@
 import { apiFetch } from "./api.js";
 import { getToken, setToken } from "./auth.js";
 import { showError } from "./dom.js";
-import { errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
+import { errorBody, errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { LEAVING, onClick, onSubmit } from "./forms.js";
 import { nextFromQuery } from "./navigation.js";
 import { autofillAvailable, PasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
@@ -28,9 +28,86 @@ onSubmit(form, { error, submit }, async () => {
     location.assign(nextFromQuery());
     return LEAVING;
   }
+  const body = await errorBody(response);
+  if (body && body.code === "mfa_required" && typeof body.mfa_token === "string") {
+    askForCode(body.mfa_token);
+    return undefined;
+  }
   const message = await errorMessage(response, "Incorrect email or password");
   form.elements.password.value = "";
   form.elements.password.focus();
+  return message;
+});
+
+// --- The second step, on an account with two-factor authentication -------------------
+const mfaForm = document.getElementById("mfa-form");
+const mfaCode = document.getElementById("mfa-code");
+const mfaSwitch = document.getElementById("mfa-switch");
+const mfaError = document.getElementById("mfa-error");
+let mfaToken = null;
+let recoveryMode = false;
+
+/** The field asks for an app's code, or (the switch) for a recovery code. */
+function setRecoveryMode(recovery) {
+  recoveryMode = recovery;
+  mfaCode.value = "";
+  mfaCode.setAttribute("inputmode", recovery ? "text" : "numeric");
+  mfaCode.setAttribute("autocomplete", recovery ? "off" : "one-time-code");
+  mfaCode.setAttribute("spellcheck", "false");
+  document.getElementById("mfa-code-label").textContent = recovery ? "Recovery code" : "Code from the app";
+  document.getElementById("mfa-hint").textContent = recovery
+    ? "Type one of the recovery codes you saved when you turned two-factor authentication on. Each works once."
+    : "Open your authenticator app and type the 6-digit code it shows for Inkwell.";
+  mfaSwitch.textContent = recovery ? "Use a code from the app" : "Use a recovery code";
+  showError(mfaError, "");
+}
+
+/** The password was right: hide the password form and ask for the code. */
+function askForCode(token) {
+  mfaToken = token;
+  stopAutofill();
+  form.hidden = true;
+  document.getElementById("passkey-sign-in").hidden = true;
+  setRecoveryMode(false);
+  mfaForm.hidden = false;
+  mfaCode.focus();
+}
+
+/** The mfa_token expired (or wore out): back to the password, saying why. */
+function backToPassword(message) {
+  mfaToken = null;
+  mfaForm.hidden = true;
+  form.hidden = false;
+  form.elements.password.value = "";
+  showError(error, message);
+  form.elements.password.focus();
+}
+
+mfaSwitch.addEventListener("click", () => {
+  setRecoveryMode(!recoveryMode);
+  mfaCode.focus();
+});
+
+onSubmit(mfaForm, { error: mfaError, submit: document.getElementById("mfa-submit") }, async () => {
+  const code = recoveryMode ? mfaCode.value.trim() : mfaCode.value.replace(/\s/g, "");
+  const response = await apiFetch("/api/users/token/mfa", {
+    method: "POST",
+    auth: false,
+    json: { mfa_token: mfaToken, code },
+  });
+  if (response.ok) {
+    const { access_token: token } = await response.json();
+    setToken(token);
+    location.assign(nextFromQuery());
+    return LEAVING;
+  }
+  const body = await errorBody(response);
+  const message = await errorMessage(response, "That code is wrong");
+  if (body && body.code === "mfa_token_invalid") {
+    backToPassword(message);
+    return undefined;
+  }
+  mfaCode.select();
   return message;
 });
 
