@@ -11,6 +11,7 @@ import pytest
 from pydantic import AnyHttpUrl, SecretStr
 from sqlalchemy import func, select, update
 
+import manage
 from accounts import email_links, mfa, sessions, totp
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from models import AdminAction, MfaChallenge, SecurityEvent, User, UserSession
@@ -22,6 +23,7 @@ from tests.helpers import (
     run_sql,
     scalar,
     settings_changed,
+    statuses_in_parallel,
 )
 from tests.mail_server import Mailbox
 from tests.soft_authenticator import SoftAuthenticator
@@ -344,7 +346,7 @@ def test_a_wrong_password_says_nothing_of_2fa(client, clock):
     assert {tuple(sorted(response.json().items())) for response in answers} == {
         (("code", "invalid_credentials"), ("detail", "Incorrect email or password"))
     }
-    assert {tuple(sorted(response.headers.keys())) for response in answers}.__len__() == 1
+    assert len({tuple(sorted(response.headers.keys())) for response in answers}) == 1
     assert scalar(client, select(func.count()).select_from(MfaChallenge)) == 0
     assert events(client, with_2fa, "sign_in_failed") == ["password"]
     assert events(client, without, "sign_in_failed") == ["password"]
@@ -402,6 +404,17 @@ def test_a_right_code_clears_the_count(client, clock):
     assert second_step(client, token, next_code(secret, clock)).status_code == 200
     for _ in range(MAX_FAILURES_PER_EMAIL - 1):
         refused(second_step(client, mfa_token(client, alice), "99x"), 401, "mfa_code_invalid")
+
+
+def test_one_token_sent_twice_at_once_signs_in_once(client, clock):
+    alice = make_account(client)
+    secret, codes = turn_on(client, alice, clock)
+    token = mfa_token(client, alice)
+    answers = iter([next_code(secret, clock), codes[0], codes[1], codes[2]])
+    statuses = statuses_in_parallel(lambda: second_step(client, token, next(answers)), 4)
+    assert statuses == [200, 401, 401, 401]
+    signed_in = events(client, alice, "sign_in")
+    assert len(signed_in) == 2  # make_account's, and one of these
 
 
 def test_an_mfa_token_lives_five_minutes(client, clock):
@@ -602,6 +615,13 @@ def test_the_server_shell_resets_2fa(client, mailbox, database_url, clock, capsy
     assert run_manage(database_url, "reset-2fa", "nobody@example.com") == 1
     assert "No account has the email" in capsys.readouterr().err
     assert len(rows(client, select(AdminAction.id))) == 1
+
+
+@pytest.mark.parametrize("argv", [["reset-2fa"], ["reset-2fa", "a@example.com", "b@example.com"]])
+def test_reset_2fa_usage_errors_exit_2(argv):
+    with pytest.raises(SystemExit) as exited:
+        manage.parse_args(argv)
+    assert exited.value.code == 2
 
 
 def test_an_admin_sees_the_reset_in_the_actions_log(client, database_url, clock):
