@@ -131,7 +131,6 @@ export function setUpTotp(user) {
     }
     const { recovery_codes: codes } = await response.json();
     status.textContent = "Two-factor authentication is on.";
-    say("Two-factor authentication is on.");
     showCodes(codes);
     return undefined;
   });
