@@ -64,7 +64,8 @@ async def send(
     """Count a mail to `user` against its budgets (429 `mail_limit` when one is spent)
     and queue it in `session`'s transaction. The template gets `username` and every key
     of `chosen` (text the account chose), all None when the address is unverified, and
-    `context` as it is. `account_budget=False` only for the reset flow (see above)."""
+    `context` as it is. `account_budget=False` only for the reset flow (see above) and a
+    recovery code used (accounts/notices.py)."""
     limits = budgets(user, account_budget=account_budget)
     if limits:
         # No autoflush: a new account or a new email is written by the caller's

@@ -84,11 +84,15 @@ async def queue_recovery_codes_replaced(session: AsyncSession, user: User) -> No
 
 
 async def queue_recovery_code_used(session: AsyncSession, user: User, left: int) -> None:
+    """Apart from the account's budget: someone locked out of their authenticator must
+    not be refused their own way back because other mail was sent this hour (the ten
+    codes bound how many of these there can be)."""
     await account_mail.send(
         session,
         user,
         "A recovery code was used to sign in",
         "recovery_code_used.txt",
+        account_budget=False,
         left=left,
         when=_when(),
     )

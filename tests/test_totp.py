@@ -372,6 +372,20 @@ def test_a_recovery_code_signs_in_once_and_is_mailed(client, mailbox, clock):
     assert me(client, alice)["recovery_codes_left"] == 8
 
 
+@pytest.mark.settings(account_mail_per_hour=1)
+def test_a_recovery_code_signs_in_when_the_accounts_mail_budget_is_spent(client, mailbox, clock):
+    """Locked out of the authenticator, the owner is not refused their way back because
+    the account sent other mail this hour: that notice is apart from the budget."""
+    alice = make_account(client)
+    _, codes = turn_on(client, alice, clock)  # its notice spends the hour's one mail
+    refused(client.post("/api/users/me/recovery-codes", headers=alice.headers), 429, "mail_limit")
+    response = second_step(client, mfa_token(client, alice), codes[0])
+    assert response.status_code == 200, response.text
+    assert mailbox.wait_for(alice.email, 3)[-1].message["Subject"] == (
+        "A recovery code was used to sign in"
+    )
+
+
 def test_five_wrong_codes_end_the_token_and_spend_the_login_budget(client, clock):
     alice = make_account(client)
     secret, _ = turn_on(client, alice, clock)
