@@ -7,7 +7,8 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from accounts import email_links, notices, rate_limits, sessions
+from accounts import email_links, notices, rate_limits, security_log, sessions
+from accounts.security_log import EventType
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
 from auth import CurrentSession, CurrentUser, hash_password, token_for
 from comments.service import delete_account_comments
@@ -150,6 +151,7 @@ async def change_password(
     current_user.password_hash = await hash_password(body.new_password)
     # 429 `mail_limit` (nothing changed) once the account's mail budget is spent.
     await notices.queue_password_changed(session, current_user)
+    await security_log.record(session, current_user.id, EventType.PASSWORD_CHANGED, request)
     await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )
@@ -210,6 +212,7 @@ async def update_user(
     if new_email:  # unproven until its owner opens the link mailed to it
         user.email_verified = False
         await email_links.queue_verification(session, user)
+        await security_log.record(session, user.id, EventType.EMAIL_CHANGED, request, user.email)
     await commit_unique(session, username=user_in.username, email=user_in.email, exclude_id=user.id)
     return user
 
