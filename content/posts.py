@@ -306,14 +306,6 @@ async def create_post(
     author's POSTS_PER_HOUR."""
     if publish_at is not None and status == PostStatus.DRAFT:
         raise _draft_and_schedule_conflict()
-    per_hour = get_settings().posts_per_hour
-    # Counted with the post itself: a post that is not created is not counted.
-    await rate_limits.spend(
-        session,
-        {f"post:{author.id}": per_hour},
-        code=POST_LIMIT,
-        detail=f"At most {per_hour} new posts an hour; try again later",
-    )
     now = utcnow()
     post = Post(
         title=title,
@@ -331,6 +323,16 @@ async def create_post(
         _schedule(post, publish_at)
     elif status == PostStatus.PUBLISHED:
         _publish(post, now)
+    # Counted with the post itself (a post that is not created is not counted), and
+    # last: the write lock this takes on SQLite must not be held across the rendering
+    # above (web/inline_sqlite.py), so a refused post has cost its rendering.
+    per_hour = get_settings().posts_per_hour
+    await rate_limits.spend(
+        session,
+        {f"post:{author.id}": per_hour},
+        code=POST_LIMIT,
+        detail=f"At most {per_hour} new posts an hour; try again later",
+    )
     return post
 
 
