@@ -1,14 +1,21 @@
 """The account page's "Recent security activity" and the sessions list's sign-in method,
-in readable words; "Load more" through the log; axe-core clean. And the editor when
-the server refuses a preview past PREVIEWS_PER_MINUTE."""
+in readable words (a password, a passkey); "Load more" through the log; axe-core
+clean. And the editor when the server refuses a preview past PREVIEWS_PER_MINUTE. The
+live server is called localhost, since WebAuthn refuses IP addresses."""
 
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import ConsoleWatch
 from tests.browser.test_accessibility import AXE, RUN_AXE
+from tests.browser.test_passkeys import (
+    add_passkey_on_account_page,
+    log_out,
+    signed_in_with_a_device,
+)
 from tests.helpers import log_in_through_form, login, make_account, sign_in
 from tests.live_server import LiveServer
 from tests.mail_server import SMTPServer
@@ -118,3 +125,20 @@ def test_a_refused_preview_says_so_and_keeps_the_text(
     )
     write_tab.click()
     expect(content).to_have_value("Some *rendered* words.")
+
+
+def test_a_passkey_added_then_signed_in_with_reads_as_such(
+    new_page: Callable[[], Page], api
+) -> None:
+    page, user, _device = signed_in_with_a_device(new_page, api)
+    add_passkey_on_account_page(page, user.password)
+    name = page.locator("#passkeys-list .session-device").first.text_content()
+    log_out(page)
+    page.goto("/login?next=/account")  # the virtual authenticator answers the autofill
+    expect(page).to_have_url(re.compile(r"/account$"))
+
+    events = page.locator("#security-list .session-device")
+    expect(events.nth(0)).to_have_text("Signed in with a passkey")
+    expect(events.nth(1)).to_have_text(f"Passkey “{name}” added")
+    current = page.locator("#sessions-list > li[data-current]")
+    expect(current.locator(".session-method")).to_have_text("Signed in with a passkey")
