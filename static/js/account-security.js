@@ -1,7 +1,8 @@
 // The account page's "Recent security activity": the account's security log
 // (GET /api/users/me/security-events), newest first, a page at a time ("Load more"
 // follows the API's cursor). Each event reads as a sentence, with its time, address
-// and browser. Also how a session signed in, for the sessions list.
+// and browser. When another section of the page says it changed something, the log is
+// read again from the top. Also how a session signed in, for the sessions list.
 import { apiFetch } from "./api.js";
 import { readableDate } from "./dates.js";
 import { deviceLabel } from "./devices.js";
@@ -10,6 +11,8 @@ import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { onClick } from "./forms.js";
 
 const PAGE = 10;
+// How long after a section's success message the log is read again.
+const SETTLE_MS = 250;
 const FAILED = "Could not load your security activity.";
 
 // accounts/security_log.py's SignInMethod, in words.
@@ -100,15 +103,17 @@ export function setUpSecurityLog() {
   const more = byId("security-more");
   let cursor = null;
 
-  /** The next page, appended; the error message if it failed. */
-  async function load({ focus = false } = {}) {
+  /** The next page, appended (or the first, in place of what shows, when `fresh`);
+   * the error message if it failed. */
+  async function load({ focus = false, fresh = false } = {}) {
     const params = new URLSearchParams({ limit: String(PAGE) });
-    if (cursor) params.set("cursor", cursor);
+    if (cursor && !fresh) params.set("cursor", cursor);
     const response = await apiFetch(`/api/users/me/security-events?${params}`);
     loading.hidden = true;
     if (!response.ok) return errorMessage(response, FAILED);
     const page = await response.json();
     const items = page.items.map(eventItem);
+    if (fresh) list.replaceChildren();
     list.append(...items);
     list.hidden = list.children.length === 0;
     empty.hidden = list.children.length > 0;
@@ -122,13 +127,39 @@ export function setUpSecurityLog() {
     return undefined;
   }
 
+  const show = (options) =>
+    load(options).then(
+      (message) => showError(error, message || ""),
+      (failure) => {
+        if (!(failure instanceof NetworkError)) throw failure;
+        loading.hidden = true;
+        showError(error, NETWORK_ERROR);
+      },
+    );
+
   onClick(more, { error }, () => load({ focus: true }));
-  load().then(
-    (message) => showError(error, message || ""),
-    (failure) => {
-      if (!(failure instanceof NetworkError)) throw failure;
-      loading.hidden = true;
-      showError(error, NETWORK_ERROR);
-    },
-  );
+  show();
+  followChanges(() => show({ fresh: true }));
+}
+
+/** Call `reload` a moment after any section of the account page shows its success
+ * message (a password changed, a passkey added, sessions ended...): each such change
+ * may have added to the log. Watching the messages keeps the sections unaware of it. */
+function followChanges(reload) {
+  const messages = Array.from(document.querySelectorAll("#account .form-success"));
+  let pending = 0;
+  const observer = new MutationObserver(() => {
+    if (!messages.some((message) => !message.hidden && message.textContent.trim())) return;
+    clearTimeout(pending);
+    pending = setTimeout(reload, SETTLE_MS);
+  });
+  for (const message of messages) {
+    observer.observe(message, {
+      attributes: true,
+      attributeFilter: ["hidden"],
+      childList: true,
+      characterData: true,
+      subtree: true,
+    });
+  }
 }
