@@ -3,19 +3,26 @@ read (GET /api/users/me/security-events, the account page's "Recent security act
 
 An event is added in the transaction of what it records (`record` never commits), so
 the log says what was committed and nothing else; a refused change leaves no event.
-Events older than SECURITY_LOG_DAYS are deleted as new ones are written: no cron job.
+Events older than SECURITY_LOG_DAYS are deleted as new ones are written (no cron job),
+and never read back (`page_of_events`), so the limit holds while nothing is written.
+Times come from the sessions' clock (accounts/sessions.utcnow), which tests move.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from fastapi import Request
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.sessions import client_details
+from accounts import sessions
 from config import get_settings
-from models import SECURITY_EVENT_DETAIL_MAX, SecurityEvent, utcnow
+from content.pagination import encode_id_cursor
+from models import SECURITY_EVENT_DETAIL_MAX, SecurityEvent
+
+# The cursor's kind (content/pagination.encode_id_cursor): another list's cursor is refused.
+CURSOR_KIND = "security-events"
 
 
 class EventType(StrEnum):
@@ -48,6 +55,10 @@ class SignInMethod(StrEnum):
     PASSWORD_RECOVERY_CODE = "password+recovery_code"  # noqa: S105 (a name, not a secret)
 
 
+def _oldest_kept(now: datetime) -> datetime:
+    return now - timedelta(days=get_settings().security_log_days)
+
+
 async def record(
     session: AsyncSession,
     user_id: int,
@@ -57,14 +68,15 @@ async def record(
 ) -> None:
     """Add `event` for the account, with the client's address and browser; committed
     (or not) with the caller's transaction. Also drops events past the keeping time."""
-    now = utcnow()
+    now = sessions.utcnow()
     await session.execute(
         delete(SecurityEvent)
-        .where(SecurityEvent.created_at < now - timedelta(days=get_settings().security_log_days))
+        .where(SecurityEvent.created_at < _oldest_kept(now))
         .execution_options(synchronize_session=False)
     )
-    # None: from the server's shell (manage.py), no client.
-    user_agent, ip = client_details(request) if request is not None else ("", "")
+    # None: from the server's shell (manage.py), or an admin's act whose address is not
+    # the owner's business; no client either way.
+    user_agent, ip = sessions.client_details(request) if request is not None else ("", "")
     session.add(
         SecurityEvent(
             user_id=user_id,
@@ -75,3 +87,31 @@ async def record(
             detail=detail[:SECURITY_EVENT_DETAIL_MAX],
         )
     )
+
+
+class PageOfEvents(NamedTuple):
+    events: list[SecurityEvent]
+    next_cursor: str | None
+
+
+async def page_of_events(
+    session: AsyncSession, *, user_id: int, before: int | None, limit: int
+) -> PageOfEvents:
+    """The account's events newest first, `limit` at a time, resumed below the id
+    `before` (ids only grow: ix_security_events_user_id_id walks them in order). Events
+    past the keeping time are left out even while no new event has purged them."""
+    query = (
+        select(SecurityEvent)
+        .where(
+            SecurityEvent.user_id == user_id,
+            SecurityEvent.created_at >= _oldest_kept(sessions.utcnow()),
+        )
+        .order_by(SecurityEvent.id.desc())
+        .limit(limit + 1)
+    )
+    if before is not None:
+        query = query.where(SecurityEvent.id < before)
+    rows = list(await session.scalars(query))
+    if len(rows) <= limit:
+        return PageOfEvents(rows, None)
+    return PageOfEvents(rows[:limit], encode_id_cursor(CURSOR_KIND, rows[limit - 1].id))

@@ -14,8 +14,9 @@ from fastapi import status
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import sessions
+from accounts import security_log, sessions
 from accounts.roles import Role
+from accounts.security_log import EventType
 from accounts.users import get_user_or_404
 from admin.actions import Action, record
 from content.pagination import encode_id_cursor
@@ -65,6 +66,8 @@ async def suspend(session: AsyncSession, *, actor: User, user_id: int) -> None:
     if target.is_admin:
         await _ensure_an_admin_remains(session)
     record(session, actor=actor, action=Action.SUSPEND, target=target)
+    # No request: the owner's log says that an admin acted, not from which address.
+    await security_log.record(session, target.id, EventType.SUSPENDED, None)
     # Ends every session (their access tokens with them) and commits it all.
     await sessions.revoke(session, UserSession.user_id == target.id)
 
@@ -78,6 +81,7 @@ async def restore(session: AsyncSession, *, actor: User, user_id: int) -> None:
         return
     target.suspended_at = None
     record(session, actor=actor, action=Action.RESTORE, target=target)
+    await security_log.record(session, target.id, EventType.RESTORED, None)  # as above
     await session.commit()
 
 

@@ -779,6 +779,8 @@ def main() -> int:
         env["DATABASE_URL"] = args.database_url or f"sqlite:///{tmp / 'bench.db'}"
         # The seed signs USERS accounts up from one client address.
         env["SIGNUPS_PER_HOUR"] = str(max(USERS + 5, 100))
+        # ... and each writes POSTS / USERS posts within the hour.
+        env["POSTS_PER_HOUR"] = str(POSTS)
         baseline = stack.enter_context(serve("baseline", "baseline:app", env, "/ping", tmp))
         app = stack.enter_context(serve("inkwell", "main:app", env, "/api/posts", tmp))
 

@@ -160,6 +160,8 @@ RESERVED_IDS = frozenset({
     "report-comment-reason", "report-comment-submit", "reset-again", "reset-confirm",
     "reset-done", "reset-error", "reset-form", "reset-heading", "reset-password",
     "reset-password-hint", "reset-submit", "search-help", "search-page-input",
+    "security-empty", "security-error", "security-heading", "security-list",
+    "security-loading", "security-more", "security-pager",
     "sessions-cap", "sessions-end-others", "sessions-error", "sessions-heading",
     "sessions-list", "sessions-loading", "sessions-success", "site-search",
     "site-search-input", "tag-header", "tag-name", "theme-toggle",

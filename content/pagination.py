@@ -127,6 +127,21 @@ def decode_id_cursor(kind: str, cursor: str) -> int:
     return last_id
 
 
+# The `cursor` of a list walked by id (id_cursor_position reads it).
+IdCursor = Annotated[str | None, Query(description="`next_cursor` from the previous page")]
+
+
+def id_cursor_position(kind: str, cursor: str | None) -> int | None:
+    """Where a list walked by id resumes: None for its first page, 400
+    `invalid_cursor` for a cursor that is not one of this list's."""
+    if cursor is None:
+        return None
+    try:
+        return decode_id_cursor(kind, cursor)
+    except (ValueError, OverflowError):
+        raise DomainError(status.HTTP_400_BAD_REQUEST, "invalid_cursor", BAD_CURSOR) from None
+
+
 async def cursor_param(
     cursor: Annotated[
         str | None,

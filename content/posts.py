@@ -6,6 +6,11 @@ anyone else it is 404 (not 403: nobody learns that it exists). Publishing sets t
 publication date (`date_posted`) and fixes the slug; taking a post back to draft
 clears the date; a change made while published sets `updated_at`. Scheduled posts are
 made published at their time by content/scheduler.py.
+
+An account creates at most POSTS_PER_HOUR posts (429 `post_limit`) and asks for at
+most PREVIEWS_PER_MINUTE previews (429 `preview_limit`), counted in the database
+(accounts/rate_limits.py) so the limits hold across workers: each costs a Markdown
+rendering, and a post goes out to every reader and feed.
 """
 
 from collections.abc import Mapping
@@ -18,7 +23,9 @@ from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from accounts import rate_limits
 from admin.actions import Action, record
+from config import get_settings
 from content.markdown_render import (
     ImageSizes,
     media_names,
@@ -153,6 +160,25 @@ async def render_content(session: AsyncSession, content: str) -> tuple[str, Imag
     return await render_off_loop(content, sizes), sizes
 
 
+POST_LIMIT = "post_limit"
+PREVIEW_LIMIT = "preview_limit"
+
+
+async def preview(session: AsyncSession, *, author: User, content: str) -> str:
+    """The content's HTML as publishing it would show it, within the author's
+    PREVIEWS_PER_MINUTE (counted, and committed, before the rendering it pays for)."""
+    per_minute = get_settings().previews_per_minute
+    await rate_limits.spend(
+        session,
+        {f"preview:{author.id}": rate_limits.Limit(per_minute, rate_limits.MINUTE)},
+        code=PREVIEW_LIMIT,
+        detail=f"At most {per_minute} previews a minute; try again in a moment",
+    )
+    await session.commit()
+    html, _sizes = await render_content(session, content)
+    return html
+
+
 async def set_content(session: AsyncSession, post: Post, content: str) -> None:
     """The one place a post's content is written: the source, its HTML, its reading
     time, and which uploaded images it uses (so the unused ones can be collected)."""
@@ -276,7 +302,8 @@ async def create_post(
     comments_enabled: bool = True,
 ) -> Post:
     """A new post: published now (the default), a draft, or scheduled for `publish_at`;
-    taking comments unless `comments_enabled` is false."""
+    taking comments unless `comments_enabled` is false. 429 `post_limit` past the
+    author's POSTS_PER_HOUR."""
     if publish_at is not None and status == PostStatus.DRAFT:
         raise _draft_and_schedule_conflict()
     now = utcnow()
@@ -296,6 +323,16 @@ async def create_post(
         _schedule(post, publish_at)
     elif status == PostStatus.PUBLISHED:
         _publish(post, now)
+    # Counted with the post itself (a post that is not created is not counted), and
+    # last: the write lock this takes on SQLite must not be held across the rendering
+    # above (web/inline_sqlite.py), so a refused post has cost its rendering.
+    per_hour = get_settings().posts_per_hour
+    await rate_limits.spend(
+        session,
+        {f"post:{author.id}": per_hour},
+        code=POST_LIMIT,
+        detail=f"At most {per_hour} new posts an hour; try again later",
+    )
     return post
 
 

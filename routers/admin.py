@@ -11,16 +11,15 @@ from admin.actions import CURSOR_KIND as ACTIONS_CURSOR
 from admin.actions import page_of_actions
 from auth import AdminUser
 from content.pagination import (
-    BAD_CURSOR,
     LIMIT_DEFAULT,
     After,
+    IdCursor,
     Limit,
-    decode_id_cursor,
+    id_cursor_position,
     page_of_posts,
 )
 from content.posts import post_page_json
 from database import SessionDep
-from errors.domain import DomainError
 from schemas import (
     AdminAccount,
     AdminAccountPage,
@@ -41,16 +40,6 @@ Search = Annotated[
         description="Part of a username or email, in any case",
     ),
 ]
-Cursor = Annotated[str | None, Query(description="`next_cursor` from the previous page")]
-
-
-def _position(kind: str, cursor: str | None) -> int | None:
-    if cursor is None:
-        return None
-    try:
-        return decode_id_cursor(kind, cursor)
-    except (ValueError, OverflowError):
-        raise DomainError(status.HTTP_400_BAD_REQUEST, "invalid_cursor", BAD_CURSOR) from None
 
 
 @router.get("/users", response_model=AdminAccountPage, responses=error_responses(400, 401, 403))
@@ -59,10 +48,10 @@ async def list_accounts(
     session: SessionDep,
     q: Search = None,
     limit: Limit = ADMIN_LIMIT_DEFAULT,
-    cursor: Cursor = None,
+    cursor: IdCursor = None,
 ) -> AdminAccountPage:
     """Accounts whose username or email contains `q`, newest first, `limit` at a time."""
-    before = _position(account_admin.CURSOR_KIND, cursor)
+    before = id_cursor_position(account_admin.CURSOR_KIND, cursor)
     page = await account_admin.search_accounts(session, query=q, before=before, limit=limit)
     return AdminAccountPage(
         items=[AdminAccount.model_validate(row._asdict()) for row in page.accounts],
@@ -115,11 +104,13 @@ async def list_actions(
     _admin: AdminUser,
     session: SessionDep,
     limit: Limit = ADMIN_LIMIT_DEFAULT,
-    cursor: Cursor = None,
+    cursor: IdCursor = None,
 ) -> AdminActionPage:
     """The admin-actions log, newest first, `limit` at a time. Read-only: no route
     writes it, and the database refuses changes to it."""
-    page = await page_of_actions(session, before=_position(ACTIONS_CURSOR, cursor), limit=limit)
+    page = await page_of_actions(
+        session, before=id_cursor_position(ACTIONS_CURSOR, cursor), limit=limit
+    )
     return AdminActionPage(
         items=[AdminActionResponse.model_validate(row) for row in page.actions],
         next_cursor=page.next_cursor,

@@ -5,8 +5,9 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from accounts import email_links, notices, rate_limits, sessions
+from accounts import email_links, notices, rate_limits, security_log, sessions
 from accounts.email_links import RESET_PASSWORD, VERIFY_EMAIL
+from accounts.security_log import EventType
 from auth import CurrentUser, hash_password
 from database import SessionDep, rows_changed
 from errors.domain import DomainError
@@ -98,7 +99,9 @@ async def request_password_reset(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(400, 413),
 )
-async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep) -> None:
+async def confirm_password_reset(
+    request: Request, body: PasswordResetConfirm, session: SessionDep
+) -> None:
     """Set the new password, end every session of the account (its access and refresh
     tokens answer 401 from now on) and mail a notice. The link proves the address too."""
     row = await email_links.find(session, body.token, RESET_PASSWORD)
@@ -128,4 +131,5 @@ async def confirm_password_reset(body: PasswordResetConfirm, session: SessionDep
     # The link proved the address (as just written): the notice may greet by name.
     set_committed_value(user, "email_verified", True)
     await notices.queue_password_changed(session, user, by_reset=True)
+    await security_log.record(session, user.id, EventType.PASSWORD_RESET, request)
     await sessions.revoke(session, UserSession.user_id == user.id)  # commits it all

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import notices, passkeys
-from accounts.security_log import SignInMethod
+from accounts import notices, passkeys, security_log
+from accounts.security_log import EventType, SignInMethod
 from auth import CurrentUser
 from database import SessionDep
 from errors.domain import DomainError
@@ -79,6 +79,9 @@ async def add_passkey(
         session, request, current_user, body.credential.model_dump(), body.name
     )
     await notices.queue_passkey_added(session, current_user, passkey.name)
+    await security_log.record(
+        session, current_user.id, EventType.PASSKEY_ADDED, request, passkey.name
+    )
     try:
         await session.commit()
     except IntegrityError:
@@ -121,13 +124,16 @@ async def rename_passkey(
     responses=error_responses(401, 404, 429),
 )
 async def remove_passkey(
-    passkey_id: PathId, current_user: CurrentUser, session: SessionDep
+    request: Request, passkey_id: PathId, current_user: CurrentUser, session: SessionDep
 ) -> None:
     """The passkey no longer signs anyone in, at once. The owner is mailed a notice
     (429 `mail_limit`, and the passkey stays, once the account's mail budget is spent)."""
     passkey = await _own_passkey(session, current_user.id, passkey_id)
     await session.delete(passkey)
     await notices.queue_passkey_removed(session, current_user, passkey.name)
+    await security_log.record(
+        session, current_user.id, EventType.PASSKEY_REMOVED, request, passkey.name
+    )
     await session.commit()
 
 

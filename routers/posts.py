@@ -78,7 +78,7 @@ async def read_posts(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=PostResponse,
-    responses=error_responses(400, 401, 413, 503) | POST_REFUSALS,
+    responses=error_responses(400, 401, 413, 429, 503) | POST_REFUSALS,
 )
 async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
     """Published at once by default; `status: "draft"` keeps it for you alone, and
@@ -99,15 +99,17 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
 
 
 @router.post(
-    "/preview", response_model=PreviewResponse, responses=error_responses(400, 401, 413, 503)
+    "/preview",
+    response_model=PreviewResponse,
+    responses=error_responses(400, 401, 413, 429, 503),
 )
 async def preview_post(
-    preview: PreviewRequest, _user: CurrentUser, session: SessionDep
+    preview: PreviewRequest, current_user: CurrentUser, session: SessionDep
 ) -> PreviewResponse:
     """Content rendered exactly as publishing it would (the Write / Preview toggle),
     uploaded images included. Signed-in authors only: it is the editor's tool, not a
-    public rendering service."""
-    html, _images = await post_service.render_content(session, preview.content)
+    public rendering service. 429 `preview_limit` past PREVIEWS_PER_MINUTE."""
+    html = await post_service.preview(session, author=current_user, content=preview.content)
     return PreviewResponse(html=html)
 
 

@@ -1,4 +1,5 @@
-"""/api/users sessions: renew the access token, sign out, list and end sign-ins.
+"""/api/users sessions: renew the access token, sign out, list and end sign-ins, and
+read the account's security log.
 
 The session model itself (lifetimes, rotation, reuse detection) is in accounts/sessions.py.
 """
@@ -6,13 +7,15 @@ The session model itself (lifetimes, rotation, reuse detection) is in accounts/s
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Request, Response, status
+from fastapi import APIRouter, Cookie, Query, Request, Response, status
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from accounts import sessions
+from accounts import security_log, sessions
+from accounts.security_log import EventType, SignInMethod
 from auth import CurrentSession, OptionalSession, token_for
+from content.pagination import LIMIT_MAX, IdCursor, id_cursor_position
 from database import SessionDep
 from errors.domain import DomainError
 from models import SESSION_ID_MAX, UserSession
@@ -33,6 +36,31 @@ class SessionInfo(BaseModel):
     user_agent: str
     ip: str
     current: bool
+    auth_method: SignInMethod
+
+
+class SecurityEventInfo(BaseModel):
+    """One entry of the security log (accounts/security_log.py says what `detail` holds
+    for each type). `ip` and `user_agent` are empty for what an admin or the server's
+    shell did."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    type: EventType
+    created_at: datetime
+    ip: str
+    user_agent: str
+    detail: str
+
+
+class SecurityEventPage(BaseModel):
+    items: list[SecurityEventInfo]
+    next_cursor: str | None
+
+
+EVENTS_LIMIT_DEFAULT = 20
+EventsLimit = Annotated[int, Query(ge=1, le=LIMIT_MAX, description="Events per page")]
 
 
 def ensure_same_site(request: Request) -> None:
@@ -109,6 +137,7 @@ async def list_sessions(current: CurrentSession, session: SessionDep) -> list[Se
             user_agent=row.user_agent,
             ip=row.ip,
             current=row.id == current.id,
+            auth_method=SignInMethod(row.auth_method),
         )
         for row in rows
         if sessions.is_live(row, now)
@@ -120,19 +149,51 @@ async def list_sessions(current: CurrentSession, session: SessionDep) -> list[Se
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 404),
 )
-async def end_session(session_id: str, current: CurrentSession, session: SessionDep) -> None:
+async def end_session(
+    request: Request, session_id: str, current: CurrentSession, session: SessionDep
+) -> None:
     """Ends one of your sessions; any id that is not one of yours is simply not found."""
     row = await session.get(UserSession, session_id) if len(session_id) <= SESSION_ID_MAX else None
     if row is None or row.user_id != current.user_id or row.revoked_at is not None:
         raise DomainError(status.HTTP_404_NOT_FOUND, "session_not_found", "Session not found")
+    await security_log.record(session, current.user_id, EventType.SESSION_ENDED, request)
     await sessions.revoke(session, UserSession.id == row.id)
 
 
 @router.delete(
     "/me/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401)
 )
-async def end_other_sessions(current: CurrentSession, session: SessionDep) -> None:
+async def end_other_sessions(
+    request: Request, current: CurrentSession, session: SessionDep
+) -> None:
     """Signs out everywhere else: every session of yours but this one ends."""
+    await security_log.record(session, current.user_id, EventType.OTHER_SESSIONS_ENDED, request)
     await sessions.revoke(
         session, UserSession.user_id == current.user_id, UserSession.id != current.id
+    )
+
+
+@router.get(
+    "/me/security-events",
+    response_model=SecurityEventPage,
+    responses=error_responses(400, 401),
+)
+async def list_security_events(
+    current: CurrentSession,
+    session: SessionDep,
+    limit: EventsLimit = EVENTS_LIMIT_DEFAULT,
+    cursor: IdCursor = None,
+) -> SecurityEventPage:
+    """What happened to how your account is signed into (sign-ins, password and email
+    changes, passkeys, sessions ended...), newest first, `limit` at a time, for
+    SECURITY_LOG_DAYS. 400 `invalid_cursor` for a cursor not from this list."""
+    page = await security_log.page_of_events(
+        session,
+        user_id=current.user_id,
+        before=id_cursor_position(security_log.CURSOR_KIND, cursor),
+        limit=limit,
+    )
+    return SecurityEventPage(
+        items=[SecurityEventInfo.model_validate(row) for row in page.events],
+        next_cursor=page.next_cursor,
     )

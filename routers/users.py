@@ -166,6 +166,7 @@ async def change_password(
     current_user.password_hash = await hash_password(body.new_password)
     # 429 `mail_limit` (nothing changed) once the account's mail budget is spent.
     await notices.queue_password_changed(session, current_user)
+    await security_log.record(session, current_user.id, EventType.PASSWORD_CHANGED, request)
     await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )
@@ -226,6 +227,7 @@ async def update_user(
     if new_email:  # unproven until its owner opens the link mailed to it
         user.email_verified = False
         await email_links.queue_verification(session, user)
+        await security_log.record(session, user.id, EventType.EMAIL_CHANGED, request, user.email)
     await commit_unique(session, username=user_in.username, email=user_in.email, exclude_id=user.id)
     return user
 

@@ -10,6 +10,11 @@ os.environ["SECRET_KEY"] = secrets.token_urlsafe(64)
 # Tests sign many accounts up from one client (TestClient's, or 127.0.0.1 for live
 # servers); the per-client limit is tested where it is set back (test_mail_limits.py).
 os.environ.setdefault("SIGNUPS_PER_HOUR", "1000000")
+# Likewise one account writes dozens of posts (pagination, feeds) and the editor's tests
+# preview as fast as they type; the limits are tested where they are set back
+# (test_post_limits.py).
+os.environ.setdefault("POSTS_PER_HOUR", "1000000")
+os.environ.setdefault("PREVIEWS_PER_MINUTE", "1000000")
 
 import pytest
 from fastapi import FastAPI

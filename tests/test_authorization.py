@@ -217,6 +217,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("GET", "/api/users/me/sessions"),
         ("DELETE", "/api/users/me/sessions"),
         ("DELETE", "/api/users/me/sessions/{session_id}"),
+        ("GET", "/api/users/me/security-events"),
         ("POST", "/api/users/logout"),
         ("POST", "/api/users/me/password"),
         ("POST", "/api/users/me/verify-email/resend"),

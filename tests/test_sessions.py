@@ -169,7 +169,8 @@ def test_the_sessions_list_and_ending_one(client, alice, bob):
     ).json()["access_token"]
     listed = _sessions(client, alice)
     assert len(listed) == 2
-    assert set(listed[0]) == {"id", "created_at", "last_used_at", "user_agent", "ip", "current"}
+    fields = {"id", "created_at", "last_used_at", "user_agent", "ip", "current", "auth_method"}
+    assert set(listed[0]) == fields
     assert [s["current"] for s in listed].count(True) == 1
     assert listed[0]["user_agent"] == "Phone/1.0"  # the newest use first
     other = next(s for s in listed if not s["current"])

@@ -10,6 +10,7 @@ import { loadList } from "./lists.js";
 import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 import { setUpPasskeys } from "./account-passkeys.js";
+import { setUpSecurityLog, signedInWith } from "./account-security.js";
 import { setUpPicture } from "./picture.js";
 import { setUpTotp } from "./account-totp.js";
 import { getCurrentUser, updateCurrentUser } from "./user.js";
@@ -27,6 +28,7 @@ if (!user) {
   setUpPasskeys(user);
   setUpTotp(user);
   setUpSessions();
+  setUpSecurityLog();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.
   setUpPicture(user, (updated) => {
@@ -176,7 +178,10 @@ function sessionItem(session, wireSignOut) {
   const used = readableDate(session.last_used_at || session.created_at);
   const parts = [used ? `Last used ${used}` : "", session.ip ? String(session.ip) : ""];
   detail.textContent = parts.filter(Boolean).join(" · ");
-  text.append(device, detail);
+  const method = document.createElement("p");
+  method.className = "session-method";
+  method.textContent = signedInWith(session.auth_method);
+  text.append(device, detail, method);
   item.append(text);
 
   if (session.current) {
