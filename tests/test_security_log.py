@@ -78,9 +78,9 @@ def test_a_sign_in_is_recorded_with_its_method_address_and_browser(client, alice
     assert newest["id"] > first["id"]
 
 
-def test_a_wrong_password_at_login_records_no_sign_in(client, alice):
+def test_a_wrong_password_at_login_records_a_failure_and_no_sign_in(client, alice):
     assert login(client, alice.email, "Wrong-password-123").status_code == 401
-    assert types(client, alice) == ["sign_in"]
+    assert types(client, alice) == ["sign_in_failed", "sign_in"]
 
 
 def test_a_password_change_is_recorded_and_a_refused_one_is_not(client, alice):
