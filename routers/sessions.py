@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from accounts import sessions
-from auth import CurrentSession, OptionalSession, token_for
+from auth import CurrentSession, OptionalSession, RecentSession, token_for
 from database import SessionDep
 from errors.domain import DomainError
 from models import SESSION_ID_MAX, UserSession
@@ -131,8 +131,9 @@ async def end_session(session_id: str, current: CurrentSession, session: Session
 @router.delete(
     "/me/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401)
 )
-async def end_other_sessions(current: CurrentSession, session: SessionDep) -> None:
-    """Signs out everywhere else: every session of yours but this one ends."""
+async def end_other_sessions(current: RecentSession, session: SessionDep) -> None:
+    """Signs out everywhere else: every session of yours but this one ends. Needs recent
+    authentication (web/step_up.py)."""
     await sessions.revoke(
         session, UserSession.user_id == current.user_id, UserSession.id != current.id
     )
