@@ -10,12 +10,15 @@ from accounts import passkeys
 from accounts.totp import CODE_MAX
 from auth import CurrentSession
 from database import SessionDep
-from routers.passkeys import OPTIONS_DESCRIPTION
 from schemas import CurrentPassword, InputModel, PasskeySignIn, error_responses, omittable
 from web import step_up
 
 router = APIRouter(prefix="/api/users", tags=["reauthentication"])
 
+# WebAuthn's own PublicKeyCredentialRequestOptionsJSON, handed to the browser as it is.
+OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Options for the browser's WebAuthn call"}
+}
 SecondFactorCode = Annotated[str, Field(max_length=CODE_MAX)]
 
 
