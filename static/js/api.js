@@ -116,37 +116,49 @@ export async function apiFetch(path, options = {}) {
   return withToken(ownToken, method, { leaveForLogin, stepUp }, sendWith);
 }
 
+/** The `code` of an error answer, or null. */
+async function codeOf(response) {
+  const body = await errorBody(response);
+  return body && typeof body.code === "string" ? body.code : null;
+}
+
 /** Send through `sendWith(token)`, refreshing the token once on a 401, or stepping up
  * on a 401 `reauthentication_required` (see apiFetch). `sendWith` may be called more
  * than once: the bodies sent through it (a string, a FormData) can be. */
-async function withToken(ownToken, method, { leaveForLogin, stepUp }, sendWith) {
+async function withToken(ownToken, method, options, sendWith) {
   const token = ownToken ? getToken() : null;
   let response = await sendWith(token);
   if (response.status !== 401 || !token) return response;
-  const body = await errorBody(response);
-  const code = body && typeof body.code === "string" ? body.code : null;
-  if (code === STEP_UP) {
-    if (!stepUp) return response;
-    const { reauthenticate } = await import("./reauth.js");
-    if (!(await reauthenticate())) return response; // cancelled: the refusal stands
-    // Once more, as any request (a token that expired meanwhile is refreshed), never
-    // asking twice.
-    return withToken(ownToken, method, { leaveForLogin, stepUp: false }, sendWith);
-  }
+  let code = await codeOf(response);
+  if (code === STEP_UP) return steppedUp(response, ownToken, method, options, sendWith);
   if (code && !TOKEN_REFUSALS.has(code)) return response;
 
   const fresh = await refreshedToken(token);
   if (fresh) {
     response = await sendWith(fresh);
     if (response.status !== 401) return response;
+    // An expired token on a session that also signed in long ago: now the step-up.
+    code = await codeOf(response);
+    if (code === STEP_UP) return steppedUp(response, ownToken, method, options, sendWith);
+    if (code && !TOKEN_REFUSALS.has(code)) return response;
   }
   clearToken();
-  if (!READ_METHODS.has(method) && leaveForLogin) {
+  if (!READ_METHODS.has(method) && options.leaveForLogin) {
     window.dispatchEvent(new CustomEvent("inkwell:login-required"));
     markLeaving();
     location.assign(loginUrl());
   }
   return response;
+}
+
+/** `refused` was a 401 `reauthentication_required`: once the person has confirmed it
+ * is them (reauth.js's dialog), send the request once more, as any request (a token
+ * that expired meanwhile is refreshed), never asking twice; cancelled, `refused`. */
+async function steppedUp(refused, ownToken, method, options, sendWith) {
+  if (!options.stepUp) return refused;
+  const { reauthenticate } = await import("./reauth.js");
+  if (!(await reauthenticate())) return refused;
+  return withToken(ownToken, method, { ...options, stepUp: false }, sendWith);
 }
 
 /** One XMLHttpRequest as a fetch Response: fetch reports no upload progress, XHR does

@@ -17,7 +17,7 @@ from database import sync_url
 from models import UserSession
 from tests.browser.test_accessibility import AXE, RUN_AXE
 from tests.browser.test_passkeys import Authenticator, add_passkey_on_account_page
-from tests.helpers import Account, login, make_account, sign_in
+from tests.helpers import Account, log_in_through_form, login, make_account, sign_in, sign_up
 from tests.live_server import LiveServer
 from tests.mail_server import SMTPServer
 
@@ -141,6 +141,25 @@ def test_cancelling_changes_nothing_and_confirming_then_deletes(
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator("#nav-guest")).to_be_visible()
     assert api.get(f"/api/users/{user.id}").status_code == 404
+
+
+def test_an_expired_token_is_renewed_then_the_step_up_asked(
+    page: Page, api: httpx.Client, server: LiveServer, console
+) -> None:
+    """Both at once (a page left open for long): the refresh first, then the dialog;
+    the person is not sent to log in."""
+    console.allow(r"status of 401 .*/api/users/me/password$")
+    user = sign_up(api)
+    log_in_through_form(page, user, "/account")  # a refresh cookie too
+    signed_in_long_ago(server, user)
+    page.evaluate("() => localStorage.setItem('access_token', 'expired.or.not.ours')")
+    change_password(page)
+    dialog = page.get_by_role("dialog", name="Confirm it is you")
+    dialog.get_by_label("Your password").fill(user.password)
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#password-success")).to_be_visible()
+    expect(page).to_have_url(re.compile(r"/account$"))
+    assert login(api, user.email, NEW_PASSWORD).status_code == 200
 
 
 def test_requests_refused_together_share_one_dialog(
