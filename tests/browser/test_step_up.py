@@ -5,25 +5,39 @@ password (or a passkey), then goes through; cancelling it changes nothing. axe-c
 finds nothing serious with the dialog open."""
 
 import re
+import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pyotp
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import create_engine, update
+from pydantic import SecretStr
+from sqlalchemy import Executable, create_engine, update
 
+from accounts import totp
 from database import sync_url
-from models import UserSession
+from models import User, UserSession
 from tests.browser.test_accessibility import AXE, RUN_AXE
 from tests.browser.test_passkeys import Authenticator, add_passkey_on_account_page
-from tests.helpers import Account, log_in_through_form, login, make_account, sign_in, sign_up
+from tests.helpers import (
+    Account,
+    log_in_through_form,
+    login,
+    make_account,
+    settings_changed,
+    sign_in,
+    sign_up,
+)
 from tests.live_server import LiveServer
 from tests.mail_server import SMTPServer
 
 pytestmark = pytest.mark.browser
 
 NEW_PASSWORD = "Correct-Staple-7-quartz!"
+SECRET_KEY = secrets.token_hex(32)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +47,10 @@ def server(
     """A live Inkwell of this module's own: the tests reach its database. Called
     localhost, since WebAuthn (the passkey test) refuses IP addresses."""
     server = LiveServer(
-        tmp_path_factory.mktemp("step-up"), smtp_port=smtp_server.port, name="localhost"
+        tmp_path_factory.mktemp("step-up"),
+        smtp_port=smtp_server.port,
+        name="localhost",
+        env={"SECRET_KEY": SECRET_KEY},  # so that a TOTP secret can be sealed here
     )
     try:
         server.wait_until_ready()
@@ -47,19 +64,35 @@ def live_server(server: LiveServer) -> str:
     return server.base_url
 
 
-def signed_in_long_ago(server: LiveServer, account: Account) -> None:
-    """Every session of the account last proved who uses it an hour ago (the window is
-    REAUTH_WINDOW_MINUTES, 10 by default)."""
+def run_sql(server: LiveServer, statement: Executable) -> None:
+    """A statement run on the live server's database, committed."""
     engine = create_engine(sync_url(server.database_url))
     try:
         with engine.begin() as connection:
-            connection.execute(
-                update(UserSession)
-                .where(UserSession.user_id == account.id)
-                .values(authenticated_at=datetime.now(UTC) - timedelta(hours=1))
-            )
+            connection.execute(statement)
     finally:
         engine.dispose()
+
+
+def turn_on_2fa(server: LiveServer, account: Account) -> str:
+    """2FA on, straight in the database (the TOTP routes have their own tests): the
+    secret, sealed under the live server's key."""
+    secret = totp.new_secret()
+    with settings_changed(secret_key=SecretStr(SECRET_KEY)):
+        sealed = totp.seal(secret)
+    run_sql(server, update(User).where(User.id == account.id).values(totp_secret=sealed))
+    return secret
+
+
+def signed_in_long_ago(server: LiveServer, account: Account) -> None:
+    """Every session of the account last proved who uses it an hour ago (the window is
+    REAUTH_WINDOW_MINUTES, 10 by default)."""
+    run_sql(
+        server,
+        update(UserSession)
+        .where(UserSession.user_id == account.id)
+        .values(authenticated_at=datetime.now(UTC) - timedelta(hours=1)),
+    )
 
 
 def stale_account_page(page: Page, api: httpx.Client, server: LiveServer) -> Account:
@@ -160,6 +193,34 @@ def test_an_expired_token_is_renewed_then_the_step_up_asked(
     expect(page.locator("#password-success")).to_be_visible()
     expect(page).to_have_url(re.compile(r"/account$"))
     assert login(api, user.email, NEW_PASSWORD).status_code == 200
+
+
+def test_with_2fa_the_dialog_asks_for_the_code_too(
+    page: Page, api: httpx.Client, server: LiveServer, console
+) -> None:
+    console.allow(r"status of 401 .*/api/users/me/password$")
+    console.allow(r"status of 400 .*/api/users/me/reauthentication$")  # no code, on purpose
+    user = make_account(api)
+    secret = turn_on_2fa(server, user)
+    sign_in(page, user)
+    signed_in_long_ago(server, user)
+    page.goto("/account")
+    expect(page.locator("#account-username")).to_have_text(user.username)
+    change_password(page)
+    dialog = page.get_by_role("dialog", name="Confirm it is you")
+    code = dialog.get_by_label("Code from your authenticator app")
+    expect(code).to_be_visible()  # /api/users/me says 2FA is on
+    expect(code).to_have_accessible_description("Or one of your recovery codes.")
+    dialog.get_by_label("Your password").fill(user.password)
+    accepted = {pyotp.TOTP(secret).at(time.time() + skew) for skew in (-30, 0, 30)}
+    code.fill(next(wrong for wrong in ("000000", "111111", "222222") if wrong not in accepted))
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(dialog.get_by_role("alert")).to_have_text("Incorrect password or code")
+    code.fill(pyotp.TOTP(secret).now())
+    dialog.get_by_role("button", name="Confirm").click()
+    expect(page.locator("#password-success")).to_be_visible()
+    old = login(api, user.email, user.password)  # the new one would ask for a code
+    assert old.json()["code"] == "invalid_credentials"
 
 
 def test_requests_refused_together_share_one_dialog(
