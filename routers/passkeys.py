@@ -62,7 +62,7 @@ async def passkey_registration_options(
     recent authentication or `current_password` (web/step_up.py); the body may be left
     out."""
     password = body.current_password if body is not None else None
-    await confirm_recent(request, session, current, password)
+    await confirm_recent(request, session, current, current_password=password)
     return await passkeys.registration_options(session, request, current.user)
 
 

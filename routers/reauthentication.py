@@ -41,7 +41,9 @@ async def reauthenticate(
     actions then go ahead for REAUTH_WINDOW_MINUTES. Spends the login throttle like a
     login; 400 `reauthentication_failed` for a wrong password or code, 400
     `mfa_code_required` when 2FA is on and no code came."""
-    await step_up.reauthenticate_with_password(request, session, current, body.password, body.code)
+    await step_up.reauthenticate_with_password(
+        request, session, current, password=body.password, code=body.code
+    )
 
 
 @router.post(
@@ -67,5 +69,5 @@ async def reauthenticate_with_passkey(
     """Confirm it is you with the browser's answer to the options: one of this account's
     passkeys, with user verification."""
     await step_up.reauthenticate_with_passkey(
-        request, session, current, body.credential.model_dump()
+        request, session, current, answer=body.credential.model_dump()
     )

@@ -140,7 +140,7 @@ async def change_password(
     the answer carries a fresh access token for it. Needs recent authentication or
     `current_password` (web/step_up.py)."""
     current_user = current_session.user
-    await confirm_recent(request, session, current_session, body.current_password)
+    await confirm_recent(request, session, current_session, current_password=body.current_password)
     problem = password_problem(
         body.new_password, username=current_user.username, email=current_user.email
     )
@@ -197,7 +197,7 @@ async def update_user(
     ensure_self(current.user, user)
     new_email = user_in.email is not None and fold(user_in.email) != user.email_key
     if new_email:
-        await confirm_recent(request, session, current, user_in.current_password)
+        await confirm_recent(request, session, current, current_password=user_in.current_password)
     await ensure_available(
         session, username=user_in.username, email=user_in.email, exclude_id=user.id
     )

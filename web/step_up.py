@@ -1,6 +1,8 @@
 """Step-up: sensitive actions (a new email or password, deleting the account, adding or
 removing a passkey, ending the other sessions) need a session that proved who uses it
-within REAUTH_WINDOW_MINUTES, not only a token that may have been stolen.
+within REAUTH_WINDOW_MINUTES, not only a token that may have been stolen. (Turning
+2FA on or off and replacing the recovery codes need it too: the TOTP routes take
+auth.RecentSession.)
 
 Signing in counts; so does `POST /api/users/me/reauthentication` (the password, plus
 a code when 2FA is on, or a passkey). The `current_password` some request bodies
@@ -30,7 +32,7 @@ FACTOR_METHOD = {
 
 
 async def confirm_recent(
-    request: Request, session: AsyncSession, live: LiveSession, current_password: str | None
+    request: Request, session: AsyncSession, live: LiveSession, *, current_password: str | None
 ) -> None:
     """Let a sensitive action go ahead: the session authenticated recently, or (no 2FA)
     `current_password` is given and right, which marks the session authenticated
@@ -57,6 +59,7 @@ async def reauthenticate_with_password(
     request: Request,
     session: AsyncSession,
     live: LiveSession,
+    *,
     password: str,
     code: str | None,
 ) -> None:
@@ -106,7 +109,7 @@ async def reauthenticate_with_password(
 
 
 async def reauthenticate_with_passkey(
-    request: Request, session: AsyncSession, live: LiveSession, answer: dict[str, object]
+    request: Request, session: AsyncSession, live: LiveSession, *, answer: dict[str, object]
 ) -> None:
     """The session proves again who uses it with one of the account's own passkeys (see
     accounts/passkeys.reauthenticate for what is refused). Commits."""
