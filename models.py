@@ -532,7 +532,7 @@ class PasskeyChallenge(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     challenge: Mapped[str] = mapped_column(String(CHALLENGE_MAX), unique=True)  # base64url
-    # "register" or "sign-in"
+    # "register", "sign-in" or "reauthenticate"
     purpose: Mapped[str] = mapped_column(String(20))
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), default=None, index=True

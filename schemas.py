@@ -274,11 +274,15 @@ class UserUpdate(PartialUpdate):
     bio: Bio | None = omittable("Plain text, at most 300 characters; empty clears it")
     website: Website | None = omittable("An http:// or https:// address; empty clears it")
     comment_mail: bool | None = omittable("Whether mails about comments are wanted")
-    current_password: CurrentPassword | None = omittable("Required when `email` changes")
+    current_password: CurrentPassword | None = omittable(
+        "When `email` changes: instead of recent authentication"
+    )
 
 
 class PasswordChange(InputModel):
-    current_password: CurrentPassword
+    current_password: CurrentPassword | None = omittable(
+        "Instead of recent authentication (POST /api/users/me/reauthentication)"
+    )
     new_password: Password
 
 
@@ -595,9 +599,12 @@ class AuthenticationCredentialJSON(WebAuthnJSON):
 
 
 class PasskeyOptionsRequest(InputModel):
-    """A token alone may be stolen: adding a way in needs the password again."""
+    """A token alone may be stolen: adding a way in needs recent authentication, or the
+    password again here."""
 
-    current_password: CurrentPassword
+    current_password: CurrentPassword | None = omittable(
+        "Instead of recent authentication (POST /api/users/me/reauthentication)"
+    )
 
 
 class PasskeyRegistration(InputModel):

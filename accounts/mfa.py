@@ -283,11 +283,7 @@ async def complete_challenge(
                 await db.commit()
                 return None
             if factor == SecondFactor.RECOVERY_CODE:
-                left = user.recovery_codes_left
-                await security_log.record(
-                    db, user.id, EventType.RECOVERY_CODE_USED, request, str(left)
-                )
-                await notices.queue_recovery_code_used(db, user, left)
+                await recovery_code_used(db, user=user, request=request)
             await db.commit()
         except BaseException:
             await db.rollback()
@@ -298,3 +294,11 @@ async def complete_challenge(
     if factor is None:
         raise _sign_in_code_invalid()
     return user, SIGN_IN_METHODS[factor]
+
+
+async def recovery_code_used(db: AsyncSession, *, user: User, request: Request) -> None:
+    """A recovery code was just used up (a sign-in, a reauthentication): logged, and the
+    owner mailed how many are left, in the caller's transaction."""
+    left = user.recovery_codes_left
+    await security_log.record(db, user.id, EventType.RECOVERY_CODE_USED, request, str(left))
+    await notices.queue_recovery_code_used(db, user, left)

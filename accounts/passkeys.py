@@ -15,6 +15,9 @@ module decides what they are checked against:
   replaces both the password and the device, so presence alone is not enough. The
   signature counter must grow, unless the authenticator keeps none (synced passkeys
   report 0), and an answer naming another account than the credential's is refused.
+- Reauthentication (step-up, web/step_up.py) is a sign-in ceremony bound to the
+  signed-in account: its challenge is that account's, its options list only that
+  account's passkeys, and a passkey of any other account is refused.
 """
 
 import hashlib
@@ -68,6 +71,8 @@ Answer = TypeVar("Answer", RegistrationCredential, AuthenticationCredential)
 RP_NAME = "Inkwell"
 REGISTER = "register"
 SIGN_IN = "sign-in"
+# A signed-in person proving again who they are (step-up): bound to the account.
+REAUTHENTICATE = "reauthenticate"
 CHALLENGE_BYTES = 32
 CHALLENGE_LIFETIME = timedelta(minutes=5)
 # One client keeps at most this many challenges: asking for more drops its oldest, so
@@ -320,12 +325,24 @@ async def authenticate(db: AsyncSession, request: Request, answer: dict[str, Any
         .where(Passkey.credential_id == credential.raw_id)
     )
     await db.commit()  # release the connection while the throttle works
-    throttle: LoginThrottle = request.state.login_throttle
     key = (
         passkey.user.email_key
         if passkey
         else "passkey:" + hashlib.sha256(credential.raw_id).hexdigest()
     )
+    return await _throttled_verify(db, request, credential, challenge, passkey, key)
+
+
+async def _throttled_verify(
+    db: AsyncSession,
+    request: Request,
+    credential: AuthenticationCredential,
+    challenge: bytes,
+    passkey: Passkey | None,
+    key: str,
+) -> User:
+    """`_verify`, spending the login throttle's budget of `key` and of the client."""
+    throttle: LoginThrottle = request.state.login_throttle
     attempt = await throttle.reserve(key, sessions.client_address(request))
     try:
         user = await _verify(db, request, credential, challenge, passkey)
@@ -334,6 +351,55 @@ async def authenticate(db: AsyncSession, request: Request, answer: dict[str, Any
         raise
     await throttle.succeeded(attempt)
     return user
+
+
+# --- Reauthenticating (step-up) -------------------------------------------------------
+
+
+async def reauthentication_options(
+    db: AsyncSession, request: Request, user: User
+) -> dict[str, Any]:
+    """Options for navigator.credentials.get() that only `user`'s passkeys answer
+    (allowCredentials), user verification required as at sign-in. 400 `no_passkeys`
+    for an account without any. Commits."""
+    owned = list(await db.scalars(select(Passkey).where(Passkey.user_id == user.id)))
+    if not owned:
+        raise _refused("no_passkeys", "This account has no passkey; use your password")
+    challenge = await _new_challenge(db, request, REAUTHENTICATE, user.id)
+    await db.commit()
+    options = generate_authentication_options(
+        rp_id=relying_party(request).id,
+        challenge=challenge,
+        timeout=int(CHALLENGE_LIFETIME.total_seconds() * 1000),
+        allow_credentials=[_descriptor(passkey) for passkey in owned],
+        user_verification=UserVerificationRequirement.REQUIRED,
+    )
+    return _as_json(options)
+
+
+async def reauthenticate(
+    db: AsyncSession, request: Request, user: User, answer: dict[str, Any]
+) -> None:
+    """Check that the answer to `reauthentication_options` proves `user` (one of its own
+    passkeys, verified as at sign-in, its counter moved on): 400 for a stale or reused
+    request, 401 `passkey_wrong_account` for another account's passkey, 401 for one
+    that does not verify, 429 once the account's login throttle is spent (a failure
+    counts as a wrong password would)."""
+    credential = _parsed(parse_authentication_credential_json, answer)
+    challenge = _challenge_of(credential)
+    await _take_challenge(db, challenge, REAUTHENTICATE, user.id)
+    passkey = await db.scalar(
+        select(Passkey)
+        .options(joinedload(Passkey.user))
+        .where(Passkey.credential_id == credential.raw_id)
+    )
+    await db.commit()  # release the connection while the throttle works
+    if passkey is not None and passkey.user_id != user.id:
+        throttle: LoginThrottle = request.state.login_throttle
+        attempt = await throttle.reserve(user.email_key, sessions.client_address(request))
+        await throttle.failed(attempt)
+        raise _not_accepted("passkey_wrong_account", "This passkey belongs to another account")
+    await _throttled_verify(db, request, credential, challenge, passkey, user.email_key)
 
 
 async def _verify(

@@ -29,7 +29,9 @@ class EventType(StrEnum):
     """The kinds of event, as the API names them (a contract: never renamed)."""
 
     SIGN_IN = "sign_in"  # detail: the SignInMethod
-    SIGN_IN_FAILED = "sign_in_failed"  # detail: what failed ("password", "code")
+    # detail: what failed: "password", "code" (a sign-in's second step) or
+    # "reauthentication" (a signed-in session's password or code was wrong)
+    SIGN_IN_FAILED = "sign_in_failed"
     REAUTHENTICATED = "reauthenticated"  # detail: the SignInMethod
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 (a name, not a secret)
     PASSWORD_RESET = "password_reset"  # noqa: S105 (a name, not a secret)

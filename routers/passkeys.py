@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notices, passkeys, security_log
 from accounts.security_log import EventType, SignInMethod
-from auth import CurrentUser
+from auth import CurrentSession, CurrentUser, RecentSession
 from database import SessionDep
 from errors.domain import DomainError
 from models import Passkey
@@ -27,7 +27,8 @@ from schemas import (
     Token,
     error_responses,
 )
-from web.signin import confirm_current_password, sign_in
+from web.signin import sign_in
+from web.step_up import confirm_recent
 
 router = APIRouter(prefix="/api/users", tags=["passkeys"])
 
@@ -53,14 +54,17 @@ async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> 
     responses=OPTIONS_DESCRIPTION | error_responses(400, 401, 413, 429),
 )
 async def passkey_registration_options(
-    request: Request, body: PasskeyOptionsRequest, current_user: CurrentUser, session: SessionDep
+    request: Request,
+    current: CurrentSession,
+    session: SessionDep,
+    body: PasskeyOptionsRequest | None = None,
 ) -> dict[str, Any]:
-    """Start adding a passkey: options for `navigator.credentials.create()`. Needs the
-    current password (checked, and throttled, as for an email change)."""
-    await confirm_current_password(
-        request, session, current_user, body.current_password, "add a passkey"
-    )
-    return await passkeys.registration_options(session, request, current_user)
+    """Start adding a passkey: options for `navigator.credentials.create()`. Needs
+    recent authentication or `current_password` (web/step_up.py); the body may be left
+    out."""
+    password = body.current_password if body is not None else None
+    await confirm_recent(request, session, current, current_password=password)
+    return await passkeys.registration_options(session, request, current.user)
 
 
 @router.post(
@@ -70,11 +74,13 @@ async def passkey_registration_options(
     responses=error_responses(400, 401, 409, 413, 429),
 )
 async def add_passkey(
-    request: Request, body: PasskeyRegistration, current_user: CurrentUser, session: SessionDep
+    request: Request, body: PasskeyRegistration, current: RecentSession, session: SessionDep
 ) -> Passkey:
-    """Finish adding a passkey: the browser's answer to the options. The owner is
+    """Finish adding a passkey: the browser's answer to the options, on a session that
+    authenticated recently (web/step_up.py). The owner is
     mailed a notice (429 `mail_limit`, and no passkey, once the account's mail budget
     is spent)."""
+    current_user = current.user
     passkey = await passkeys.register(
         session, request, current_user, body.credential.model_dump(), body.name
     )
@@ -124,10 +130,12 @@ async def rename_passkey(
     responses=error_responses(401, 404, 429),
 )
 async def remove_passkey(
-    request: Request, passkey_id: PathId, current_user: CurrentUser, session: SessionDep
+    request: Request, passkey_id: PathId, current: RecentSession, session: SessionDep
 ) -> None:
-    """The passkey no longer signs anyone in, at once. The owner is mailed a notice
-    (429 `mail_limit`, and the passkey stays, once the account's mail budget is spent)."""
+    """The passkey no longer signs anyone in, at once; needs recent authentication
+    (web/step_up.py). The owner is mailed a notice (429 `mail_limit`, and the passkey
+    stays, once the account's mail budget is spent)."""
+    current_user = current.user
     passkey = await _own_passkey(session, current_user.id, passkey_id)
     await session.delete(passkey)
     await notices.queue_passkey_removed(session, current_user, passkey.name)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from accounts import security_log, sessions
 from accounts.security_log import EventType, SignInMethod
-from auth import CurrentSession, OptionalSession, token_for
+from auth import CurrentSession, OptionalSession, RecentSession, token_for
 from content.pagination import LIMIT_MAX, IdCursor, id_cursor_position
 from database import SessionDep
 from errors.domain import DomainError
@@ -163,10 +163,9 @@ async def end_session(
 @router.delete(
     "/me/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(401)
 )
-async def end_other_sessions(
-    request: Request, current: CurrentSession, session: SessionDep
-) -> None:
-    """Signs out everywhere else: every session of yours but this one ends."""
+async def end_other_sessions(request: Request, current: RecentSession, session: SessionDep) -> None:
+    """Signs out everywhere else: every session of yours but this one ends. Needs recent
+    authentication (web/step_up.py)."""
     await security_log.record(session, current.user_id, EventType.OTHER_SESSIONS_ENDED, request)
     await sessions.revoke(
         session, UserSession.user_id == current.user_id, UserSession.id != current.id

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from accounts import email_links, mfa, notices, rate_limits, security_log, sessions
 from accounts.security_log import EventType
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
-from auth import CurrentSession, CurrentUser, hash_password, token_for
+from auth import CurrentSession, CurrentUser, RecentSession, hash_password, token_for
 from comments.service import delete_account_comments
 from config import get_settings
 from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
@@ -35,7 +35,8 @@ from schemas import (
     password_problem,
 )
 from web.page_cache import cached_page
-from web.signin import check_password, confirm_current_password, login_failed, sign_in
+from web.signin import check_password, login_failed, sign_in
+from web.step_up import confirm_recent
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 
@@ -152,11 +153,10 @@ async def change_password(
     session: SessionDep,
 ) -> Token:
     """Re-hash under a new password and end every other session; this one goes on, and
-    the answer carries a fresh access token for it."""
+    the answer carries a fresh access token for it. Needs recent authentication or
+    `current_password` (web/step_up.py)."""
     current_user = current_session.user
-    await confirm_current_password(
-        request, session, current_user, body.current_password, "change the password"
-    )
+    await confirm_recent(request, session, current_session, current_password=body.current_password)
     problem = password_problem(
         body.new_password, username=current_user.username, email=current_user.email
     )
@@ -202,20 +202,19 @@ async def update_user(
     request: Request,
     user_id: PathId,
     user_in: UserUpdate,
-    current_user: CurrentUser,
+    current: CurrentSession,
     session: SessionDep,
 ) -> User:
-    """A rename needs only the token; a new email also needs `current_password`, checked
-    before anything else is said about the new address, and starts unverified: a link
+    """A rename needs only the token; a new email also needs recent authentication or
+    `current_password` (web/step_up.py), checked before anything else is said about the
+    new address, and starts unverified: a link
     to verify it is mailed to it, within the new address's and the account's mail
     budgets (else 429 `mail_limit`, and nothing changes)."""
     user = await get_user_or_404(session, user_id)
-    ensure_self(current_user, user)
+    ensure_self(current.user, user)
     new_email = user_in.email is not None and fold(user_in.email) != user.email_key
     if new_email:
-        await confirm_current_password(
-            request, session, user, user_in.current_password, "change the email"
-        )
+        await confirm_recent(request, session, current, current_password=user_in.current_password)
     await ensure_available(
         session, username=user_in.username, email=user_in.email, exclude_id=user.id
     )
@@ -241,14 +240,15 @@ async def delete_user(
     request: Request,
     response: Response,
     user_id: PathId,
-    current_user: CurrentUser,
+    current: RecentSession,
     session: SessionDep,
 ) -> None:
     """Deletes the account and, through the foreign keys' cascades, all its posts and
     sessions; its comments (those others replied to stay as placeholders) and reports;
-    and its picture, unless another account uses the same one."""
+    and its picture, unless another account uses the same one. Needs recent
+    authentication (web/step_up.py): a token alone may be stolen."""
     user = await get_user_or_404(session, user_id)
-    ensure_self(current_user, user)
+    ensure_self(current.user, user)
     picture = user.image_file
     await delete_account_comments(session, user.id)
     await session.delete(user)

@@ -2,13 +2,16 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from accounts import sessions
 from accounts.throttle import MAX_FAILURES_PER_EMAIL
 from auth import OptionalUser
+from config import get_settings
 from tests.helpers import STRONG_PASSWORD, bearer, create_post, login, statuses_in_parallel
 
 
@@ -124,14 +127,17 @@ def test_current_password_guesses_are_throttled_like_logins(client, alice):
     assert login(client, alice.email).status_code == 429
 
 
-def test_changing_the_email_needs_the_current_password(client, alice):
+def test_changing_the_email_on_an_old_session_needs_the_current_password(
+    client, alice, monkeypatch
+):
+    """Step-up (tests/test_step_up.py has the rest): past REAUTH_WINDOW_MINUTES a new
+    email needs a reauthentication, or `current_password` as before."""
+    later = sessions.utcnow() + timedelta(minutes=get_settings().reauth_window_minutes + 1)
+    monkeypatch.setattr(sessions, "utcnow", lambda: later)
     url = f"/api/users/{alice.id}"
     missing = client.patch(url, json={"email": "new@example.com"}, headers=alice.headers)
-    assert missing.status_code == 400
-    assert missing.json() == {
-        "detail": "current_password is required to change the email",
-        "code": "current_password_required",
-    }
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "reauthentication_required"
     wrong = {"email": "new@example.com", "current_password": "not-my-password"}
     refused = client.patch(url, json=wrong, headers=alice.headers)
     assert refused.status_code == 400
@@ -233,6 +239,9 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("GET", "/api/users/me/passkeys"),
         ("PATCH", "/api/users/me/passkeys/{passkey_id}"),
         ("DELETE", "/api/users/me/passkeys/{passkey_id}"),
+        ("POST", "/api/users/me/reauthentication"),
+        ("POST", "/api/users/me/reauthentication/passkey/options"),
+        ("POST", "/api/users/me/reauthentication/passkey"),
         ("PATCH", "/api/users/{user_id}"),
         ("DELETE", "/api/users/{user_id}"),
         ("POST", "/api/posts"),

@@ -79,15 +79,11 @@ async def check_password(
 
 
 async def confirm_current_password(
-    request: Request, session: AsyncSession, user: User, password: str | None, action: str
+    request: Request, session: AsyncSession, user: User, password: str
 ) -> None:
-    """Sensitive changes need the password again, not only a token that may be stolen."""
-    if password is None:
-        raise DomainError(
-            status.HTTP_400_BAD_REQUEST,
-            "current_password_required",
-            f"current_password is required to {action}",
-        )
+    """The `current_password` a sensitive change came with, checked (and throttled):
+    400 `current_password_incorrect` when wrong. web/step_up.py decides when it is
+    needed."""
     await session.commit()  # release the connection while Argon2 runs
     valid, _ = await check_password(request, user.email_key, password, user.password_hash)
     if not valid:

@@ -46,7 +46,7 @@ function passkeyItem(passkey, { rename, remove }) {
   return item;
 }
 
-export function setUpPasskeys(user) {
+export function setUpPasskeys() {
   const list = byId("passkeys-list");
   const error = byId("passkeys-error");
   const success = byId("passkeys-success");
@@ -67,22 +67,16 @@ export function setUpPasskeys(user) {
     if (passkeys) byId("passkeys-empty").hidden = passkeys.length > 0;
   }
 
-  // Adding: the current password first, then the browser's own passkey dialog.
+  // Adding: the browser's own passkey dialog (after apiFetch's step-up dialog, on a
+  // session that signed in a while ago).
   const adding = setUpDialog("add-passkey", {
-    before: () => {
-      adding.form.reset();
-      byId("add-passkey-username").value = user.email;
-      say("");
-    },
-    after: () => adding.form.elements.current_password.focus(),
+    before: () => say(""),
+    after: () => adding.submit.focus(),
   });
   onSubmit(adding.form, { error: adding.error, submit: adding.submit }, async () => {
     let passkey;
     try {
-      passkey = await addPasskey(
-        adding.form.elements.current_password.value,
-        deviceLabel(navigator.userAgent),
-      );
+      passkey = await addPasskey(deviceLabel(navigator.userAgent));
     } catch (failure) {
       if (failure instanceof PasskeyError) return failure.message;
       throw failure;

@@ -37,12 +37,16 @@ function confirmedWith(method) {
 const quoted = (text) => `“${text}”`;
 
 // accounts/security_log.py's EventType, each a sentence made from the event's detail.
+// What a failed attempt got wrong (a `sign_in_failed` event's detail).
+const FAILURES = {
+  password: "Failed sign-in: a wrong password",
+  code: "Failed sign-in: a wrong authenticator or recovery code",
+  reauthentication: "Failed attempt to confirm it is you (a wrong password or code) on a signed-in session",
+};
+
 const SENTENCES = {
   sign_in: (detail) => signedInWith(detail),
-  sign_in_failed: (detail) =>
-    detail === "code"
-      ? "Failed sign-in: a wrong authenticator or recovery code"
-      : "Failed sign-in: a wrong password",
+  sign_in_failed: (detail) => FAILURES[detail] ?? FAILURES.password,
   reauthenticated: (detail) => confirmedWith(detail),
   password_changed: () => "Password changed",
   password_reset: () => "Password reset with a link sent by email",

@@ -25,7 +25,7 @@ if (!user) {
   setUpProfileForm();
   setUpMailForm();
   setUpPasswordForm();
-  setUpPasskeys(user);
+  setUpPasskeys();
   setUpTotp(user);
   setUpSessions();
   setUpSecurityLog();
@@ -57,9 +57,9 @@ function emailChanges(form) {
   return form.elements.email.value.trim().toLowerCase() !== user.email;
 }
 
-/** What the profile form would change: only the fields that differ from `user`. A new
- * email also carries the current password, which the API asks for (a token alone may
- * be stolen). */
+/** What the profile form would change: only the fields that differ from `user`. (A new
+ * email is a sensitive change: on a session that signed in a while ago, apiFetch asks
+ * for the password first, in its step-up dialog.) */
 function profileChanges(form) {
   const changes = {};
   if (form.elements.username.value.trim() !== user.username) {
@@ -71,24 +71,12 @@ function profileChanges(form) {
       changes[name] = form.elements[name].value;
     }
   }
-  if (emailChanges(form)) {
-    changes.email = form.elements.email.value;
-    changes.current_password = form.elements.current_password.value;
-  }
+  if (emailChanges(form)) changes.email = form.elements.email.value;
   return changes;
-}
-
-/** The current-password field is shown, and required, only while the email changes. */
-function showPasswordFieldIfNeeded(form) {
-  const needed = emailChanges(form);
-  byId("profile-password-field").hidden = !needed;
-  form.elements.current_password.required = needed;
-  if (!needed) form.elements.current_password.value = "";
 }
 
 function setUpProfileForm() {
   const form = byId("profile-form");
-  form.elements.email.addEventListener("input", () => showPasswordFieldIfNeeded(form));
   const success = byId("profile-success");
   const ready = () => {
     success.hidden = true;
@@ -106,7 +94,6 @@ function setUpProfileForm() {
     if (!response.ok) return formErrors(form, response);
     user = await response.json();
     showAccount(user);
-    showPasswordFieldIfNeeded(form);
     updateCurrentUser(user);
     success.textContent = "Profile saved.";
     success.hidden = false;
@@ -145,10 +132,7 @@ function setUpPasswordForm() {
   onSubmit(form, { error, submit: byId("password-submit"), check, ready }, async () => {
     const response = await apiFetch("/api/users/me/password", {
       method: "POST",
-      json: {
-        current_password: form.elements.current_password.value,
-        new_password: form.elements.new_password.value,
-      },
+      json: { new_password: form.elements.new_password.value },
     });
     if (!response.ok) return formErrors(form, response);
     const { access_token: token } = await response.json();

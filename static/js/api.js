@@ -1,12 +1,19 @@
 // The API client: `apiFetch`, the one fetch helper every script talks to the API (and
 // fetches pages) through. It sends the access token (auth.js holds it) and, when the
-// token has expired, trades the refresh cookie for a new one and tries again.
+// token has expired, trades the refresh cookie for a new one and tries again. When a
+// sensitive action needs the person to confirm it is them (step-up), it asks in a
+// dialog (reauth.js) and tries again.
 import { clearToken, getToken, markLeaving, setToken } from "./auth.js";
-import { NetworkError } from "./errors.js";
+import { errorBody, NetworkError } from "./errors.js";
 import { loginUrl } from "./navigation.js";
 
 const READ_METHODS = new Set(["GET", "HEAD"]);
 const REFRESH_PATH = "/api/users/token/refresh";
+// The 401s that say the token is no good (expired, or its session ended). Any other
+// coded 401 is the request's own answer (a passkey refused, say): no refresh for it.
+const TOKEN_REFUSALS = new Set(["invalid_token", "not_authenticated"]);
+// A sensitive action on a session that has not proven who uses it lately.
+const STEP_UP = "reauthentication_required";
 
 let refreshPromise = null;
 
@@ -73,15 +80,27 @@ function refreshedToken(rejected) {
  *   auth: false to never send the token (the login form uses it);
  *   leaveForLogin: false to stay on the page when the session is over (an autosave:
  *     the editor keeps the text on this device and says so), where a write would
- *     otherwise go to the login page.
+ *     otherwise go to the login page;
+ *   stepUp: false to answer a 401 `reauthentication_required` as it is (reauth.js's
+ *     own requests).
  * A 401 to a request that carried the token refreshes the token once (through the
  * refresh cookie) and sends the request again. Only when that fails is the token
  * cleared (and with it the cached user); for a write, the person is then sent to log
  * in again (a window event "inkwell:login-required" goes first, so open drafts can
- * say so). A request that never reached the server throws a NetworkError.
+ * say so). A 401 `reauthentication_required` opens reauth.js's dialog instead: once
+ * the person has confirmed it is them, the request is sent once more and its answer
+ * returned; if they cancel, the 401 is. A request that never reached the server
+ * throws a NetworkError.
  */
 export async function apiFetch(path, options = {}) {
-  const { json, auth = true, leaveForLogin = true, headers: givenHeaders, ...init } = options;
+  const {
+    json,
+    auth = true,
+    leaveForLogin = true,
+    stepUp = true,
+    headers: givenHeaders,
+    ...init
+  } = options;
   const method = (init.method || "GET").toUpperCase();
   const headers = new Headers(givenHeaders || {});
   if (!headers.has("Accept")) headers.set("Accept", "application/json");
@@ -94,27 +113,52 @@ export async function apiFetch(path, options = {}) {
     if (token) headers.set("Authorization", `Bearer ${token}`);
     return send(path, { ...init, method, headers, credentials: "same-origin" });
   };
-  return withToken(ownToken, method, leaveForLogin, sendWith);
+  return withToken(ownToken, method, { leaveForLogin, stepUp }, sendWith);
 }
 
-/** Send through `sendWith(token)`, refreshing the token once on a 401 (see apiFetch). */
-async function withToken(ownToken, method, leaveForLogin, sendWith) {
+/** The `code` of an error answer, or null. */
+async function codeOf(response) {
+  const body = await errorBody(response);
+  return body && typeof body.code === "string" ? body.code : null;
+}
+
+/** Send through `sendWith(token)`, refreshing the token once on a 401, or stepping up
+ * on a 401 `reauthentication_required` (see apiFetch). `sendWith` may be called more
+ * than once: the bodies sent through it (a string, a FormData) can be. */
+async function withToken(ownToken, method, options, sendWith) {
   const token = ownToken ? getToken() : null;
   let response = await sendWith(token);
   if (response.status !== 401 || !token) return response;
+  let code = await codeOf(response);
+  if (code === STEP_UP) return steppedUp(response, ownToken, method, options, sendWith);
+  if (code && !TOKEN_REFUSALS.has(code)) return response;
 
   const fresh = await refreshedToken(token);
   if (fresh) {
     response = await sendWith(fresh);
     if (response.status !== 401) return response;
+    // An expired token on a session that also signed in long ago: now the step-up.
+    code = await codeOf(response);
+    if (code === STEP_UP) return steppedUp(response, ownToken, method, options, sendWith);
+    if (code && !TOKEN_REFUSALS.has(code)) return response;
   }
   clearToken();
-  if (!READ_METHODS.has(method) && leaveForLogin) {
+  if (!READ_METHODS.has(method) && options.leaveForLogin) {
     window.dispatchEvent(new CustomEvent("inkwell:login-required"));
     markLeaving();
     location.assign(loginUrl());
   }
   return response;
+}
+
+/** `refused` was a 401 `reauthentication_required`: once the person has confirmed it
+ * is them (reauth.js's dialog), send the request once more, as any request (a token
+ * that expired meanwhile is refreshed), never asking twice; cancelled, `refused`. */
+async function steppedUp(refused, ownToken, method, options, sendWith) {
+  if (!options.stepUp) return refused;
+  const { reauthenticate } = await import("./reauth.js");
+  if (!(await reauthenticate())) return refused;
+  return withToken(ownToken, method, { ...options, stepUp: false }, sendWith);
 }
 
 /** One XMLHttpRequest as a fetch Response: fetch reports no upload progress, XHR does
@@ -151,12 +195,13 @@ function xhrSend(method, path, body, token, onProgress) {
 
 /**
  * Upload `body` (a FormData) to `path` with POST, as apiFetch would send it (the token,
- * one refresh on a 401, the login page when the session is over), reporting progress
+ * one refresh on a 401, the step-up dialog, the login page when the session is over:
+ * a FormData can be sent again), reporting progress
  * to `onProgress(fraction)`. Resolves with a fetch Response, so errors.js and forms.js
  * read its answer as any other.
  */
 export function apiUpload(path, body, { onProgress, leaveForLogin = true } = {}) {
-  return withToken(true, "POST", leaveForLogin, (token) =>
+  return withToken(true, "POST", { leaveForLogin, stepUp: true }, (token) =>
     xhrSend("POST", path, body, token, onProgress),
   );
 }

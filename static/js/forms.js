@@ -105,7 +105,6 @@ export function clearErrorsOnInput(form) {
 const FIELD_BY_CODE = {
   username_taken: "username",
   email_taken: "email",
-  current_password_required: "current_password",
   current_password_incorrect: "current_password",
   // Two sign-ups racing for one name: the answer names both fields, and was always
   // shown at the username (it starts with "Username", which the field was once

@@ -177,14 +177,12 @@ async function forgetUnknown(rpId, credentialId, response) {
 }
 
 /**
- * Add a passkey to the signed-in account, the current password confirming it is
- * really its owner. Resolves with the new passkey ({id, name, ...}); throws a
- * PasskeyError to show (including "Current password is incorrect").
+ * Add a passkey to the signed-in account (a session that signed in long ago is asked
+ * to confirm it is its owner first: apiFetch's step-up). Resolves with the new passkey
+ * ({id, name, ...}); throws a PasskeyError to show.
  */
-export async function addPasskey(currentPassword, name) {
-  const json = await options("/api/users/me/passkeys/options", {
-    json: { current_password: currentPassword },
-  });
+export async function addPasskey(name) {
+  const json = await options("/api/users/me/passkeys/options", { json: {} });
   checkSite(json.rp.id);
   const credential = await ceremony(() =>
     navigator.credentials.create({ publicKey: creationOptions(json) }),
@@ -196,4 +194,27 @@ export async function addPasskey(currentPassword, name) {
   });
   if (!response.ok) throw new PasskeyError(await errorMessage(response));
   return response.json();
+}
+
+/**
+ * Confirm it is you with a passkey of this account (step-up, reauth.js): resolves true
+ * once the server counts this session as recently authenticated, false if aborted;
+ * throws a PasskeyError to show (the account has no passkey, or another one was used).
+ */
+export async function confirmWithPasskey() {
+  const json = await options("/api/users/me/reauthentication/passkey/options", {
+    stepUp: false,
+  });
+  checkSite(json.rpId);
+  const credential = await ceremony(() =>
+    navigator.credentials.get({ publicKey: requestOptions(json) }),
+  );
+  if (!credential) return false;
+  const response = await apiFetch("/api/users/me/reauthentication/passkey", {
+    method: "POST",
+    stepUp: false,
+    json: { credential: credentialJSON(credential) },
+  });
+  if (!response.ok) throw new PasskeyError(await errorMessage(response));
+  return true;
 }

@@ -1,0 +1,73 @@
+"""/api/users/me/reauthentication: a signed-in session proves again who uses it, so
+that sensitive actions may go ahead for REAUTH_WINDOW_MINUTES (web/step_up.py)."""
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, status
+from pydantic import Field
+
+from accounts import passkeys
+from accounts.totp import CODE_MAX
+from auth import CurrentSession
+from database import SessionDep
+from schemas import CurrentPassword, InputModel, PasskeySignIn, error_responses, omittable
+from web import step_up
+
+router = APIRouter(prefix="/api/users", tags=["reauthentication"])
+
+# WebAuthn's own PublicKeyCredentialRequestOptionsJSON, handed to the browser as it is.
+OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Options for the browser's WebAuthn call"}
+}
+SecondFactorCode = Annotated[str, Field(max_length=CODE_MAX)]
+
+
+class Reauthentication(InputModel):
+    password: CurrentPassword
+    code: SecondFactorCode | None = omittable(
+        "With 2FA on: a current code from the authenticator app, or an unused recovery code"
+    )
+
+
+@router.post(
+    "/me/reauthentication",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(400, 401, 413, 429),
+)
+async def reauthenticate(
+    request: Request, body: Reauthentication, current: CurrentSession, session: SessionDep
+) -> None:
+    """Confirm it is you with your password (and, with 2FA on, a code): sensitive
+    actions then go ahead for REAUTH_WINDOW_MINUTES. Spends the login throttle like a
+    login; 400 `reauthentication_failed` for a wrong password or code, 400
+    `mfa_code_required` when 2FA is on and no code came."""
+    await step_up.reauthenticate_with_password(
+        request, session, current, password=body.password, code=body.code
+    )
+
+
+@router.post(
+    "/me/reauthentication/passkey/options",
+    responses=OPTIONS_DESCRIPTION | error_responses(400, 401, 413),
+)
+async def reauthentication_passkey_options(
+    request: Request, current: CurrentSession, session: SessionDep
+) -> dict[str, Any]:
+    """Start confirming it is you with a passkey: options for
+    `navigator.credentials.get()` that only this account's passkeys answer."""
+    return await passkeys.reauthentication_options(session, request, current.user)
+
+
+@router.post(
+    "/me/reauthentication/passkey",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(400, 401, 413, 429),
+)
+async def reauthenticate_with_passkey(
+    request: Request, body: PasskeySignIn, current: CurrentSession, session: SessionDep
+) -> None:
+    """Confirm it is you with the browser's answer to the options: one of this account's
+    passkeys, with user verification."""
+    await step_up.reauthenticate_with_passkey(
+        request, session, current, answer=body.credential.model_dump()
+    )

@@ -1,0 +1,196 @@
+// Step-up: a sensitive request (a new email or password, deleting the account, adding
+// or removing a passkey, ending the other sessions) on a session that signed in a while
+// ago is answered 401 `reauthentication_required`. apiFetch then calls `reauthenticate`
+// here: a dialog asks for the password (and the 2FA code, when it is on) or a passkey,
+// POSTs it to /api/users/me/reauthentication, and says whether to send the request
+// again. Tokens stay auth.js's business; this module never sees one.
+import { apiFetch } from "./api.js";
+import { showError } from "./dom.js";
+import { errorBody, errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
+import { confirmWithPasskey, PasskeyError, passkeysSupported } from "./passkeys.js";
+import { getCurrentUser } from "./user.js";
+
+const REAUTH_PATH = "/api/users/me/reauthentication";
+
+let asking = null;
+
+/**
+ * Ask the person to confirm it is them. Resolves true once the server counts this
+ * session as recently authenticated, false if they cancelled. Requests refused at the
+ * same time share one dialog (and one answer).
+ */
+export function reauthenticate() {
+  if (!asking) {
+    asking = ask().finally(() => {
+      asking = null;
+    });
+  }
+  return asking;
+}
+
+/** An element with these properties (attributes where a property will not do). */
+function element(tag, properties = {}, ...children) {
+  const made = document.createElement(tag);
+  for (const [name, value] of Object.entries(properties)) {
+    if (name in made) made[name] = value;
+    else made.setAttribute(name, value);
+  }
+  made.append(...children);
+  return made;
+}
+
+function field(id, label, input, hint) {
+  const wrapper = element("div", { className: "field" }, element("label", { htmlFor: id }, label));
+  input.id = id;
+  wrapper.append(input);
+  if (hint) {
+    input.setAttribute("aria-describedby", `${id}-hint`);
+    wrapper.append(element("p", { className: "hint", id: `${id}-hint` }, hint));
+  }
+  return wrapper;
+}
+
+/** The dialog, built afresh each time (and removed once closed). */
+function build(user, withCode) {
+  const password = element("input", {
+    name: "password",
+    type: "password",
+    required: true,
+    autocomplete: "current-password",
+  });
+  const code = element("input", {
+    name: "code",
+    type: "text",
+    inputMode: "numeric",
+    autocomplete: "one-time-code",
+    spellcheck: false,
+  });
+  const codeField = field(
+    "reauth-code",
+    "Code from your authenticator app",
+    code,
+    "Or one of your recovery codes.",
+  );
+  codeField.hidden = !withCode;
+  code.required = withCode;
+  // For password managers: whose password this is.
+  const username = element("input", {
+    type: "text",
+    name: "account_username",
+    autocomplete: "username",
+    hidden: true,
+    value: user ? user.email : "",
+  });
+  const error = element("p", { className: "form-error", id: "reauth-error", role: "alert" });
+  error.hidden = true;
+  const cancel = element("button", { type: "button", className: "btn btn-ghost" }, "Cancel");
+  const usePasskey = element(
+    "button",
+    { type: "button", className: "btn btn-secondary", id: "reauth-passkey" },
+    "Use a passkey",
+  );
+  usePasskey.hidden = !passkeysSupported();
+  const submit = element("button", { type: "submit", className: "btn btn-primary" }, "Confirm");
+  const form = element(
+    "form",
+    { className: "stack", id: "reauth-form" },
+    element("h2", { id: "reauth-heading" }, "Confirm it is you"),
+    element(
+      "p",
+      { id: "reauth-intro" },
+      "You signed in a while ago. To make this change, enter your password again.",
+    ),
+    username,
+    field("reauth-password", "Your password", password),
+    codeField,
+    error,
+    element("div", { className: "dialog-actions" }, cancel, usePasskey, submit),
+  );
+  const dialog = element("dialog", {
+    className: "modal",
+    id: "reauth-dialog",
+    "aria-labelledby": "reauth-heading",
+    "aria-describedby": "reauth-intro",
+  });
+  dialog.append(form);
+  return { dialog, form, password, code, codeField, error, cancel, usePasskey, submit };
+}
+
+/** Run `work` with the dialog's buttons disabled and `button` saying `label`; true
+ * once it has confirmed, false (its error shown) otherwise. */
+async function busy(parts, button, label, work) {
+  const buttons = [parts.submit, parts.usePasskey];
+  const idleLabel = button.textContent;
+  for (const each of buttons) each.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = label;
+  showError(parts.error, "");
+  let unexpected = null;
+  try {
+    return await work();
+  } catch (failure) {
+    if (failure instanceof PasskeyError) showError(parts.error, failure.message);
+    else if (failure instanceof NetworkError) showError(parts.error, NETWORK_ERROR);
+    else {
+      showError(parts.error, GENERIC_ERROR);
+      unexpected = failure;
+    }
+    return false;
+  } finally {
+    for (const each of buttons) each.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = idleLabel;
+    if (unexpected) console.error(unexpected); // a bug: shown in the console, not hidden
+  }
+}
+
+/** POST the password (and code); true once accepted, else the error is shown. */
+async function sendPassword(parts) {
+  const body = { password: parts.password.value };
+  if (!parts.codeField.hidden && parts.code.value.trim()) body.code = parts.code.value.trim();
+  const response = await apiFetch(REAUTH_PATH, { method: "POST", json: body, stepUp: false });
+  if (response.ok) return true;
+  const answer = await errorBody(response);
+  if (answer && answer.code === "mfa_code_required") {
+    // 2FA was turned on since this page asked /api/users/me: ask for the code too.
+    parts.codeField.hidden = false;
+    parts.code.required = true;
+    parts.code.focus();
+  }
+  showError(parts.error, await errorMessage(response));
+  return false;
+}
+
+async function ask() {
+  let user = null;
+  try {
+    user = await getCurrentUser();
+  } catch {
+    // the dialog still works: the code field shows if the server asks for it
+  }
+  const parts = build(user, Boolean(user && user.totp_enabled));
+  document.body.append(parts.dialog);
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (confirmed) => {
+      if (done) return;
+      done = true;
+      if (parts.dialog.open) parts.dialog.close();
+      parts.dialog.remove();
+      resolve(confirmed);
+    };
+    parts.dialog.addEventListener("close", () => finish(false));
+    parts.cancel.addEventListener("click", () => finish(false));
+    parts.form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!parts.form.reportValidity()) return;
+      if (await busy(parts, parts.submit, "Checking…", () => sendPassword(parts))) finish(true);
+    });
+    parts.usePasskey.addEventListener("click", async () => {
+      const waiting = "Waiting for your passkey…";
+      if (await busy(parts, parts.usePasskey, waiting, confirmWithPasskey)) finish(true);
+    });
+    parts.dialog.showModal();
+    parts.password.focus();
+  });
+}
