@@ -23,6 +23,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from accounts.totp import CODE_MAX
 from accounts.usernames import clean_username
 from content.slugs import SLUG_MAX
 from content.tags import TAGS_MAX, normalise_tag, normalise_tags
@@ -382,7 +383,7 @@ class Token(BaseModel):
 
 # --- The second factor (accounts/mfa.py) --------------------------------------------
 # A code as typed: six digits, or a recovery code (xxxx-xxxx-xxxx); longer is refused.
-SecondFactorCode = Annotated[str, Field(min_length=1, max_length=40), TextField]
+SecondFactorCode = Annotated[str, Field(min_length=1, max_length=CODE_MAX), TextField]
 
 
 class TotpEnrolment(BaseModel):

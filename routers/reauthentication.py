@@ -1,16 +1,21 @@
 """/api/users/me/reauthentication: a signed-in session proves again who uses it, so
 that sensitive actions may go ahead for REAUTH_WINDOW_MINUTES (web/step_up.py)."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, Request, status
-from pydantic import Field
 
 from accounts import passkeys
-from accounts.totp import CODE_MAX
 from auth import CurrentSession
 from database import SessionDep
-from schemas import CurrentPassword, InputModel, PasskeySignIn, error_responses, omittable
+from schemas import (
+    CurrentPassword,
+    InputModel,
+    PasskeySignIn,
+    SecondFactorCode,
+    error_responses,
+    omittable,
+)
 from web import step_up
 
 router = APIRouter(prefix="/api/users", tags=["reauthentication"])
@@ -19,7 +24,6 @@ router = APIRouter(prefix="/api/users", tags=["reauthentication"])
 OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
     200: {"description": "Options for the browser's WebAuthn call"}
 }
-SecondFactorCode = Annotated[str, Field(max_length=CODE_MAX)]
 
 
 class Reauthentication(InputModel):

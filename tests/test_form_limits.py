@@ -4,6 +4,7 @@
 import re
 from html.parser import HTMLParser
 
+from accounts.totp import CODE_MAX, DIGITS
 from config import BASE_DIR
 from content.search import QUERY_MAX_LENGTH
 from content.slugs import SLUG_MAX
@@ -44,6 +45,8 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "/login": {
         "login-email": {"maxlength": EMAIL_MAX},
         "login-password": PASSWORD,
+        # The second step's code: six digits, or a recovery code.
+        "mfa-code": {"maxlength": CODE_MAX},
     },
     "/forgot-password": {"forgot-email": {"maxlength": EMAIL_MAX}},
     "/reset-password": {
@@ -55,12 +58,10 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
         "profile-email": {"maxlength": EMAIL_MAX},
         "profile-bio": {"maxlength": BIO_MAX},
         "profile-website": {"maxlength": WEBSITE_MAX},
-        "profile-current-password": PASSWORD,
-        "current-password": PASSWORD,
         "new-password": NEW_PASSWORD,
         "confirm-new-password": NEW_PASSWORD,
-        "add-passkey-password": PASSWORD,
         "rename-passkey-name": {"maxlength": PASSKEY_NAME_MAX},
+        "totp-code": {"minlength": DIGITS, "maxlength": DIGITS + 1},
     },
 }
 

@@ -13,6 +13,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
 from accounts import sessions
+from accounts.totp import CODE_MAX, DIGITS
 from admin.accounts import SEARCH_MAX
 from config import BASE_DIR, get_settings
 from content.markdown_render import EXCERPT_LENGTH, Excerpt, excerpt
@@ -74,6 +75,11 @@ class Limits:
     admin_search_max: int = SEARCH_MAX
     comment_max: int = COMMENT_MAX
     report_reason_max: int = REPORT_REASON_MAX
+    # A TOTP code as typed ("123456", or "123 456" as some apps show it), and any code
+    # the sign-in's second step takes (a recovery code too).
+    totp_code_min: int = DIGITS
+    totp_code_max: int = DIGITS + 1
+    second_factor_code_max: int = CODE_MAX
 
 
 templates.env.globals["limits"] = Limits()
