@@ -205,10 +205,15 @@ async def lock_account(session: AsyncSession, user_id: int) -> None:
     """Make transactions that change one account's rows take turns, from here to their
     commit, so a cap counted inside them holds (live sessions, passkeys). PostgreSQL
     locks the account's row; on SQLite the caller's first write takes the database's
-    write lock, so it must write (or flush) before it counts."""
+    write lock, so it must write (or flush) before it counts.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: the lock must not conflict with the KEY SHARE
+    lock a row referring to the account takes (a sign-in's security event is inserted
+    before its session): with FOR UPDATE, two sign-ins of one account each held KEY
+    SHARE and waited for the other's, and PostgreSQL ended one as a deadlock."""
     if is_postgresql(session):
         await session.execute(
-            text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user_id}
+            text("SELECT id FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id}
         )
 
 

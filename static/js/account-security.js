@@ -4,6 +4,7 @@
 // and browser. When another section of the page says it changed something, the log is
 // read again from the top. Also how a session signed in, for the sessions list.
 import { apiFetch } from "./api.js";
+import { isLeaving } from "./auth.js";
 import { readableDate } from "./dates.js";
 import { deviceLabel } from "./devices.js";
 import { byId, showError } from "./dom.js";
@@ -155,7 +156,8 @@ function followChanges(reload) {
   const observer = new MutationObserver(() => {
     if (!messages.some((message) => !message.hidden && message.textContent.trim())) return;
     clearTimeout(pending);
-    pending = setTimeout(reload, SETTLE_MS);
+    // Not once the page is leaving: after a sign-out the read would only be refused.
+    pending = setTimeout(() => isLeaving() || reload(), SETTLE_MS);
   });
   for (const message of messages) {
     observer.observe(message, {

@@ -43,6 +43,12 @@ export function markLeaving() {
   leaving = true;
 }
 
+/** Whether this page is on its way elsewhere (signing out, say): work it would start
+ * now (a list read again) is no longer wanted, and would be refused. */
+export function isLeaving() {
+  return leaving;
+}
+
 // Other tabs of this site hear about a sign-out through this channel (and through
 // the `storage` event on the token key, where BroadcastChannel is missing).
 const channel = typeof BroadcastChannel === "function" ? new BroadcastChannel(CHANNEL_NAME) : null;

@@ -271,6 +271,8 @@ def test_ctrl_enter_saves_a_draft_and_updates_a_published_post(page: Page, api) 
 
     # The fields come in reading order, each with its label.
     page.goto("/write")
+    # Shown once the page's script has asked who is signed in: focus only then.
+    expect(page.get_by_label("Title")).to_be_visible()
     page.get_by_label("Title").focus()
     order = []
     for _ in range(5):
