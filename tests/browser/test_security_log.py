@@ -131,7 +131,7 @@ def test_a_refused_preview_says_so_and_keeps_the_text(
 def test_a_passkey_added_then_signed_in_with_reads_as_such(
     new_page: Callable[[], Page], api
 ) -> None:
-    page, user, _device = signed_in_with_a_device(new_page, api)
+    page, _user, _device = signed_in_with_a_device(new_page, api)
     add_passkey_on_account_page(page)
     name = page.locator("#passkeys-list .session-device").first.text_content()
     log_out(page)
