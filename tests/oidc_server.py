@@ -1,0 +1,147 @@
+"""A real OpenID Provider for the tests: panva's oidc-provider (tests/oidc/provider.mjs,
+pinned by tests/oidc/package-lock.json) on a loopback port, and the steps a person takes
+on its development login screen, done with httpx."""
+
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+from pathlib import Path
+from urllib.parse import urljoin
+
+import httpx
+import pytest
+
+from tests.live_server import free_port
+
+PROVIDER_SCRIPT = Path(__file__).parent / "oidc" / "provider.mjs"
+START_TIMEOUT = 10.0
+# The provider's client for Inkwell, and where Inkwell (TestClient's base URL) gets
+# the provider's answer: the provider accepts no other redirect_uri.
+CLIENT_ID = "inkwell"
+CLIENT_SECRET = "inkwell-test-secret"
+REDIRECT_URI = "http://testserver/auth/oidc/test/callback"
+
+
+@dataclass(frozen=True)
+class OIDCProvider:
+    issuer: str
+    client_id: str
+    client_secret: str
+    redirect_uri: str
+
+    @property
+    def discovery_url(self) -> str:
+        return f"{self.issuer}/.well-known/openid-configuration"
+
+
+def start_provider(port: int) -> subprocess.Popen[bytes]:
+    env = os.environ | {
+        "OIDC_TEST_CLIENT_ID": CLIENT_ID,
+        "OIDC_TEST_CLIENT_SECRET": CLIENT_SECRET,
+        "OIDC_TEST_REDIRECT_URIS": REDIRECT_URI,
+    }
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("the OpenID provider needs Node.js (node) on the PATH")
+    return subprocess.Popen(  # noqa: S603 (Node and our own script)
+        [node, str(PROVIDER_SCRIPT), str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_for_discovery(process: subprocess.Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            stderr = process.stderr.read().decode() if process.stderr else ""
+            pytest.fail(f"the OpenID provider stopped (exit {process.returncode}):\n{stderr}")
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"the OpenID provider did not answer {url} within {START_TIMEOUT:.0f} s")
+
+
+def stop_provider(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    if process.stderr:
+        process.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OIDCProvider]:
+    """One real OpenID provider for the whole run (started on first use)."""
+    if not (PROVIDER_SCRIPT.parent / "node_modules" / "oidc-provider").is_dir():
+        pytest.fail("the OpenID provider is not installed: npm ci --prefix tests/oidc")
+    port = free_port()
+    process = start_provider(port)
+    try:
+        provider = OIDCProvider(
+            issuer=f"http://127.0.0.1:{port}",
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            redirect_uri=REDIRECT_URI,
+        )
+        wait_for_discovery(process, provider.discovery_url)
+        yield provider
+    finally:
+        stop_provider(process)
+
+
+FORM = re.compile(r'<form[^>]*\baction="([^"]*)"[^>]*>(.*?)</form>', re.S)
+HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
+
+
+def provider_form(page: httpx.Response) -> tuple[str, dict[str, str]]:
+    """The first form on a page of the provider: its absolute action and hidden fields."""
+    found = FORM.search(page.text)
+    assert found, f"no form on {page.url}:\n{page.text[:2000]}"
+    action = urljoin(str(page.url), unescape(found.group(1)))
+    fields = {name: unescape(value) for name, value in HIDDEN.findall(found.group(2))}
+    return action, fields
+
+
+def follow_provider(browser: httpx.Client, response: httpx.Response) -> httpx.Response:
+    """Follows the provider's redirects, stopping at a page or at a redirect that leaves
+    the provider (to the client's redirect_uri, which the provider does not serve)."""
+    issuer = f"{response.url.scheme}://{response.url.netloc.decode()}"
+    while response.is_redirect:
+        target = urljoin(str(response.url), response.headers["location"])
+        if not target.startswith(issuer + "/"):
+            return response
+        response = browser.get(target)
+    return response
+
+
+def sign_in_at_provider(
+    browser: httpx.Client, authorization_url: str, login: str
+) -> httpx.Response:
+    """What a person does at the provider: open the authorization URL, sign in on its
+    development login form (any login, any password), consent. Returns the provider's
+    redirect back to the client (its `location` carries `code` and `state`)."""
+    page = follow_provider(browser, browser.get(authorization_url))
+    action, fields = provider_form(page)
+    assert fields.get("prompt") == "login", page.text[:2000]
+    answer = browser.post(action, data=fields | {"login": login, "password": "anything"})
+    page = follow_provider(browser, answer)
+    if page.is_redirect:  # consent already given in this browser
+        return page
+    action, fields = provider_form(page)
+    assert fields.get("prompt") == "consent", page.text[:2000]
+    answer = follow_provider(browser, browser.post(action, data=fields))
+    assert answer.is_redirect, f"the provider did not send the browser back:\n{answer.text[:2000]}"
+    return answer
