@@ -5,13 +5,22 @@ import hashlib
 import hmac
 import logging
 import os
+import re
 import secrets
 from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
+from dotenv import dotenv_values
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 logger = logging.getLogger("inkwell")
@@ -50,6 +59,65 @@ def load_or_create_secret_key(path: Path = SECRET_KEY_FILE) -> SecretStr:
         draft.unlink()
     logger.warning("No SECRET_KEY configured: generated one and saved it to %s (mode 600).", path)
     return SecretStr(key)
+
+
+# An OpenID Connect provider's name: in its URLs (/auth/oidc/<name>/...) and, upper-cased
+# with hyphens as underscores, in its settings' names (OIDC_<NAME>_ISSUER...).
+OIDC_NAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+
+
+class OIDCClient(BaseModel):
+    """Inkwell's registration at one OpenID Connect provider (OIDC_<NAME>_* settings)."""
+
+    name: str = Field(pattern=OIDC_NAME.pattern)
+    # Compared exactly with the discovery document's and the ID tokens' `iss`.
+    issuer: AnyHttpUrl
+    client_id: str = Field(min_length=1)
+    client_secret: SecretStr = Field(min_length=1)
+    # The button's text; the name when unset.
+    label: str = ""
+
+    @property
+    def issuer_url(self) -> str:
+        """The issuer as configured (pydantic adds a "/" to a bare host; issuers compare
+        as exact strings, so it is taken off again)."""
+        return str(self.issuer).rstrip("/")
+
+    @property
+    def display_label(self) -> str:
+        return self.label or self.name
+
+
+def oidc_clients_from(environment: dict[str, str], names: str) -> list[dict[str, str]]:
+    """The OIDC_<NAME>_* settings of each name in OIDC_PROVIDERS, as OIDCClient's fields
+    (`environment`'s keys upper-case). A name of the wrong form is refused here, before
+    its settings are looked for under a name it would not fit."""
+    clients = []
+    for name in (part.strip() for part in names.split(",")):
+        if not name:
+            continue
+        if not OIDC_NAME.fullmatch(name):
+            raise ValueError(
+                f"OIDC_PROVIDERS: {name!r} is not a provider name "
+                "(lowercase letters, digits and hyphens, at most 32)"
+            )
+        prefix = f"OIDC_{name.upper().replace('-', '_')}_"
+        fields = {"name": name}
+        for field in ("issuer", "client_id", "client_secret", "label"):
+            value = environment.get(prefix + field.upper())
+            if value:
+                fields[field] = value
+        missing = [
+            prefix + field.upper()
+            for field in ("issuer", "client_id", "client_secret")
+            if field not in fields
+        ]
+        if missing:
+            raise ValueError(f"OIDC_PROVIDERS names {name!r}, but {', '.join(missing)} unset")
+        clients.append(fields)
+    if len({client["name"] for client in clients}) != len(clients):
+        raise ValueError("OIDC_PROVIDERS names a provider twice")
+    return clients
 
 
 class Settings(BaseSettings):
@@ -170,6 +238,29 @@ class Settings(BaseSettings):
     # While the database is unreachable, pages this worker rendered at the last version
     # it read are served for this many seconds after its last good read (then 503).
     stale_pages_seconds: float = Field(default=300, ge=0)
+
+    # OpenID Connect providers to sign in with (accounts/oidc.py): their names,
+    # comma-separated (e.g. "google,keycloak"); each one's OIDC_<NAME>_ISSUER,
+    # OIDC_<NAME>_CLIENT_ID, OIDC_<NAME>_CLIENT_SECRET and optional OIDC_<NAME>_LABEL
+    # become one OIDCClient in `oidc_clients`. None: nothing of it shows.
+    oidc_providers: str = ""
+    oidc_clients: list[OIDCClient] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _oidc_clients_from_their_settings(cls, data: object) -> object:
+        """OIDC_<NAME>_* settings have names no field can declare: they are read here,
+        from `.env` and the environment (which wins), unless given as `oidc_clients`."""
+        if not isinstance(data, dict) or "oidc_clients" in data:
+            return data
+        names = next((v for k, v in data.items() if k.lower() == "oidc_providers"), "")
+        if not isinstance(names, str) or not names.strip():
+            return data
+        env_file = cls.model_config.get("env_file")
+        found = dotenv_values(env_file) if isinstance(env_file, Path) else {}
+        environment = {k.upper(): v for k, v in found.items() if v is not None}
+        environment |= {k.upper(): v for k, v in os.environ.items()}
+        return data | {"oidc_clients": oidc_clients_from(environment, names)}
 
     @field_validator("secret_key")
     @classmethod

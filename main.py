@@ -25,6 +25,7 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from accounts.email_links import run_pending_resets
+from accounts.oidc import OIDCRegistry, load_registry
 from accounts.throttle import DatabaseThrottle, LoginThrottle
 from auth import PasswordHashing, forget_checked_tokens, use_hashing
 from config import Settings, use_settings
@@ -94,6 +95,7 @@ class AppState(TypedDict):
     login_throttle: LoginThrottle
     hot_reads: HotReads
     page_cache: PageCache
+    oidc_providers: OIDCRegistry
 
 
 def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[AppState]]:
@@ -118,6 +120,8 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
         hashing = PasswordHashing.from_settings(settings)
         use_hashing(hashing)
         await hashing.dummy_hash()  # made now, so no login waits for it
+        # OpenID Connect providers: each one's discovery document, once (accounts/oidc.py).
+        oidc_providers = await load_registry(settings.oidc_clients)
         image_pool.use_pool(image_pool.DecodePool.from_settings(settings))
         if not settings.smtp_host:
             logger.info("No SMTP_HOST: development mode, mails are written to this log")
@@ -135,6 +139,7 @@ def lifespan_for(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContext
             "login_throttle": DatabaseThrottle(sessionmaker),
             "hot_reads": hot_reads,
             "page_cache": PageCache(hot_reads),
+            "oidc_providers": oidc_providers,
         }
         # Reset requests still waiting out their random delay are done now, not lost.
         await run_pending_resets()
