@@ -7,15 +7,24 @@ A provider whose discovery fails is logged and left out, so one provider being d
 configured the registry is empty and nothing of OpenID Connect shows."""
 
 import asyncio
+import base64
+import json
 import logging
+import re
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.discovery import OpenIDProviderMetadata, get_well_known_url
+from cryptography.fernet import Fernet, InvalidToken
+from fastapi import status
 
-from config import OIDCClient
+from config import OIDCClient, get_settings
+from errors.domain import DomainError
 
 logger = logging.getLogger("inkwell")
 
@@ -132,3 +141,104 @@ async def load_registry(clients: Sequence[OIDCClient]) -> OIDCRegistry:
         else:
             raise result
     return OIDCRegistry(providers)
+
+
+# --- The authorization request (GET /auth/oidc/{name}/start) --------------------------
+
+# What Inkwell asks every provider for: who the person is, their email and a name.
+SCOPE = "openid email profile"
+# The cookie that binds a sign-in under way to this browser: sealed (Fernet, under a key
+# derived for it alone), HttpOnly, SameSite=Lax (the provider's redirect back is a
+# cross-site top-level navigation, which Strict would strip it from), for
+# /auth/oidc/ only, and short-lived. One at a time: starting again replaces it.
+FLOW_COOKIE = "inkwell_oidc"
+FLOW_COOKIE_PATH = "/auth/oidc/"
+FLOW_SECONDS = 10 * 60
+# A `next` longer than this is not kept (a cookie holds about 4 KB in all).
+MAX_NEXT_LENGTH = 1000
+# Anything a browser could read as another site: control characters (dropped inside
+# URLs, so "/\t/evil" becomes "//evil") and backslashes (read as "/").
+UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+@dataclass(frozen=True)
+class SignInFlow:
+    """One sign-in under way, as the flow cookie keeps it until the callback."""
+
+    provider: str
+    state: str
+    nonce: str
+    code_verifier: str
+    next: str
+
+
+def provider_named(registry: OIDCRegistry, name: str) -> OIDCProvider:
+    provider = registry.get(name)
+    if provider is None:
+        raise DomainError(
+            status.HTTP_404_NOT_FOUND, "oidc_provider_unknown", "There is no such way to sign in."
+        )
+    return provider
+
+
+def safe_next(value: str | None) -> str:
+    """`value` if it is a path of this site, else "/": the rules of static/js/navigation.js's
+    safeNext, so the place a sign-in ends is never another site's."""
+    if not value or len(value) > MAX_NEXT_LENGTH or not value.startswith("/"):
+        return "/"
+    if value.startswith("//") or UNSAFE_IN_NEXT.search(value):
+        return "/"
+    return value
+
+
+def _flow_cipher() -> Fernet:
+    return Fernet(base64.urlsafe_b64encode(get_settings().derived_key("oidc sign-in flow")))
+
+
+def seal_flow(flow: SignInFlow) -> str:
+    fields = [flow.provider, flow.state, flow.nonce, flow.code_verifier, flow.next]
+    return _flow_cipher().encrypt(json.dumps(fields).encode()).decode()
+
+
+def unseal_flow(sealed: str | None) -> SignInFlow | None:
+    """The flow in a flow cookie, or None if it is missing, forged, of another key or
+    older than FLOW_SECONDS."""
+    if not sealed:
+        return None
+    try:
+        fields = json.loads(_flow_cipher().decrypt(sealed.encode(), ttl=FLOW_SECONDS))
+    except (InvalidToken, ValueError):
+        return None
+    if not (isinstance(fields, list) and len(fields) == 5):
+        return None
+    if not all(isinstance(field, str) for field in fields):
+        return None
+    return SignInFlow(*fields)
+
+
+def begin_sign_in(
+    provider: OIDCProvider, *, redirect_uri: str, next_path: str | None
+) -> tuple[str, SignInFlow]:
+    """The provider's authorization URL for a new sign-in (the code flow, PKCE with
+    S256, a fresh random `state` and `nonce`; Authlib builds it), and the flow to keep in
+    this browser's cookie until the provider sends it back."""
+    flow = SignInFlow(
+        provider=provider.name,
+        state=secrets.token_urlsafe(32),
+        nonce=secrets.token_urlsafe(32),
+        code_verifier=generate_token(64),
+        next=safe_next(next_path),
+    )
+    client = AsyncOAuth2Client(
+        client_id=provider.client.client_id,
+        scope=SCOPE,
+        redirect_uri=redirect_uri,
+        code_challenge_method="S256",
+    )
+    url, _ = client.create_authorization_url(
+        provider.authorization_endpoint,
+        state=flow.state,
+        nonce=flow.nonce,
+        code_verifier=flow.code_verifier,
+    )
+    return str(url), flow

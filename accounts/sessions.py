@@ -88,7 +88,7 @@ def client_details(request: Request) -> tuple[str, str]:
     return user_agent.encode("utf-8", "replace").decode(), client_address(request)[:IP_MAX]
 
 
-def _secure(request: Request) -> bool:
+def cookie_is_secure(request: Request) -> bool:
     """Secure cookies unless told otherwise, bar plain HTTP to a loopback host."""
     configured = get_settings().cookie_secure
     if configured is not None:
@@ -109,7 +109,7 @@ def _cookie_attributes(request: Request) -> dict[str, Any]:
     whose path (and flags) match."""
     return {
         "path": REFRESH_COOKIE_PATH,
-        "secure": _secure(request),
+        "secure": cookie_is_secure(request),
         "httponly": True,
         "samesite": "strict",
     }

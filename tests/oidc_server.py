@@ -20,11 +20,13 @@ from tests.live_server import free_port
 
 PROVIDER_SCRIPT = Path(__file__).parent / "oidc" / "provider.mjs"
 START_TIMEOUT = 10.0
-# The provider's client for Inkwell, and where Inkwell (TestClient's base URL) gets
-# the provider's answer: the provider accepts no other redirect_uri.
+# The provider's client for Inkwell, and where Inkwell (the `client` fixture's base
+# URL, provider "test") gets the provider's answer: the provider accepts no other
+# redirect_uri (plain HTTP too, for a TestClient of its own).
 CLIENT_ID = "inkwell"
 CLIENT_SECRET = "inkwell-test-secret"
-REDIRECT_URI = "http://testserver/auth/oidc/test/callback"
+REDIRECT_URI = "https://testserver/auth/oidc/test/callback"
+REDIRECT_URIS = [REDIRECT_URI, "http://testserver/auth/oidc/test/callback"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ def start_provider(port: int) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "OIDC_TEST_CLIENT_ID": CLIENT_ID,
         "OIDC_TEST_CLIENT_SECRET": CLIENT_SECRET,
-        "OIDC_TEST_REDIRECT_URIS": REDIRECT_URI,
+        "OIDC_TEST_REDIRECT_URIS": " ".join(REDIRECT_URIS),
     }
     node = shutil.which("node")
     if node is None:
