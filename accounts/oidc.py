@@ -12,16 +12,22 @@ import json
 import logging
 import re
 import secrets
+import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
+from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oauth2 import OAuth2Error
 from authlib.oidc.discovery import OpenIDProviderMetadata, get_well_known_url
 from cryptography.fernet import Fernet, InvalidToken
 from fastapi import status
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from config import OIDCClient, get_settings
 from errors.domain import DomainError
@@ -43,6 +49,8 @@ class OIDCProvider:
 
     client: OIDCClient
     metadata: dict[str, Any]
+    # The provider's public keys (a joserfc KeySet) and when they were fetched.
+    keys: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -242,3 +250,126 @@ def begin_sign_in(
         code_verifier=flow.code_verifier,
     )
     return str(url), flow
+
+
+# --- The way back: the code exchanged, the ID token verified --------------------------
+
+# Signatures an ID token may have: the provider's public keys only, never "none" or a
+# MAC under the client secret.
+ID_TOKEN_ALGORITHMS = [
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "EdDSA",
+]
+# Clock difference allowed between the provider and this server.
+CLOCK_LEEWAY_SECONDS = 60
+# The provider's keys are fetched again for an unknown `kid` (keys are rotated), at
+# most this often, so forged tokens cannot make Inkwell ask it over and over.
+KEYS_REFRESH_SECONDS = 30.0
+
+
+def _refused(code: str, detail: str) -> DomainError:
+    return DomainError(status.HTTP_400_BAD_REQUEST, code, detail)
+
+
+def exchange_refused() -> DomainError:
+    return _refused(
+        "oidc_exchange_failed", "The provider did not confirm the sign-in. Please try again."
+    )
+
+
+def token_refused() -> DomainError:
+    return _refused(
+        "oidc_id_token_invalid", "The provider's answer could not be verified. Please try again."
+    )
+
+
+async def exchange_code(
+    provider: OIDCProvider, *, code: str, redirect_uri: str, code_verifier: str
+) -> str:
+    """The ID token the provider gives for `code` (Authlib's exchange at the token
+    endpoint, authenticated with the client secret, with the PKCE verifier)."""
+    client = AsyncOAuth2Client(
+        client_id=provider.client.client_id,
+        client_secret=provider.client.client_secret.get_secret_value(),
+        redirect_uri=redirect_uri,
+        timeout=DISCOVERY_TIMEOUT_SECONDS,
+    )
+    try:
+        async with client:
+            token = await client.fetch_token(
+                provider.token_endpoint, code=code, code_verifier=code_verifier
+            )
+    except (OAuthError, OAuth2Error, httpx.HTTPError, ValueError, KeyError) as error:
+        logger.warning("OpenID Connect %r: code exchange failed: %s", provider.name, error)
+        raise exchange_refused() from error
+    id_token = token.get("id_token") if isinstance(token, dict) else None
+    if not isinstance(id_token, str):
+        raise exchange_refused()
+    return id_token
+
+
+async def _provider_keys(provider: OIDCProvider, *, refresh: bool) -> KeySet:
+    cached = provider.keys.get("set")
+    fetched_at = provider.keys.get("at", 0.0)
+    now = time.monotonic()
+    if cached is not None and not (refresh and now - fetched_at > KEYS_REFRESH_SECONDS):
+        return cached  # type: ignore[no-any-return]
+    try:
+        async with httpx.AsyncClient(timeout=DISCOVERY_TIMEOUT_SECONDS) as http:
+            answer = await http.get(provider.jwks_uri)
+            answer.raise_for_status()
+            keys = KeySet.import_key_set(answer.json())
+    except (httpx.HTTPError, ValueError, JoseError) as error:
+        logger.warning("OpenID Connect %r: its keys could not be fetched: %s", provider.name, error)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        raise token_refused() from error
+    provider.keys.update({"set": keys, "at": now})
+    return keys
+
+
+def _key_id(id_token: str) -> str | None:
+    try:
+        header = json.loads(base64.urlsafe_b64decode(id_token.split(".")[0] + "=="))
+    except (ValueError, IndexError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
+async def verify_id_token(provider: OIDCProvider, id_token: str, *, nonce: str) -> dict[str, Any]:
+    """The claims of `id_token` once verified (OpenID Connect Core 3.1.3.7): signed by
+    one of the provider's keys (fetched again for an unknown `kid`), `iss` this
+    provider's, `aud` this client (and `azp` too when there are several), not expired,
+    and the `nonce` of this browser's flow."""
+    keys = await _provider_keys(provider, refresh=False)
+    kid = _key_id(id_token)
+    if kid is not None and all(key.kid != kid for key in keys):
+        keys = await _provider_keys(provider, refresh=True)
+    try:
+        token = jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
+        jwt.JWTClaimsRegistry(
+            leeway=CLOCK_LEEWAY_SECONDS,
+            iss={"essential": True, "value": provider.issuer},
+            aud={"essential": True, "value": provider.client.client_id},
+            sub={"essential": True},
+            exp={"essential": True},
+            iat={"essential": True},
+            nonce={"essential": True, "value": nonce},
+        ).validate(token.claims)
+    except (JoseError, ValueError) as error:
+        logger.warning("OpenID Connect %r: ID token refused: %s", provider.name, error)
+        raise token_refused() from error
+    claims = dict(token.claims)
+    audience = claims["aud"]
+    several = isinstance(audience, list) and len(audience) > 1
+    if several and claims.get("azp") != provider.client.client_id:
+        raise token_refused()
+    return claims
