@@ -6,11 +6,13 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
+from typing import IO
 from urllib.parse import urljoin
 
 import httpx
@@ -41,7 +43,7 @@ class OIDCProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
 
-def start_provider(port: int) -> subprocess.Popen[bytes]:
+def start_provider(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "OIDC_TEST_CLIENT_ID": CLIENT_ID,
         "OIDC_TEST_CLIENT_SECRET": CLIENT_SECRET,
@@ -54,15 +56,17 @@ def start_provider(port: int) -> subprocess.Popen[bytes]:
         [node, str(PROVIDER_SCRIPT), str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        # A file, not a pipe: a pipe nobody reads would stop it once full.
+        stderr=log,
     )
 
 
-def wait_for_discovery(process: subprocess.Popen[bytes], url: str) -> None:
+def wait_for_discovery(process: subprocess.Popen[bytes], url: str, log: IO[bytes]) -> None:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            stderr = process.stderr.read().decode() if process.stderr else ""
+            log.seek(0)
+            stderr = log.read().decode(errors="replace")
             pytest.fail(f"the OpenID provider stopped (exit {process.returncode}):\n{stderr}")
         try:
             if httpx.get(url, timeout=1.0).status_code == 200:
@@ -80,8 +84,6 @@ def stop_provider(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    if process.stderr:
-        process.stderr.close()
 
 
 @pytest.fixture(scope="session")
@@ -90,18 +92,19 @@ def oidc_provider() -> Iterator[OIDCProvider]:
     if not (PROVIDER_SCRIPT.parent / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("the OpenID provider is not installed: npm ci --prefix tests/oidc")
     port = free_port()
-    process = start_provider(port)
-    try:
-        provider = OIDCProvider(
-            issuer=f"http://127.0.0.1:{port}",
-            client_id=CLIENT_ID,
-            client_secret=CLIENT_SECRET,
-            redirect_uri=REDIRECT_URI,
-        )
-        wait_for_discovery(process, provider.discovery_url)
-        yield provider
-    finally:
-        stop_provider(process)
+    provider = OIDCProvider(
+        issuer=f"http://127.0.0.1:{port}",
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        redirect_uri=REDIRECT_URI,
+    )
+    with tempfile.TemporaryFile() as log:
+        process = start_provider(port, log)
+        try:
+            wait_for_discovery(process, provider.discovery_url, log)
+            yield provider
+        finally:
+            stop_provider(process)
 
 
 FORM = re.compile(r'<form[^>]*\baction="([^"]*)"[^>]*>(.*?)</form>', re.S)
