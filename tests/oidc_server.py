@@ -2,6 +2,7 @@
 pinned by tests/oidc/package-lock.json) on a loopback port, and the steps a person takes
 on its development login screen, done with httpx."""
 
+import fcntl
 import os
 import re
 import shutil
@@ -86,11 +87,36 @@ def stop_provider(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def install_provider() -> None:
+    """`npm ci` the pinned provider on first use, so that `uv run pytest` on a fresh clone
+    needs no step of its own (.ci/run installs it beforehand). xdist's workers take turns
+    through a file lock: one installs, the others find it there."""
+    directory = PROVIDER_SCRIPT.parent
+    if (directory / "node_modules" / "oidc-provider").is_dir():
+        return
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("the OpenID provider needs Node and npm (apt-get install nodejs npm)")
+    lock_path = Path(tempfile.gettempdir()) / "inkwell-oidc-install.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (directory / "node_modules" / "oidc-provider").is_dir():
+            return
+        installed = subprocess.run(  # noqa: S603 (npm, found on PATH, with fixed arguments)
+            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(directory)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if installed.returncode != 0:
+            pytest.fail(f"npm ci --prefix tests/oidc failed:\n{installed.stderr}")
+
+
 @pytest.fixture(scope="session")
 def oidc_provider() -> Iterator[OIDCProvider]:
     """One real OpenID provider for the whole run (started on first use)."""
-    if not (PROVIDER_SCRIPT.parent / "node_modules" / "oidc-provider").is_dir():
-        pytest.fail("the OpenID provider is not installed: npm ci --prefix tests/oidc")
+    install_provider()
     port = free_port()
     provider = OIDCProvider(
         issuer=f"http://127.0.0.1:{port}",

@@ -6,6 +6,9 @@ import asyncio
 import base64
 import dataclasses
 import json
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -27,6 +30,16 @@ from errors.domain import DomainError
 from tests.oidc_server import OIDCProvider as RealProvider
 from tests.oidc_server import sign_in_at_provider
 
+T = TypeVar("T")
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run `coroutine` to its end on an event loop of its own, in a thread of its own: a
+    browser test's Playwright may have left this thread's loop running (xdist gives
+    one worker both kinds of test), where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
+
 
 @pytest.fixture
 def provider(oidc_provider: RealProvider) -> OIDCProvider:
@@ -38,7 +51,7 @@ def provider(oidc_provider: RealProvider) -> OIDCProvider:
             "client_secret": oidc_provider.client_secret,
         }
     )
-    found = asyncio.run(load_registry([configured])).get("test")
+    found = run(load_registry([configured])).get("test")
     assert found is not None
     return found
 
@@ -59,7 +72,7 @@ def id_token_for(
     provider: OIDCProvider, oidc_provider: RealProvider, login: str = "alice"
 ) -> tuple[str, SignInFlow]:
     code, flow = signed_in(provider, oidc_provider.redirect_uri, login)
-    token = asyncio.run(
+    token = run(
         exchange_code(
             provider,
             code=code,
@@ -72,7 +85,7 @@ def id_token_for(
 
 def refused(code: str, call) -> None:
     with pytest.raises(DomainError) as caught:
-        asyncio.run(call)
+        run(call)
     assert caught.value.code == code
     assert caught.value.status_code == 400
 
@@ -87,7 +100,7 @@ def parts(token: str) -> tuple[dict, dict]:
 
 def test_a_sign_in_verified(provider: OIDCProvider, oidc_provider: RealProvider) -> None:
     token, flow = id_token_for(provider, oidc_provider)
-    claims = asyncio.run(verify_id_token(provider, token, nonce=flow.nonce))
+    claims = run(verify_id_token(provider, token, nonce=flow.nonce))
     assert claims["sub"] == "alice"
     assert claims["email"] == "alice@example.com"
     assert claims["email_verified"] is True
@@ -99,7 +112,7 @@ def test_an_unverified_email_is_said_so(
     provider: OIDCProvider, oidc_provider: RealProvider
 ) -> None:
     token, flow = id_token_for(provider, oidc_provider, "unverified-dave")
-    claims = asyncio.run(verify_id_token(provider, token, nonce=flow.nonce))
+    claims = run(verify_id_token(provider, token, nonce=flow.nonce))
     assert claims["email_verified"] is False
 
 
@@ -115,7 +128,7 @@ def test_a_code_is_used_once(provider: OIDCProvider, oidc_provider: RealProvider
         "redirect_uri": oidc_provider.redirect_uri,
         "code_verifier": flow.code_verifier,
     }
-    assert asyncio.run(exchange_code(provider, **exchange))
+    assert run(exchange_code(provider, **exchange))
     refused("oidc_exchange_failed", exchange_code(provider, **exchange))
 
 
