@@ -615,6 +615,13 @@ class PasskeyRegistration(InputModel):
     )
 
 
+# The options routes answer WebAuthn's own JSON (PublicKeyCredentialCreationOptionsJSON,
+# PublicKeyCredentialRequestOptionsJSON), handed to the browser as it is.
+PASSKEY_OPTIONS_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Options for the browser's WebAuthn call"}
+}
+
+
 class PasskeySignIn(InputModel):
     credential: AuthenticationCredentialJSON
 

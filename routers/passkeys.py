@@ -18,6 +18,7 @@ from database import SessionDep
 from errors.domain import DomainError
 from models import Passkey
 from schemas import (
+    PASSKEY_OPTIONS_RESPONSE,
     PasskeyInfo,
     PasskeyOptionsRequest,
     PasskeyRegistration,
@@ -32,12 +33,6 @@ from web.step_up import confirm_recent
 
 router = APIRouter(prefix="/api/users", tags=["passkeys"])
 
-# The options are WebAuthn's own JSON (PublicKeyCredentialCreationOptionsJSON,
-# PublicKeyCredentialRequestOptionsJSON): handed to the browser as they are.
-OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Options for the browser's WebAuthn call"}
-}
-
 
 async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> Passkey:
     """One of the user's passkeys; 404 for any other, someone else's included."""
@@ -51,7 +46,7 @@ async def _own_passkey(session: AsyncSession, user_id: int, passkey_id: int) -> 
 
 @router.post(
     "/me/passkeys/options",
-    responses=OPTIONS_DESCRIPTION | error_responses(400, 401, 413, 429),
+    responses=PASSKEY_OPTIONS_RESPONSE | error_responses(400, 401, 413, 429),
 )
 async def passkey_registration_options(
     request: Request,
@@ -147,7 +142,7 @@ async def remove_passkey(
 
 @router.post(
     "/token/passkey/options",
-    responses=OPTIONS_DESCRIPTION | error_responses(413),
+    responses=PASSKEY_OPTIONS_RESPONSE | error_responses(413),
 )
 async def passkey_sign_in_options(request: Request, session: SessionDep) -> dict[str, Any]:
     """Start signing in with a passkey: options for `navigator.credentials.get()`."""

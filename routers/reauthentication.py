@@ -9,6 +9,7 @@ from accounts import passkeys
 from auth import CurrentSession
 from database import SessionDep
 from schemas import (
+    PASSKEY_OPTIONS_RESPONSE,
     CurrentPassword,
     InputModel,
     PasskeySignIn,
@@ -19,11 +20,6 @@ from schemas import (
 from web import step_up
 
 router = APIRouter(prefix="/api/users", tags=["reauthentication"])
-
-# WebAuthn's own PublicKeyCredentialRequestOptionsJSON, handed to the browser as it is.
-OPTIONS_DESCRIPTION: dict[int | str, dict[str, Any]] = {
-    200: {"description": "Options for the browser's WebAuthn call"}
-}
 
 
 class Reauthentication(InputModel):
@@ -52,7 +48,7 @@ async def reauthenticate(
 
 @router.post(
     "/me/reauthentication/passkey/options",
-    responses=OPTIONS_DESCRIPTION | error_responses(400, 401, 413),
+    responses=PASSKEY_OPTIONS_RESPONSE | error_responses(400, 401, 413),
 )
 async def reauthentication_passkey_options(
     request: Request, current: CurrentSession, session: SessionDep

@@ -24,11 +24,6 @@ from errors.domain import DomainError
 from models import User
 from web.signin import confirm_current_password, throttled
 
-FACTOR_METHOD = {
-    SecondFactor.TOTP: SignInMethod.PASSWORD_TOTP,
-    SecondFactor.RECOVERY_CODE: SignInMethod.PASSWORD_RECOVERY_CODE,
-}
-
 
 async def confirm_recent(
     request: Request, session: AsyncSession, live: LiveSession, *, current_password: str | None
@@ -97,7 +92,7 @@ async def reauthenticate_with_password(
                 return None
             if factor is SecondFactor.RECOVERY_CODE:
                 await mfa.recovery_code_used(session, user=user, request=request)
-            method = FACTOR_METHOD[factor] if factor is not None else SignInMethod.PASSWORD
+            method = mfa.SIGN_IN_METHODS[factor] if factor is not None else SignInMethod.PASSWORD
             await _mark(request, session, live, method)  # commits
         except BaseException:
             await session.rollback()
