@@ -111,13 +111,14 @@ async def hash_password(password: str) -> str:
 async def verify_password(password: str, password_hash: str | None) -> tuple[bool, str | None]:
     """Check `password`; also return a fresh hash when the stored one uses old parameters.
 
-    With no stored hash (unknown account) a dummy hash is verified anyway and the
-    answer is always False, so callers cannot be timed into revealing who exists.
+    With no stored hash (an unknown account, or "": one that signs in only through a
+    provider) a dummy hash is verified anyway and the answer is always False, so callers
+    cannot be timed into revealing who exists or how they sign in.
     """
     hashing = current_hashing()
     stored = password_hash or await hashing.dummy_hash()
     valid, new_hash = await hashing.run(hashing.hasher.verify_and_update, password, stored)
-    if password_hash is None:
+    if not password_hash:
         return False, None
     return valid, new_hash
 

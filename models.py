@@ -179,6 +179,12 @@ class User(Base):
         return len(self.recovery_codes.split())
 
     @property
+    def has_password(self) -> bool:
+        """False for an account made through a provider, until a password is set (by the
+        reset-by-mail flow): its `password_hash` is empty."""
+        return bool(self.password_hash)
+
+    @property
     def is_admin(self) -> bool:
         return self.role == Role.ADMIN
 
@@ -376,7 +382,7 @@ SESSION_ID_MAX = 64
 USER_AGENT_MAX = 300
 IP_MAX = 64
 TOKEN_HASH_LENGTH = 64  # SHA-256, hex
-AUTH_METHOD_MAX = 40
+AUTH_METHOD_MAX = 60  # "oidc:" with a 32-character provider name and "+recovery_code"
 
 
 def new_session_id() -> str:
@@ -522,6 +528,30 @@ class Passkey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     user: Mapped[User] = relationship()
+
+
+OIDC_PROVIDER_MAX = 32  # config.OIDC_NAME
+OIDC_SUBJECT_MAX = 255  # OpenID Connect Core 2: at most 255 ASCII characters
+
+
+class OIDCIdentity(Base):
+    """An account at an OpenID Connect provider that signs into this account
+    (accounts/identities.py): the provider's name and its `sub` for the person, which
+    never changes and is never reused there, unlike the email beside it (the one the
+    provider last gave, shown on the account page, never used to find the account)."""
+
+    __tablename__ = "oidc_identities"
+    __table_args__ = (
+        UniqueConstraint("provider", "subject", name="uq_oidc_identities_provider_subject"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(OIDC_PROVIDER_MAX))
+    subject: Mapped[str] = mapped_column(String(OIDC_SUBJECT_MAX))
+    email: Mapped[str] = mapped_column(String(EMAIL_MAX), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
 
 class PasskeyChallenge(Base):

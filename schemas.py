@@ -34,6 +34,7 @@ from models import (
     EMAIL_MAX,
     KEY_MAX,
     MAX_ID,
+    OIDC_PROVIDER_MAX,
     PASSKEY_NAME_MAX,
     REPORT_REASON_MAX,
     SUMMARY_MAX,
@@ -309,6 +310,10 @@ class UserPrivate(UserPublic):
     )
     totp_enabled: bool = Field(description="Whether signing in with a password asks for a code")
     recovery_codes_left: int = Field(description="Unused recovery codes (0 without 2FA)")
+    has_password: bool = Field(
+        description="False for an account made through a provider until a password is set "
+        "(log out, then “Forgot your password?”)"
+    )
 
 
 # A token from a mailed link (accounts/email_links.py): ours are 43 URL-safe characters.
@@ -637,6 +642,33 @@ class PasskeyInfo(BaseModel):
     name: str
     created_at: datetime
     last_used_at: datetime | None
+
+
+class IdentityInfo(BaseModel):
+    """An account at an OpenID Connect provider linked to yours (accounts/identities.py):
+    `provider` is its configured name, `email` the one it last gave."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    provider: str
+    subject: str
+    email: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class IdentityLinkRequest(InputModel):
+    """Which configured provider to link (its name, as in OIDC_PROVIDERS)."""
+
+    provider: str = Field(max_length=OIDC_PROVIDER_MAX)
+
+
+class IdentityLinkStarted(BaseModel):
+    """Where to send the browser: the provider's sign-in, whose answer links it (or
+    confirms the session, for a reauthentication)."""
+
+    authorization_url: str
 
 
 class AdminAccount(BaseModel):

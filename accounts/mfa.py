@@ -208,9 +208,12 @@ async def replace_recovery_codes(db: AsyncSession, *, user_id: int, request: Req
 # --- The second step of a password sign-in -------------------------------------------
 
 
-async def start_challenge(db: AsyncSession, *, user: User) -> DomainError:
-    """The password of an account with 2FA is proven: the 401 `mfa_required` that
-    hands out a new `mfa_token` (only its digest is kept), for POST /token/mfa."""
+async def start_challenge(
+    db: AsyncSession, *, user: User, method: str = SignInMethod.PASSWORD
+) -> DomainError:
+    """The first factor of an account with 2FA is proven (`method`: its password, or a
+    provider's "oidc:<name>"): the 401 `mfa_required` that hands out a new `mfa_token`
+    (only its digest is kept), for POST /token/mfa."""
     now = sessions.utcnow()
     await tokens.purge(db, MfaChallenge, MfaChallenge.expires_at <= now)
     await rate_limits.spend(db, {f"mfa-challenge:{user.id}": CHALLENGES_PER_HOUR})
@@ -219,7 +222,7 @@ async def start_challenge(db: AsyncSession, *, user: User) -> DomainError:
         MfaChallenge(
             token_hash=token_hash,
             user_id=user.id,
-            method=SignInMethod.PASSWORD.value,
+            method=str(method),
             created_at=now,
             expires_at=now + CHALLENGE_LIFETIME,
         )
@@ -236,8 +239,9 @@ async def start_challenge(db: AsyncSession, *, user: User) -> DomainError:
 
 async def complete_challenge(
     request: Request, db: AsyncSession, *, mfa_token: str, code: str
-) -> tuple[User, SignInMethod]:
-    """Trade a live `mfa_token` and a code for the account and how it proved itself;
+) -> tuple[User, str]:
+    """Trade a live `mfa_token` and a code for the account and how it proved itself
+    (a SignInMethod, or the first factor's "oidc:<name>" and the second's name);
     the token is spent. A wrong code is counted on the token (dead after
     CHALLENGE_MAX_FAILURES) and in the login throttle, and logged."""
     if len(mfa_token) > MFA_TOKEN_MAX or not mfa_token.isascii():
@@ -256,7 +260,8 @@ async def complete_challenge(
     await db.commit()  # the throttle writes through its own connections
     if challenge is None or user is None or not user.totp_enabled:
         raise _token_invalid()
-    user_id, challenge_id = user.id, challenge.id  # a rollback expires the objects
+    # A rollback expires the objects.
+    user_id, challenge_id, first_factor = user.id, challenge.id, challenge.method
 
     async def check() -> SecondFactor | None:
         try:
@@ -293,7 +298,9 @@ async def complete_challenge(
     factor = await throttled(request, user.email_key, check, lambda found: found is not None)
     if factor is None:
         raise _sign_in_code_invalid()
-    return user, SIGN_IN_METHODS[factor]
+    if first_factor == SignInMethod.PASSWORD:
+        return user, SIGN_IN_METHODS[factor]
+    return user, f"{first_factor}+{factor}"
 
 
 async def recovery_code_used(db: AsyncSession, *, user: User, request: Request) -> None:

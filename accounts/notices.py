@@ -96,3 +96,28 @@ async def queue_recovery_code_used(session: AsyncSession, user: User, left: int)
         left=left,
         when=_when(),
     )
+
+
+# --- Providers (accounts/identities.py) ----------------------------------------------
+
+
+async def queue_identity_linked(session: AsyncSession, user: User, provider_label: str) -> None:
+    await account_mail.send(
+        session,
+        user,
+        f"{provider_label} can now sign in to your account",
+        "identity_linked.txt",
+        chosen={"provider": provider_label},
+        when=_when(),
+    )
+
+
+async def queue_identity_unlinked(session: AsyncSession, user: User, provider_label: str) -> None:
+    await account_mail.send(
+        session,
+        user,
+        f"{provider_label} no longer signs in to your account",
+        "identity_unlinked.txt",
+        chosen={"provider": provider_label},
+        when=_when(),
+    )

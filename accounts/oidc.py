@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import httpx
@@ -24,11 +25,12 @@ from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oauth2 import OAuth2Error
 from authlib.oidc.discovery import OpenIDProviderMetadata, get_well_known_url
 from cryptography.fernet import Fernet, InvalidToken
-from fastapi import status
+from fastapi import Request, Response, status
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
+from accounts.sessions import cookie_is_secure
 from config import OIDCClient, get_settings
 from errors.domain import DomainError
 
@@ -162,11 +164,20 @@ SCOPE = "openid email profile"
 FLOW_COOKIE = "inkwell_oidc"
 FLOW_COOKIE_PATH = "/auth/oidc/"
 FLOW_SECONDS = 10 * 60
+# Set (readable by scripts, holding no secret) on the page a provider's sign-in lands
+# on: auth.js then trades the refresh cookie for its access token, and clears it.
+SIGNED_IN_COOKIE = "inkwell_signed_in"
 # A `next` longer than this is not kept (a cookie holds about 4 KB in all).
 MAX_NEXT_LENGTH = 1000
 # Anything a browser could read as another site: control characters (dropped inside
 # URLs, so "/\t/evil" becomes "//evil") and backslashes (read as "/").
 UNSAFE_IN_NEXT = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+class FlowPurpose(StrEnum):
+    SIGN_IN = "sign_in"
+    LINK = "link"
+    REAUTHENTICATE = "reauthenticate"
 
 
 @dataclass(frozen=True)
@@ -178,6 +189,12 @@ class SignInFlow:
     nonce: str
     code_verifier: str
     next: str
+    # What the provider's answer is for: signing someone in, or, for the account and
+    # session that started the flow through the API with its token (both must still be
+    # live when the provider answers), linking the provider or reauthenticating.
+    purpose: FlowPurpose = FlowPurpose.SIGN_IN
+    user_id: int = 0
+    session_id: str = ""
 
 
 def provider_named(registry: OIDCRegistry, name: str) -> OIDCProvider:
@@ -204,7 +221,16 @@ def _flow_cipher() -> Fernet:
 
 
 def seal_flow(flow: SignInFlow) -> str:
-    fields = [flow.provider, flow.state, flow.nonce, flow.code_verifier, flow.next]
+    fields = [
+        flow.provider,
+        flow.state,
+        flow.nonce,
+        flow.code_verifier,
+        flow.next,
+        flow.purpose.value,
+        flow.user_id,
+        flow.session_id,
+    ]
     return _flow_cipher().encrypt(json.dumps(fields).encode()).decode()
 
 
@@ -217,25 +243,79 @@ def unseal_flow(sealed: str | None) -> SignInFlow | None:
         fields = json.loads(_flow_cipher().decrypt(sealed.encode(), ttl=FLOW_SECONDS))
     except (InvalidToken, ValueError):
         return None
-    if not (isinstance(fields, list) and len(fields) == 5):
+    if not (isinstance(fields, list) and len(fields) == 8):
         return None
-    if not all(isinstance(field, str) for field in fields):
+    *texts, user_id, session_id = fields
+    if not all(isinstance(field, str) for field in texts) or not isinstance(session_id, str):
         return None
-    return SignInFlow(*fields)
+    provider, state, nonce, verifier, next_path, purpose = texts
+    if type(user_id) is not int or purpose not in set(FlowPurpose):
+        return None
+    return SignInFlow(
+        provider,
+        state,
+        nonce,
+        verifier,
+        next_path,
+        purpose=FlowPurpose(purpose),
+        user_id=user_id,
+        session_id=session_id,
+    )
+
+
+def redirect_uri(request: Request, name: str) -> str:
+    """Where the provider sends the browser back: under PUBLIC_URL when it is set, else
+    the address this request came to (the provider only sends back to the addresses
+    registered with it, so a forged Host leads nowhere)."""
+    base = get_settings().public_url or request.base_url
+    return f"{str(base).rstrip('/')}/auth/oidc/{name}/callback"
+
+
+def set_flow_cookie(request: Request, response: Response, flow: SignInFlow) -> None:
+    response.set_cookie(
+        FLOW_COOKIE,
+        seal_flow(flow),
+        max_age=FLOW_SECONDS,
+        path=FLOW_COOKIE_PATH,
+        secure=cookie_is_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def clear_flow_cookie(request: Request, response: Response) -> None:
+    """The flow is over, however it ended: its `state` can never be presented again."""
+    response.delete_cookie(
+        FLOW_COOKIE,
+        path=FLOW_COOKIE_PATH,
+        secure=cookie_is_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
 
 
 def begin_sign_in(
-    provider: OIDCProvider, *, redirect_uri: str, next_path: str | None
+    provider: OIDCProvider,
+    *,
+    redirect_uri: str,
+    next_path: str | None,
+    purpose: FlowPurpose = FlowPurpose.SIGN_IN,
+    user_id: int = 0,
+    session_id: str = "",
 ) -> tuple[str, SignInFlow]:
     """The provider's authorization URL for a new sign-in (the code flow, PKCE with
     S256, a fresh random `state` and `nonce`; Authlib builds it), and the flow to keep in
-    this browser's cookie until the provider sends it back."""
+    this browser's cookie until the provider sends it back. A link or reauthentication
+    names the signed-in account (`user_id`) and session (`session_id`) it is for."""
     flow = SignInFlow(
         provider=provider.name,
         state=secrets.token_urlsafe(32),
         nonce=secrets.token_urlsafe(32),
         code_verifier=generate_token(64),
         next=safe_next(next_path),
+        purpose=purpose,
+        user_id=user_id,
+        session_id=session_id,
     )
     client = AsyncOAuth2Client(
         client_id=provider.client.client_id,

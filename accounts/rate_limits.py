@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.throttle import bounded_key
+from config import get_settings
 from database import advisory_lock
 from errors.domain import DomainError
 from models import RateLimitHit, utcnow
@@ -85,3 +86,22 @@ async def spend(
         headers = {"Retry-After": str(max(1, round(max(waits) + 0.5)))}
         raise DomainError(status.HTTP_429_TOO_MANY_REQUESTS, code, detail, headers=headers)
     session.add_all(RateLimitHit(key=key, at=now) for key in checked)
+
+
+# New accounts per client address and hour (SIGNUPS_PER_HOUR), whichever way they are
+# made (the register form, a provider's sign-in).
+SIGN_UP_LIMIT = "sign_up_limit"
+SIGN_UP_LIMIT_DETAIL = (
+    "Too many sign-ups from your network address in the past hour; try again later"
+)
+
+
+async def spend_sign_up(session: AsyncSession, client_address: str) -> None:
+    """One new account from `client_address` (SIGNUPS_PER_HOUR), whichever way it is
+    made: 429 `sign_up_limit` once they are spent."""
+    await spend(
+        session,
+        {f"sign-up-client:{client_address}": get_settings().signups_per_hour},
+        code=SIGN_UP_LIMIT,
+        detail=SIGN_UP_LIMIT_DETAIL,
+    )

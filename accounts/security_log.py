@@ -42,6 +42,8 @@ class EventType(StrEnum):
     RECOVERY_CODE_USED = "recovery_code_used"  # detail: how many are left
     PASSKEY_ADDED = "passkey_added"  # detail: the passkey's name
     PASSKEY_REMOVED = "passkey_removed"  # detail: the passkey's name
+    IDENTITY_LINKED = "identity_linked"  # detail: the provider's name
+    IDENTITY_UNLINKED = "identity_unlinked"  # detail: the provider's name
     SESSION_ENDED = "session_ended"  # one session ended from the sessions list
     OTHER_SESSIONS_ENDED = "other_sessions_ended"  # "log out everywhere else"
     SUSPENDED = "suspended"
@@ -55,6 +57,14 @@ class SignInMethod(StrEnum):
     PASSKEY = "passkey"
     PASSWORD_TOTP = "password+totp"  # noqa: S105 (a name, not a secret)
     PASSWORD_RECOVERY_CODE = "password+recovery_code"  # noqa: S105 (a name, not a secret)
+    # A provider's sign-in is "oidc:<name>" (see `provider_method`), with "+totp" or
+    # "+recovery_code" after it when the account's second factor followed.
+
+
+def provider_method(provider: str) -> str:
+    """The sign-in method of a session started through the OpenID Connect provider
+    `provider` (its configured name)."""
+    return f"oidc:{provider}"
 
 
 def _oldest_kept(now: datetime) -> datetime:

@@ -3,14 +3,25 @@ that sensitive actions may go ahead for REAUTH_WINDOW_MINUTES (web/step_up.py)."
 
 from typing import Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Request, Response, status
+from pydantic import Field
 
 from accounts import passkeys
+from accounts.oidc import (
+    MAX_NEXT_LENGTH,
+    FlowPurpose,
+    begin_sign_in,
+    provider_named,
+    redirect_uri,
+    set_flow_cookie,
+)
 from auth import CurrentSession
 from database import SessionDep
+from models import OIDC_PROVIDER_MAX
 from schemas import (
     PASSKEY_OPTIONS_RESPONSE,
     CurrentPassword,
+    IdentityLinkStarted,
     InputModel,
     PasskeySignIn,
     SecondFactorCode,
@@ -71,3 +82,37 @@ async def reauthenticate_with_passkey(
     await step_up.reauthenticate_with_passkey(
         request, session, current, answer=body.credential.model_dump()
     )
+
+
+class ProviderReauthentication(InputModel):
+    provider: str = Field(max_length=OIDC_PROVIDER_MAX, description="A provider linked to you")
+    next: str = Field(
+        default="/",
+        max_length=MAX_NEXT_LENGTH,
+        description="This site's page to come back to (another site's address means /)",
+    )
+
+
+@router.post(
+    "/me/reauthentication/oidc",
+    response_model=IdentityLinkStarted,
+    responses=error_responses(401, 404, 413),
+)
+async def reauthentication_provider_start(
+    request: Request, response: Response, body: ProviderReauthentication, current: CurrentSession
+) -> IdentityLinkStarted:
+    """Start confirming it is you by signing in at a provider linked to your account:
+    send the browser to `authorization_url`; it comes back to `next`, the session
+    confirmed (an account with 2FA cannot confirm this way: its code is needed)."""
+    provider = provider_named(request.state.oidc_providers, body.provider)
+    url, flow = begin_sign_in(
+        provider,
+        redirect_uri=redirect_uri(request, provider.name),
+        next_path=body.next,
+        purpose=FlowPurpose.REAUTHENTICATE,
+        user_id=current.user_id,
+        session_id=current.id,
+    )
+    set_flow_cookie(request, response, flow)
+    response.headers["Cache-Control"] = "no-store"
+    return IdentityLinkStarted(authorization_url=url)

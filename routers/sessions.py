@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from accounts import security_log, sessions
-from accounts.security_log import EventType, SignInMethod
+from accounts.security_log import EventType
 from auth import CurrentSession, OptionalSession, RecentSession, token_for
 from content.pagination import LIMIT_MAX, IdCursor, id_cursor_position
 from database import SessionDep
@@ -36,7 +36,8 @@ class SessionInfo(BaseModel):
     user_agent: str
     ip: str
     current: bool
-    auth_method: SignInMethod
+    # A SignInMethod, or "oidc:<provider>" (with "+totp" or "+recovery_code" after it).
+    auth_method: str
 
 
 class SecurityEventInfo(BaseModel):
@@ -137,7 +138,7 @@ async def list_sessions(current: CurrentSession, session: SessionDep) -> list[Se
             user_agent=row.user_agent,
             ip=row.ip,
             current=row.id == current.id,
-            auth_method=SignInMethod(row.auth_method),
+            auth_method=row.auth_method,
         )
         for row in rows
         if sessions.is_live(row, now)

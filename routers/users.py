@@ -12,7 +12,6 @@ from accounts.security_log import EventType
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
 from auth import CurrentSession, CurrentUser, RecentSession, hash_password, token_for
 from comments.service import delete_account_comments
-from config import get_settings
 from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
 from content.posts import post_page_json
 from database import SessionDep, open_session
@@ -42,10 +41,6 @@ router = APIRouter(prefix="/api/users", tags=["users"])
 
 # The profile's optional fields: an empty string clears them.
 PROFILE_FIELDS = frozenset({"bio", "website"})
-SIGN_UP_LIMIT = "sign_up_limit"
-SIGN_UP_LIMIT_DETAIL = (
-    "Too many sign-ups from your network address in the past hour; try again later"
-)
 
 
 async def reject_repeated_form_fields(request: Request) -> None:
@@ -77,13 +72,7 @@ async def create_user(request: Request, user_in: UserCreate, session: SessionDep
     by the address's budget for unverified mail (429 `mail_limit`), so neither a
     sign-up flood nor a sign-up-and-delete loop makes a mail cannon."""
     await ensure_available(session, username=user_in.username, email=user_in.email)
-    client = f"sign-up-client:{sessions.client_address(request)}"
-    await rate_limits.spend(
-        session,
-        {client: get_settings().signups_per_hour},
-        code=SIGN_UP_LIMIT,
-        detail=SIGN_UP_LIMIT_DETAIL,
-    )
+    await rate_limits.spend_sign_up(session, sessions.client_address(request))
     # End the read before the slow hash, so no connection or lock is held meanwhile.
     await session.commit()
     password_hash = await hash_password(user_in.password)

@@ -25,7 +25,10 @@ from main import create_app
 from tests.databases import fresh_database
 from tests.helpers import FAST_ARGON2, Account, make_account
 from tests.mail_server import Mailbox, SMTPServer
-from tests.oidc_server import oidc_provider  # noqa: F401  (a fixture: a real OpenID provider)
+from tests.oidc_server import (  # noqa: F401  (fixtures: a real OpenID provider, an app using it)
+    oidc_client,
+    oidc_provider,
+)
 
 # What every test's settings start from: the environment's (SECRET_KEY set above).
 BASE_SETTINGS = Settings()

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
 from typing import IO
-from urllib.parse import urljoin
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from config import OIDCClient
 from tests.live_server import free_port
 
 PROVIDER_SCRIPT = Path(__file__).parent / "oidc" / "provider.mjs"
@@ -176,3 +178,51 @@ def sign_in_at_provider(
     answer = follow_provider(browser, browser.post(action, data=fields))
     assert answer.is_redirect, f"the provider did not send the browser back:\n{answer.text[:2000]}"
     return answer
+
+
+def configured(provider: OIDCProvider, name: str = "test", label: str = "") -> OIDCClient:
+    """Inkwell's settings for the real provider, as provider `name`."""
+    fields = {
+        "name": name,
+        "issuer": provider.issuer,
+        "client_id": provider.client_id,
+        "client_secret": provider.client_secret,
+    }
+    if label:
+        fields["label"] = label
+    return OIDCClient.model_validate(fields)
+
+
+@pytest.fixture
+def oidc_client(make_app, mailbox, oidc_provider: OIDCProvider) -> Iterator[TestClient]:
+    """A client of an app with the real provider configured as "test" (label "Test ID")."""
+    app = make_app(oidc_clients=[configured(oidc_provider, label="Test ID")])
+    with TestClient(app, base_url="https://testserver") as test_client:
+        yield test_client
+
+
+def provider_redirect(
+    client: TestClient, login: str, *, next_path: str | None = None
+) -> httpx.Response:
+    """Start a sign-in at Inkwell and sign in at the provider as `login` (in a browser
+    of its own, with no earlier consent): the provider's redirect back to Inkwell."""
+    params = {"next": next_path} if next_path is not None else {}
+    started = client.get("/auth/oidc/test/start", params=params, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    with httpx.Client() as browser:
+        return sign_in_at_provider(browser, started.headers["location"], login)
+
+
+def callback_query(redirect: httpx.Response) -> dict[str, str]:
+    """The `code`, `state` (or `error`) the provider's redirect carries."""
+    query = parse_qs(urlsplit(redirect.headers["location"]).query)
+    return {key: values[0] for key, values in query.items()}
+
+
+def sign_in_with_provider(
+    client: TestClient, login: str, *, next_path: str | None = None
+) -> httpx.Response:
+    """The whole way: Inkwell's start, the provider's login, Inkwell's callback (its
+    answer, not followed)."""
+    redirect = provider_redirect(client, login, next_path=next_path)
+    return client.get(redirect.headers["location"], follow_redirects=False)

@@ -56,6 +56,7 @@ def test_me_returns_the_private_user(client, alice):
         "comment_mail": True,
         "totp_enabled": False,
         "recovery_codes_left": 0,
+        "has_password": True,
     }
 
 

@@ -4,7 +4,6 @@ short-lived cookie), against the real provider up to its login form."""
 
 import base64
 import hashlib
-from collections.abc import Iterator
 from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,31 +14,15 @@ from fastapi.testclient import TestClient
 from accounts.oidc import (
     FLOW_COOKIE,
     FLOW_SECONDS,
+    FlowPurpose,
     SignInFlow,
     safe_next,
     seal_flow,
     unseal_flow,
 )
-from config import OIDCClient
 from tests.oidc_server import OIDCProvider, follow_provider, provider_form
 
 START = "/auth/oidc/test/start"
-
-
-@pytest.fixture
-def oidc_client(make_app, mailbox, oidc_provider: OIDCProvider) -> Iterator[TestClient]:
-    """A client of an app with the real provider configured as "test"."""
-    configured = OIDCClient.model_validate(
-        {
-            "name": "test",
-            "issuer": oidc_provider.issuer,
-            "client_id": oidc_provider.client_id,
-            "client_secret": oidc_provider.client_secret,
-        }
-    )
-    app = make_app(oidc_clients=[configured])
-    with TestClient(app, base_url="https://testserver") as test_client:
-        yield test_client
 
 
 def start(client: TestClient, **query: str) -> tuple[httpx.Response, dict[str, list[str]]]:
@@ -165,7 +148,9 @@ def test_a_forged_or_foreign_cookie_is_no_flow() -> None:
     assert unseal_flow(None) is None
     assert unseal_flow("") is None
     assert unseal_flow("not a sealed flow") is None
-    flow = SignInFlow("test", "s", "n", "v", "/")
+    flow = SignInFlow(
+        "test", "s", "n", "v", "/", purpose=FlowPurpose.LINK, user_id=3, session_id="x"
+    )
     sealed = seal_flow(flow)
     assert unseal_flow(sealed) == flow
     tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")

@@ -24,6 +24,7 @@ def test_register_returns_the_private_user(client):
         "comment_mail": True,
         "totp_enabled": False,
         "recovery_codes_left": 0,
+        "has_password": True,
     }
 
 

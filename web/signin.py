@@ -109,16 +109,16 @@ async def sign_in(
     response: Response,
     session: AsyncSession,
     user: User,
-    method: SignInMethod = SignInMethod.PASSWORD,
+    method: str = SignInMethod.PASSWORD,
 ) -> Token:
     """Start a session for `user`, whose identity has just been proven (a password, a
-    passkey, a password and a code): the refresh cookie on `response`, the access token
+    passkey, a password and a code, a provider): the refresh cookie on `response`, the access token
     in the answer, a `sign_in` event in the security log. Every way of signing in comes
     through here, so a suspended account is refused here."""
     if user.suspended_at is not None:
         raise account_suspended()
-    await security_log.record(session, user.id, EventType.SIGN_IN, request, method.value)
-    row, refresh_token = await sessions.start(session, user, request, method.value)
+    await security_log.record(session, user.id, EventType.SIGN_IN, request, str(method))
+    row, refresh_token = await sessions.start(session, user, request, str(method))
     sessions.set_refresh_cookie(request, response, row, refresh_token)
     response.headers["Cache-Control"] = "no-store"
     return Token(access_token=token_for(user, row.id))

@@ -7,7 +7,9 @@
 // Inkwell from OIDC_TEST_CLIENT_ID, OIDC_TEST_CLIENT_SECRET and OIDC_TEST_REDIRECT_URIS
 // (space-separated); it must use the authorization code flow with PKCE (S256).
 // Accounts are made up from the login: "alice" is alice@example.com, verified; a login
-// starting with "unverified-" has an email the provider does not vouch for.
+// starting with "unverified-" has an email the provider does not vouch for, one starting
+// with "noemail-" shares no email. "<sub>/<local>" is the person <sub> after changing
+// their email at the provider to <local>@example.com (the same `sub`, a new email).
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2] || process.env.OIDC_TEST_PORT);
@@ -24,14 +26,19 @@ const people = {
 };
 
 function account(login) {
-  const person = people[login] || {};
+  const [sub, local] = login.split('/', 2);
+  const person = people[sub] || {};
   const claims = {
-    sub: login,
-    email: person.email || `${login}@example.com`,
-    email_verified: !login.startsWith('unverified-'),
-    preferred_username: login,
-    name: person.name || login,
+    sub,
+    email: `${local || sub}@example.com`,
+    email_verified: !sub.startsWith('unverified-'),
+    preferred_username: sub,
+    name: person.name || sub,
   };
+  if (sub.startsWith('noemail-')) {
+    delete claims.email;
+    delete claims.email_verified;
+  }
   return {
     accountId: login,
     async claims() {
