@@ -197,12 +197,16 @@ class SignInFlow:
     session_id: str = ""
 
 
+def provider_unknown() -> DomainError:
+    return DomainError(
+        status.HTTP_404_NOT_FOUND, "oidc_provider_unknown", "There is no such way to sign in."
+    )
+
+
 def provider_named(registry: OIDCRegistry, name: str) -> OIDCProvider:
     provider = registry.get(name)
     if provider is None:
-        raise DomainError(
-            status.HTTP_404_NOT_FOUND, "oidc_provider_unknown", "There is no such way to sign in."
-        )
+        raise provider_unknown()
     return provider
 
 

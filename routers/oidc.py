@@ -15,11 +15,13 @@ from accounts.oidc import (
     SIGNED_IN_COOKIE,
     FlowPurpose,
     OIDCProvider,
+    OIDCRegistry,
     SignInFlow,
     begin_sign_in,
     clear_flow_cookie,
     exchange_code,
     provider_named,
+    provider_unknown,
     redirect_uri,
     set_flow_cookie,
     unseal_flow,
@@ -121,10 +123,11 @@ async def callback(request: Request, name: str, session: SessionDep) -> Response
     `next` with the refresh cookie; auth.js gets its access token there), or ask an
     account with 2FA for its code, or explain why not."""
     flow = unseal_flow(request.cookies.get(FLOW_COOKIE))
-    provider = request.state.oidc_providers.get(name)
+    registry: OIDCRegistry = request.state.oidc_providers
+    provider = registry.get(name)
     try:
         if provider is None:
-            provider_named(request.state.oidc_providers, name)  # the 404 page
+            raise provider_unknown()
         if flow is None or flow.provider != name:
             raise _state_invalid()
         account = await _verified_account(request, provider, flow)
