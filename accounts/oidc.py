@@ -336,6 +336,31 @@ def begin_sign_in(
     return str(url), flow
 
 
+def start_flow(
+    request: Request,
+    response: Response,
+    provider: OIDCProvider,
+    *,
+    next_path: str | None,
+    purpose: FlowPurpose = FlowPurpose.SIGN_IN,
+    user_id: int = 0,
+    session_id: str = "",
+) -> str:
+    """`begin_sign_in` for this request, its flow set in this browser's cookie on
+    `response` (which no cache may keep): the provider's authorization URL."""
+    url, flow = begin_sign_in(
+        provider,
+        redirect_uri=redirect_uri(request, provider.name),
+        next_path=next_path,
+        purpose=purpose,
+        user_id=user_id,
+        session_id=session_id,
+    )
+    set_flow_cookie(request, response, flow)
+    response.headers["Cache-Control"] = "no-store"
+    return url
+
+
 # --- The way back: the code exchanged, the ID token verified --------------------------
 
 # Signatures an ID token may have: the provider's public keys only, never "none" or a

@@ -6,7 +6,7 @@ recent authentication."""
 from fastapi import APIRouter, Request, Response, status
 
 from accounts import identities
-from accounts.oidc import FlowPurpose, begin_sign_in, provider_named, redirect_uri, set_flow_cookie
+from accounts.oidc import FlowPurpose, provider_named, start_flow
 from auth import CurrentUser, RecentSession
 from database import SessionDep
 from models import OIDCIdentity
@@ -36,16 +36,15 @@ async def start_linking(
     `authorization_url` (this answer also sets the flow cookie that binds it to this
     browser and session). The provider sends it back to the account page."""
     provider = provider_named(request.state.oidc_providers, body.provider)
-    url, flow = begin_sign_in(
+    url = start_flow(
+        request,
+        response,
         provider,
-        redirect_uri=redirect_uri(request, provider.name),
         next_path=ACCOUNT_PAGE,
         purpose=FlowPurpose.LINK,
         user_id=current.user_id,
         session_id=current.id,
     )
-    set_flow_cookie(request, response, flow)
-    response.headers["Cache-Control"] = "no-store"
     return IdentityLinkStarted(authorization_url=url)
 
 

@@ -17,13 +17,12 @@ from accounts.oidc import (
     OIDCProvider,
     OIDCRegistry,
     SignInFlow,
-    begin_sign_in,
     clear_flow_cookie,
     exchange_code,
     provider_named,
     provider_unknown,
     redirect_uri,
-    set_flow_cookie,
+    start_flow,
     unseal_flow,
     verify_id_token,
 )
@@ -51,12 +50,8 @@ async def start(
 ) -> RedirectResponse:
     """To the provider's sign-in, with this browser's flow in a short-lived cookie."""
     provider = provider_named(request.state.oidc_providers, name)
-    url, flow = begin_sign_in(
-        provider, redirect_uri=redirect_uri(request, provider.name), next_path=next_path
-    )
-    response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
-    response.headers["Cache-Control"] = "no-store"
-    set_flow_cookie(request, response, flow)
+    response = RedirectResponse("/", status_code=status.HTTP_303_SEE_OTHER)
+    response.headers["Location"] = start_flow(request, response, provider, next_path=next_path)
     return response
 
 

@@ -7,14 +7,7 @@ from fastapi import APIRouter, Request, Response, status
 from pydantic import Field
 
 from accounts import passkeys
-from accounts.oidc import (
-    MAX_NEXT_LENGTH,
-    FlowPurpose,
-    begin_sign_in,
-    provider_named,
-    redirect_uri,
-    set_flow_cookie,
-)
+from accounts.oidc import MAX_NEXT_LENGTH, FlowPurpose, provider_named, start_flow
 from auth import CurrentSession
 from database import SessionDep
 from models import OIDC_PROVIDER_MAX
@@ -105,14 +98,13 @@ async def reauthentication_provider_start(
     send the browser to `authorization_url`; it comes back to `next`, the session
     confirmed (an account with 2FA cannot confirm this way: its code is needed)."""
     provider = provider_named(request.state.oidc_providers, body.provider)
-    url, flow = begin_sign_in(
+    url = start_flow(
+        request,
+        response,
         provider,
-        redirect_uri=redirect_uri(request, provider.name),
         next_path=body.next,
         purpose=FlowPurpose.REAUTHENTICATE,
         user_id=current.user_id,
         session_id=current.id,
     )
-    set_flow_cookie(request, response, flow)
-    response.headers["Cache-Control"] = "no-store"
     return IdentityLinkStarted(authorization_url=url)
