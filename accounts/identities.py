@@ -260,16 +260,21 @@ async def _new_account(
 
 
 def _base_names(account: ProviderAccount) -> Iterator[str]:
-    """The provider's names for the person, each made a valid username, best first."""
+    """The provider's names for the person, each made a valid username, best first;
+    FALLBACK_NAME only when none of them is valid (a taken name is numbered, not
+    swapped for a generic one)."""
     local_part = account.email.partition("@")[0]
+    found = False
     for raw in (account.preferred_username, account.name, local_part):
         try:
             name = clean_username(raw)
         except ValueError:
             continue
         if name:
+            found = True
             yield name
-    yield FALLBACK_NAME
+    if not found:
+        yield FALLBACK_NAME
 
 
 def _cut(name: str, room: int) -> str:
