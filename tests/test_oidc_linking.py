@@ -3,6 +3,7 @@ reauthenticating through it, against the real provider: each needs the right ses
 is logged and mailed, and a refusal changes nothing and signs nobody in."""
 
 from datetime import datetime, timedelta
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -324,3 +325,28 @@ def test_reauthentication_needs_a_session(oidc_client) -> None:
     answer = oidc_client.post(REAUTH_OIDC, json={"provider": "test"})
     assert answer.status_code == 401, answer.text
     assert "set-cookie" not in answer.headers
+
+
+def test_cancelling_a_link_at_the_provider_links_nothing(oidc_client) -> None:
+    dora = password_account(oidc_client, "Dora")
+    started = oidc_client.post(IDENTITIES, json={"provider": "test"}, headers=dora.headers)
+    state = parse_qs(urlsplit(started.json()["authorization_url"]).query)["state"][0]
+    answer = oidc_client.get(
+        "/auth/oidc/test/callback",
+        params={"error": "access_denied", "state": state},
+        follow_redirects=False,
+    )
+    assert_refusal_page(oidc_client, answer, 400, "oidc_access_denied", retry=None)
+    assert 'href="/account#sign-in-methods"' in answer.text
+    assert identities(oidc_client, dora) == []
+
+
+def test_a_suspended_account_links_nothing(oidc_client) -> None:
+    dora = password_account(oidc_client, "Dora")
+    redirect = link_redirect(oidc_client, dora, "dora-one")
+    run_sql(
+        oidc_client, "UPDATE users SET suspended_at = CURRENT_TIMESTAMP WHERE id = :id", id=dora.id
+    )
+    answer = oidc_client.get(redirect.headers["location"], follow_redirects=False)
+    assert_refusal_page(oidc_client, answer, 401, "oidc_session_ended", retry=None)
+    assert identity_rows(oidc_client) == []

@@ -221,6 +221,20 @@ def test_an_account_with_2fa_is_asked_its_code_after_the_provider(
     assert access_token(oidc_client)  # the refresh cookie works too
 
 
+def test_a_recovery_code_finishes_a_provider_sign_in_too(oidc_client, rendered) -> None:
+    frank = made_by_provider(oidc_client, "frank")
+    _, recovery_codes = turn_on_2fa(oidc_client, frank)
+    oidc_client.cookies.clear()
+    answer = sign_in_with_provider(oidc_client, "frank")
+    assert answer.status_code == 200, answer.text
+    token = rendered[-1]["mfa_token"]
+    done = oidc_client.post(
+        "/api/users/token/mfa", json={"mfa_token": token, "code": recovery_codes[0]}
+    )
+    assert done.status_code == 200, done.text
+    assert events(oidc_client, frank.id, "sign_in")[-1] == "oidc:test+recovery_code"
+
+
 # --- A password later, by mail -----------------------------------------------------------
 
 
