@@ -285,10 +285,13 @@ class HostileProvider:
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}"
         self.key = RSAKey.generate_key(2048, parameters={"kid": "hostile-1", "use": "sig"})
+        # Another provider's issuer (the real one's), for a token meant for it.
+        self.other_issuer = real.issuer
         document = httpx.get(real.discovery_url).json()
         self.discovery = json.loads(json.dumps(document).replace(real.issuer, self.issuer))
         self.id_token: Callable[[], str] = lambda: ""
         self.token_requests = 0
+        self.keys_down = False
         self.server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -306,6 +309,8 @@ class HostileProvider:
             def do_GET(self) -> None:
                 if self.path == "/.well-known/openid-configuration":
                     self._json(provider.discovery)
+                elif self.path == "/jwks" and provider.keys_down:
+                    self.send_error(503)
                 elif self.path == "/jwks":
                     self._json({"keys": [provider.key.as_dict(private=False)]})
                 else:
@@ -414,7 +419,7 @@ def _other_key(kid: str | None) -> RSAKey:
             lambda h, n: signed(h.claims(n, aud=["another-client", CLIENT_ID]), h.key),
             id="aud-several-no-azp",
         ),
-        pytest.param(lambda h, n: signed(h.claims(n, iss="http://127.0.0.1:1"), h.key), id="iss"),
+        pytest.param(lambda h, n: signed(h.claims(n, iss=h.other_issuer), h.key), id="iss"),
         pytest.param(
             lambda h, n: signed(h.claims(n, exp=int(time.time()) - 3600), h.key), id="expired"
         ),
@@ -429,6 +434,27 @@ def test_a_forged_id_token_at_the_callback_is_refused(hostile_client, hostile, f
     answer = answered(hostile_client, hostile, lambda nonce: forge(hostile, nonce))
     assert hostile.token_requests == 1
     assert_refusal_page(hostile_client, answer, 400, "oidc_id_token_invalid")
+    assert identity_rows(hostile_client) == []
+
+
+def test_keys_that_cannot_be_fetched_verify_nothing(hostile_client, hostile) -> None:
+    hostile.keys_down = True
+    answer = answered(
+        hostile_client, hostile, lambda nonce: signed(hostile.claims(nonce), hostile.key)
+    )
+    assert_refusal_page(hostile_client, answer, 400, "oidc_id_token_invalid")
+
+
+@pytest.mark.parametrize("verified", ["true", 1, None])
+def test_only_a_json_true_email_verified_makes_an_account(
+    hostile_client, hostile, verified
+) -> None:
+    answer = answered(
+        hostile_client,
+        hostile,
+        lambda nonce: signed(hostile.claims(nonce, email_verified=verified), hostile.key),
+    )
+    assert_refusal_page(hostile_client, answer, 400, "oidc_email_unverified")
     assert identity_rows(hostile_client) == []
 
 
