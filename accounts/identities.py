@@ -223,6 +223,13 @@ async def account_for_sign_in(
             await db.rollback()
             if attempt:
                 raise
+        except DomainError as refusal:
+            # The account using this email may be the one a callback racing this one
+            # just made for this very identity, committed between the two looks (the
+            # identity's, then the email's): look again before refusing.
+            if attempt or refusal.code != "oidc_email_in_use":
+                raise
+            await db.rollback()
     raise email_in_use(label)
 
 

@@ -3,19 +3,24 @@ verified email makes (its username, its log, its session), the same `sub` signin
 again, every refusal (an email in use, unverified or missing, a suspended account, the
 sign-up limit) starting no session, 2FA still asked, and a password set later by mail."""
 
+import asyncio
+import itertools
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import AnyHttpUrl
 from sqlalchemy import select
 
 from accounts import email_links, identities
 from accounts.identities import ProviderAccount
+from accounts.oidc import FLOW_COOKIE
 from models import OIDCIdentity, User
 from tests.helpers import STRONG_PASSWORD, bearer, login, register, run_sql, scalar
 from tests.mail_server import Mailbox
-from tests.oidc_server import sign_in_with_provider
+from tests.oidc_server import provider_redirect, sign_in_with_provider
 from tests.oidc_steps import (
     access_token,
     assert_no_session,
@@ -279,3 +284,47 @@ def test_the_generic_name_only_when_the_provider_gives_no_valid_one() -> None:
     assert names("\U0001f600", "\u200b", "\U0001f600@example.com") == [identities.FALLBACK_NAME]
     assert names("", "", "") == [identities.FALLBACK_NAME]
     assert names("\U0001f600", "Zoe Q", "z@example.com") == ["Zoe Q", "z"]
+
+
+# --- At once -----------------------------------------------------------------------------
+
+
+def test_first_sign_ins_of_the_same_person_at_once_make_one_account(
+    oidc_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Browsers come back from the provider for the same new `sub` at the same time:
+    one account is made, and every one signs in to it. The race made wide: every
+    callback but the first waits after finding no identity, so the first's account
+    (and its identity) is committed before they look for the email, which they then
+    find in use: they must look for the identity again, not refuse."""
+    real_identity = identities._identity
+    looks = itertools.count()
+
+    async def slow_identity(db, provider, subject):
+        found = await real_identity(db, provider, subject)
+        if found is None and next(looks) > 0:
+            await asyncio.sleep(0.5)
+        return found
+
+    monkeypatch.setattr(identities, "_identity", slow_identity)
+    answers = []
+    for _ in range(3):
+        redirect = provider_redirect(oidc_client, "alice")
+        flow = oidc_client.cookies.get(FLOW_COOKIE, path="/auth/oidc/")
+        answers.append((redirect.headers["location"], flow))
+        oidc_client.cookies.clear()
+
+    def come_back(answer: tuple[str, str]) -> httpx.Response:
+        location, flow = answer
+        return oidc_client.get(
+            location, headers={"Cookie": f"{FLOW_COOKIE}={flow}"}, follow_redirects=False
+        )
+
+    with ThreadPoolExecutor(max_workers=len(answers)) as pool:
+        responses = list(pool.map(come_back, answers))
+    oidc_client.cookies.clear()
+    assert [r.status_code for r in responses] == [303] * len(answers), [
+        r.text[-3000:] for r in responses if r.status_code != 303
+    ]
+    assert [name for (name,) in rows(oidc_client, select(User.username))] == ["alice"]
+    assert len(identity_rows(oidc_client)) == 1
