@@ -423,6 +423,12 @@ def _other_key(kid: str | None) -> RSAKey:
         pytest.param(
             lambda h, n: signed(h.claims(n, exp=int(time.time()) - 3600), h.key), id="expired"
         ),
+        pytest.param(
+            lambda h, n: signed(h.claims(n, iat=int(time.time()) + 3600), h.key),
+            id="issued-in-the-future",
+        ),
+        pytest.param(lambda h, n: signed(h.claims(n, exp=None), h.key), id="no-exp"),
+        pytest.param(lambda h, n: signed(h.claims(n, aud=None), h.key), id="no-aud"),
         pytest.param(lambda h, n: signed(h.claims(n, nonce="replayed"), h.key), id="nonce"),
         pytest.param(lambda h, n: signed(h.claims(n, nonce=None), h.key), id="no-nonce"),
         pytest.param(lambda h, n: signed(h.claims(n, sub=None), h.key), id="no-sub"),
