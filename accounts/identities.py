@@ -223,6 +223,13 @@ async def account_for_sign_in(
             await db.rollback()
             if attempt:
                 raise
+        except DomainError as refusal:
+            # The account using this email may be the one a callback racing this one
+            # just made for this very identity, committed between the two looks (the
+            # identity's, then the email's): look again before refusing.
+            if attempt or refusal.code != "oidc_email_in_use":
+                raise
+            await db.rollback()
     raise email_in_use(label)
 
 
@@ -260,16 +267,21 @@ async def _new_account(
 
 
 def _base_names(account: ProviderAccount) -> Iterator[str]:
-    """The provider's names for the person, each made a valid username, best first."""
+    """The provider's names for the person, each made a valid username, best first;
+    FALLBACK_NAME only when none of them is valid (a taken name is numbered, not
+    swapped for a generic one)."""
     local_part = account.email.partition("@")[0]
+    found = False
     for raw in (account.preferred_username, account.name, local_part):
         try:
             name = clean_username(raw)
         except ValueError:
             continue
         if name:
+            found = True
             yield name
-    yield FALLBACK_NAME
+    if not found:
+        yield FALLBACK_NAME
 
 
 def _cut(name: str, room: int) -> str:

@@ -36,6 +36,21 @@ from errors.domain import DomainError
 
 logger = logging.getLogger("inkwell")
 
+
+def _client_http_errors() -> tuple[type[Exception], ...]:
+    """What a request through Authlib's client raises when the provider cannot be
+    reached or answers nonsense: the errors of the HTTP library it runs on, which is
+    httpx2 where that is installed (fastapi[standard] brings it), not httpx. Catching
+    httpx's alone made a provider that is down a 500."""
+    try:
+        import httpx2
+    except ImportError:  # pragma: no cover (Authlib falls back to httpx)
+        return (httpx.HTTPError,)
+    return (httpx.HTTPError, httpx2.HTTPError)
+
+
+CLIENT_HTTP_ERRORS = _client_http_errors()
+
 # A provider that has not answered its discovery document by then is left out: start-up
 # waits at most this long for all of them (they are asked at once).
 DISCOVERY_TIMEOUT_SECONDS = 5.0
@@ -415,7 +430,7 @@ async def exchange_code(
             token = await client.fetch_token(
                 provider.token_endpoint, code=code, code_verifier=code_verifier
             )
-    except (OAuthError, OAuth2Error, httpx.HTTPError, ValueError, KeyError) as error:
+    except (OAuthError, OAuth2Error, *CLIENT_HTTP_ERRORS, ValueError, KeyError) as error:
         logger.warning("OpenID Connect %r: code exchange failed: %s", provider.name, error)
         raise exchange_refused() from error
     id_token = token.get("id_token") if isinstance(token, dict) else None
