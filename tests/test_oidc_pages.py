@@ -77,5 +77,8 @@ def test_the_callback_opens_the_login_page_on_its_code_step(oidc_client: TestCli
     assert 'data-next="/search?q=x"' in form.group(0)
     assert token.group(1) not in str(answer.url)
     assert '<form id="login-form" hidden>' in page
-    assert "Continue with" not in page
+    # The providers' buttons are there for when the step expires, hidden until then, and
+    # they carry `next`.
+    assert '<div class="oidc-sign-in stack" id="oidc-sign-in" hidden>' in page
+    assert START_LINK.findall(page) == [("/auth/oidc/test/start?next=/search%3Fq%3Dx", "Test ID")]
     assert re.search(r'<p id="mfa-provider-note">Test ID has confirmed', page)

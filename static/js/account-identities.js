@@ -78,6 +78,9 @@ export function setUpIdentities(user) {
       if (!response.ok && response.status !== 404) return errorMessage(response);
       say(`${providerLabel(identity.provider)} no longer signs in to your account.`);
       await load();
+      // The button is gone with its item: keyboard users carry on from its Link button.
+      const relink = linkButtons.find((link) => link.dataset.oidcProvider === identity.provider);
+      if (!button.isConnected && relink && !relink.hidden) relink.focus();
       return undefined;
     });
   }
