@@ -367,6 +367,41 @@ def test_a_password_account_keeps_its_password_in_the_dialog(
     expect(page.locator("#sessions-success")).to_have_text("Logged out everywhere else.")
 
 
+def test_provider_methods_and_events_read_as_sentences(page: Page, api: httpx.Client) -> None:
+    """account-security.js's words for what the security log and the sessions list
+    say: the provider's label where the page knows it (the account page lists the
+    configured providers), else its name."""
+    user = make_account(api)
+    log_in_through_form(page, user, "/account")
+    expect(page.get_by_role("button", name=f"Link {LABEL}")).to_be_visible()
+    sentences = page.evaluate(
+        """async (events) => {
+          const { eventSentence } = await import("/static/js/account-security.js");
+          return events.map(([type, detail]) => eventSentence({ type, detail }));
+        }""",
+        [
+            ["sign_in", "oidc:test"],
+            ["sign_in", "oidc:test+totp"],
+            ["sign_in", "oidc:test+recovery_code"],
+            ["reauthenticated", "oidc:test"],
+            ["sign_in", "oidc:gone-provider"],
+            ["identity_linked", "test"],
+            ["identity_unlinked", "gone-provider"],
+            ["sign_in", "password"],
+        ],
+    )
+    assert sentences == [
+        f"Signed in with {LABEL}",
+        f"Signed in with {LABEL} (and a code)",
+        f"Signed in with {LABEL} (and a recovery code)",
+        f"Confirmed it was you with {LABEL}",
+        "Signed in with gone-provider",
+        f"{LABEL} can now sign in to your account",
+        "gone-provider no longer signs in to your account",
+        "Signed in with a password",
+    ]
+
+
 def test_no_serious_accessibility_violations(
     browser: Browser, live_server: str, site: Site, api: httpx.Client
 ) -> None:
