@@ -342,11 +342,15 @@ def begin_sign_in(
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
     )
+    # Confirming it is you must be done at the provider now, not answered by a session
+    # the browser still has there (OpenID Connect Core 3.1.2.1, prompt=login).
+    fresh = {"prompt": "login"} if purpose == FlowPurpose.REAUTHENTICATE else {}
     url, _ = client.create_authorization_url(
         provider.authorization_endpoint,
         state=flow.state,
         nonce=flow.nonce,
         code_verifier=flow.code_verifier,
+        **fresh,
     )
     return str(url), flow
 

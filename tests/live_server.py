@@ -62,12 +62,14 @@ class LiveServer:
         smtp_port: int | None = None,
         name: str = "127.0.0.1",
         migrated: bool = True,
+        port: int | None = None,
     ) -> None:
         """`name` is what the server is called in its URL (and PUBLIC_URL): it listens
         on 127.0.0.1 either way, but passkeys need `localhost`, never an IP address.
         Its database is a copy of the migrated template (start-up then only finds the
-        schema current), or empty when not `migrated`: start-up migrates it."""
-        self.port = free_port()
+        schema current), or empty when not `migrated`: start-up migrates it. `port`: one
+        chosen beforehand (its address registered somewhere first, say), else a free one."""
+        self.port = port if port is not None else free_port()
         self.base_url = f"http://{name}:{self.port}"
         self.log = tmp / "server.log"
         self.cleanup = ExitStack()

@@ -9,7 +9,8 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from html import unescape
 from pathlib import Path
@@ -46,11 +47,13 @@ class OIDCProvider:
         return f"{self.issuer}/.well-known/openid-configuration"
 
 
-def start_provider(port: int, log: IO[bytes]) -> subprocess.Popen[bytes]:
+def start_provider(
+    port: int, log: IO[bytes], redirect_uris: Sequence[str] = tuple(REDIRECT_URIS)
+) -> subprocess.Popen[bytes]:
     env = os.environ | {
         "OIDC_TEST_CLIENT_ID": CLIENT_ID,
         "OIDC_TEST_CLIENT_SECRET": CLIENT_SECRET,
-        "OIDC_TEST_REDIRECT_URIS": " ".join(REDIRECT_URIS),
+        "OIDC_TEST_REDIRECT_URIS": " ".join(redirect_uris),
     }
     node = shutil.which("node")
     if node is None:
@@ -115,24 +118,32 @@ def install_provider() -> None:
             pytest.fail(f"npm ci --prefix tests/oidc failed:\n{installed.stderr}")
 
 
-@pytest.fixture(scope="session")
-def oidc_provider() -> Iterator[OIDCProvider]:
-    """One real OpenID provider for the whole run (started on first use)."""
+@contextmanager
+def running_provider(redirect_uris: Sequence[str] = tuple(REDIRECT_URIS)) -> Iterator[OIDCProvider]:
+    """A real OpenID provider of its own, whose client for Inkwell accepts
+    `redirect_uris` only (a live server's callback, say), until the block ends."""
     install_provider()
     port = free_port()
     provider = OIDCProvider(
         issuer=f"http://127.0.0.1:{port}",
         client_id=CLIENT_ID,
         client_secret=CLIENT_SECRET,
-        redirect_uri=REDIRECT_URI,
+        redirect_uri=redirect_uris[0],
     )
     with tempfile.TemporaryFile() as log:
-        process = start_provider(port, log)
+        process = start_provider(port, log, redirect_uris)
         try:
             wait_for_discovery(process, provider.discovery_url, log)
             yield provider
         finally:
             stop_provider(process)
+
+
+@pytest.fixture(scope="session")
+def oidc_provider() -> Iterator[OIDCProvider]:
+    """One real OpenID provider for the whole run (started on first use)."""
+    with running_provider() as provider:
+        yield provider
 
 
 FORM = re.compile(r'<form[^>]*\baction="([^"]*)"[^>]*>(.*?)</form>', re.S)

@@ -10,6 +10,7 @@ import { deviceLabel } from "./devices.js";
 import { byId, showError } from "./dom.js";
 import { errorMessage, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { onClick } from "./forms.js";
+import { providerLabel } from "./oidc-providers.js";
 
 const PAGE = 10;
 // How long after a section's success message the log is read again.
@@ -24,14 +25,27 @@ const METHODS = {
   "password+recovery_code": "a password and a recovery code",
 };
 
+// A provider's sign-in: "oidc:<name>", and with the account's second step
+// "oidc:<name>+totp" or "oidc:<name>+recovery_code".
+const PROVIDER_METHOD = /^oidc:([a-z0-9-]+)(?:\+(totp|recovery_code))?$/;
+const SECOND_STEPS = { totp: " (and a code)", recovery_code: " (and a recovery code)" };
+
+/** How a sign-in went, in words ("a password", "Test ID (and a code)"), or null. */
+function methodWords(method) {
+  if (typeof method !== "string") return null;
+  const provider = PROVIDER_METHOD.exec(method);
+  if (provider) return providerLabel(provider[1]) + (SECOND_STEPS[provider[2]] ?? "");
+  return METHODS[method] ?? null;
+}
+
 /** "Signed in with a password and an authenticator code", from a SignInMethod. */
 export function signedInWith(method) {
-  const how = METHODS[method];
+  const how = methodWords(method);
   return how ? `Signed in with ${how}` : "Signed in";
 }
 
 function confirmedWith(method) {
-  const how = METHODS[method];
+  const how = methodWords(method);
   return how ? `Confirmed it was you with ${how}` : "Confirmed it was you";
 }
 
@@ -64,6 +78,12 @@ const SENTENCES = {
   passkey_removed: (detail) => (detail ? `Passkey ${quoted(detail)} removed` : "Passkey removed"),
   session_ended: () => "A session was logged out",
   other_sessions_ended: () => "Logged out everywhere else",
+  identity_linked: (detail) =>
+    detail ? `${providerLabel(detail)} can now sign in to your account` : "Sign-in account linked",
+  identity_unlinked: (detail) =>
+    detail
+      ? `${providerLabel(detail)} no longer signs in to your account`
+      : "Sign-in account unlinked",
   suspended: () => "Account suspended by an admin",
   restored: () => "Account restored by an admin",
 };

@@ -1,4 +1,4 @@
-// The account page: profile, password, sessions and deletion. Logged-out visitors go to log in.
+// The account page: profile, password, sign-in methods, sessions and deletion. Logged-out visitors go to log in.
 import { apiFetch } from "./api.js";
 import { forgetSession, setToken } from "./auth.js";
 import { byId } from "./dom.js";
@@ -9,6 +9,7 @@ import { deviceLabel } from "./devices.js";
 import { loadList } from "./lists.js";
 import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
+import { setUpIdentities } from "./account-identities.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpSecurityLog, signedInWith } from "./account-security.js";
 import { setUpPicture } from "./picture.js";
@@ -25,6 +26,7 @@ if (!user) {
   setUpProfileForm();
   setUpMailForm();
   setUpPasswordForm();
+  setUpIdentities(user);
   setUpPasskeys();
   setUpTotp(user);
   setUpSessions();

@@ -73,6 +73,14 @@ function refreshedToken(rejected) {
   return refreshPromise;
 }
 
+/** A new access token through the refresh cookie, in place of whatever token this page
+ * holds (a provider's sign-in has just started a session with only that cookie): the
+ * token, or null when there is no session. As any refresh, it throws a NetworkError
+ * when the server cannot be reached. */
+export function tokenFromRefreshCookie() {
+  return refreshedToken(getToken());
+}
+
 /**
  * The one fetch helper. Options are fetch's (`keepalive` included: a save sent as the
  * page goes away), plus:

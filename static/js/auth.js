@@ -22,6 +22,26 @@ export function setToken(token) {
   localStorage.setItem(TOKEN_KEY, token);
 }
 
+// Set (readable, short-lived) by a provider's sign-in (routers/oidc.py) on its way to
+// `next`: the refresh cookie is there, the access token is not yet.
+const SIGNED_IN_MARK = "inkwell_signed_in";
+
+/** Whether a provider's sign-in has just happened in this browser; the mark is deleted
+ * either way (it says so once: a page that reads it fetches the access token). */
+export function takeSignedInMark() {
+  let present = false;
+  try {
+    present = document.cookie.split(";").some((pair) => pair.trim() === `${SIGNED_IN_MARK}=1`);
+    if (present) {
+      const secure = location.protocol === "https:" ? "; Secure" : "";
+      document.cookie = `${SIGNED_IN_MARK}=; Max-Age=0; Path=/; SameSite=Lax${secure}`;
+    }
+  } catch {
+    // cookies unavailable: no mark
+  }
+  return present;
+}
+
 /** Forget the token (and, through `onTokenCleared`, whatever was known about its user). */
 export function clearToken() {
   try {

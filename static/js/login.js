@@ -1,14 +1,19 @@
 import { apiFetch } from "./api.js";
-import { getToken, setToken } from "./auth.js";
+import { setToken } from "./auth.js";
 import { showError } from "./dom.js";
 import { errorBody, errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
 import { LEAVING, onClick, onSubmit } from "./forms.js";
-import { nextFromQuery } from "./navigation.js";
+import { loginUrl, nextFromQuery, safeNext } from "./navigation.js";
 import { autofillAvailable, PasskeyError, passkeysSupported, signInWithPasskey } from "./passkeys.js";
 import { getCurrentUser } from "./user.js";
 
+// After a provider's sign-in on an account with 2FA (routers/oidc.py rendered this page
+// at its callback address): the code step's token, in the page.
+const mfaForm = document.getElementById("mfa-form");
+const providerToken = mfaForm.dataset.mfaToken || null;
+
 // Already signed in (the token is valid, or could be refreshed): nothing to do here.
-if (getToken() && (await getCurrentUser())) {
+if (!providerToken && (await getCurrentUser())) {
   location.replace(nextFromQuery());
 }
 
@@ -40,10 +45,10 @@ onSubmit(form, { error, submit }, async () => {
 });
 
 // --- The second step, on an account with two-factor authentication -------------------
-const mfaForm = document.getElementById("mfa-form");
 const mfaCode = document.getElementById("mfa-code");
 const mfaSwitch = document.getElementById("mfa-switch");
 const mfaError = document.getElementById("mfa-error");
+const providers = document.getElementById("oidc-sign-in");
 let mfaToken = null;
 let recoveryMode = false;
 
@@ -68,6 +73,7 @@ function askForCode(token) {
   stopAutofill();
   form.hidden = true;
   document.getElementById("passkey-sign-in").hidden = true;
+  if (providers) providers.hidden = true;
   setRecoveryMode(false);
   mfaForm.hidden = false;
   mfaCode.focus();
@@ -78,6 +84,7 @@ function backToPassword(message) {
   mfaToken = null;
   mfaForm.hidden = true;
   form.hidden = false;
+  if (providers) providers.hidden = false;
   form.elements.password.value = "";
   showError(error, message);
   form.elements.password.focus();
@@ -160,7 +167,7 @@ function stopAutofill() {
   passkeyBlock.dataset.autofill = "idle";
 }
 
-if (passkeysSupported()) {
+if (passkeysSupported() && !providerToken) {
   passkeyBlock.hidden = false;
   const button = document.getElementById("passkey-button");
   onClick(button, { error: passkeyError }, async () => {
@@ -181,4 +188,13 @@ if (passkeysSupported()) {
     return LEAVING;
   });
   startAutofill();
+}
+
+// --- The code step after a provider's sign-in ------------------------------------------
+// The address becomes the login page's (a reload must not replay the provider's
+// callback, which would only be refused), and the token leaves the markup.
+if (providerToken) {
+  history.replaceState(null, "", loginUrl(safeNext(mfaForm.dataset.next)));
+  delete mfaForm.dataset.mfaToken;
+  askForCode(providerToken);
 }

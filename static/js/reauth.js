@@ -3,14 +3,20 @@
 // ago is answered 401 `reauthentication_required`. apiFetch then calls `reauthenticate`
 // here: a dialog asks for the password (and the 2FA code, when it is on) or a passkey,
 // POSTs it to /api/users/me/reauthentication, and says whether to send the request
-// again. Tokens stay auth.js's business; this module never sees one.
+// again. An account with linked providers (configured here, and no 2FA, which a
+// provider cannot stand in for) may also go to the provider and back: the page comes
+// back, and the action is done once more. Tokens stay auth.js's business; this module
+// never sees one.
 import { apiFetch } from "./api.js";
 import { showError } from "./dom.js";
 import { errorBody, errorMessage, GENERIC_ERROR, NetworkError, NETWORK_ERROR } from "./errors.js";
+import { configuredProviders } from "./oidc-providers.js";
 import { confirmWithPasskey, PasskeyError, passkeysSupported } from "./passkeys.js";
 import { getCurrentUser } from "./user.js";
 
 const REAUTH_PATH = "/api/users/me/reauthentication";
+const PROVIDER_REAUTH_PATH = "/api/users/me/reauthentication/oidc";
+const IDENTITIES_PATH = "/api/users/me/identities";
 
 let asking = null;
 
@@ -50,8 +56,9 @@ function field(id, label, input, hint) {
   return wrapper;
 }
 
-/** The dialog, built afresh each time (and removed once closed). */
-function build(user, withCode) {
+/** The dialog, built afresh each time (and removed once closed). `providers`: the
+ * [name, label] pairs to offer "Continue with <label>" for. */
+function build(user, withCode, providers) {
   const password = element("input", {
     name: "password",
     type: "password",
@@ -91,18 +98,45 @@ function build(user, withCode) {
   );
   usePasskey.hidden = !passkeysSupported();
   const submit = element("button", { type: "submit", className: "btn btn-primary" }, "Confirm");
+  // No password to type (an account made through a provider): the providers alone.
+  const withPassword = !(user && user.has_password === false && providers.length > 0);
+  const passwordField = field("reauth-password", "Your password", password);
+  passwordField.hidden = !withPassword;
+  password.required = withPassword;
+  submit.hidden = !withPassword;
+  const providerButtons = providers.map(([name, label]) => {
+    const button = element(
+      "button",
+      { type: "button", className: "btn btn-secondary btn-block" },
+      `Continue with ${label}`,
+    );
+    button.dataset.provider = name;
+    return button;
+  });
+  const providerBlock = element(
+    "div",
+    { className: "stack", id: "reauth-providers" },
+    ...(withPassword ? [element("p", { className: "divider" }, element("span", {}, "or"))] : []),
+    ...providerButtons,
+    element(
+      "p",
+      { className: "hint", id: "reauth-providers-hint" },
+      "This page will open again once you are back: then do what you were doing once more.",
+    ),
+  );
+  providerBlock.hidden = providers.length === 0;
+  const intro = withPassword
+    ? "You signed in a while ago. To make this change, enter your password again."
+    : "You signed in a while ago. To make this change, confirm it is you with an account that signs in to yours.";
   const form = element(
     "form",
     { className: "stack", id: "reauth-form" },
     element("h2", { id: "reauth-heading" }, "Confirm it is you"),
-    element(
-      "p",
-      { id: "reauth-intro" },
-      "You signed in a while ago. To make this change, enter your password again.",
-    ),
+    element("p", { id: "reauth-intro" }, intro),
     username,
-    field("reauth-password", "Your password", password),
+    passwordField,
     codeField,
+    providerBlock,
     error,
     element("div", { className: "dialog-actions" }, cancel, usePasskey, submit),
   );
@@ -113,13 +147,25 @@ function build(user, withCode) {
     "aria-describedby": "reauth-intro",
   });
   dialog.append(form);
-  return { dialog, form, password, code, codeField, error, cancel, usePasskey, submit };
+  return {
+    dialog,
+    form,
+    password,
+    passwordField,
+    code,
+    codeField,
+    error,
+    cancel,
+    usePasskey,
+    submit,
+    providerButtons,
+  };
 }
 
 /** Run `work` with the dialog's buttons disabled and `button` saying `label`; true
  * once it has confirmed, false (its error shown) otherwise. */
 async function busy(parts, button, label, work) {
-  const buttons = [parts.submit, parts.usePasskey];
+  const buttons = [parts.submit, parts.usePasskey, ...parts.providerButtons];
   const idleLabel = button.textContent;
   for (const each of buttons) each.disabled = true;
   button.setAttribute("aria-busy", "true");
@@ -161,6 +207,44 @@ async function sendPassword(parts) {
   return false;
 }
 
+/** The providers to offer, as [name, label] pairs: those linked to this account and
+ * configured here (the page lists them), none on an account with 2FA (the server
+ * would refuse: a provider does not stand in for the code) or when the list cannot
+ * be had (the password and passkey still work). */
+async function linkedProviders(user) {
+  const configured = configuredProviders();
+  if (configured.size === 0 || !user || user.totp_enabled) return [];
+  let identities;
+  try {
+    const response = await apiFetch(IDENTITIES_PATH, { stepUp: false });
+    if (!response.ok) return [];
+    identities = await response.json();
+  } catch {
+    return [];
+  }
+  const linked = new Set(identities.map((identity) => identity.provider));
+  return Array.from(configured).filter(([name]) => linked.has(name));
+}
+
+/** To the provider (and back to this page): resolves false only when the server
+ * refused, its error shown; otherwise the page is leaving. */
+async function continueWith(parts, provider) {
+  const response = await apiFetch(PROVIDER_REAUTH_PATH, {
+    method: "POST",
+    json: { provider, next: location.pathname + location.search },
+    stepUp: false,
+  });
+  if (!response.ok) {
+    showError(parts.error, await errorMessage(response));
+    return false;
+  }
+  const { authorization_url: url } = await response.json();
+  if (typeof url !== "string") throw new Error("no authorization_url in the answer");
+  location.assign(url);
+  // The page is on its way to the provider: the dialog stays as it is meanwhile.
+  return new Promise(() => {});
+}
+
 async function ask() {
   let user = null;
   try {
@@ -168,7 +252,8 @@ async function ask() {
   } catch {
     // the dialog still works: the code field shows if the server asks for it
   }
-  const parts = build(user, Boolean(user && user.totp_enabled));
+  const providers = await linkedProviders(user);
+  const parts = build(user, Boolean(user && user.totp_enabled), providers);
   document.body.append(parts.dialog);
   return new Promise((resolve) => {
     let done = false;
@@ -190,7 +275,16 @@ async function ask() {
       const waiting = "Waiting for your passkey…";
       if (await busy(parts, parts.usePasskey, waiting, confirmWithPasskey)) finish(true);
     });
+    for (const button of parts.providerButtons) {
+      button.addEventListener("click", async () => {
+        const label = button.textContent.replace(/^Continue with /, "");
+        await busy(parts, button, `Opening ${label}…`, () =>
+          continueWith(parts, button.dataset.provider),
+        );
+      });
+    }
     parts.dialog.showModal();
-    parts.password.focus();
+    if (parts.passwordField.hidden) parts.providerButtons[0].focus();
+    else parts.password.focus();
   });
 }

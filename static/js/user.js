@@ -1,8 +1,15 @@
 // The current user: who the access token belongs to (the cached `/api/users/me`, asked
 // once per page load however many scripts ask), the last one this browser saw (so the
 // navbar can show it before /me answers), and signing out.
-import { announceLogout, clearToken, getToken, markLeaving, onTokenCleared } from "./auth.js";
-import { apiFetch } from "./api.js";
+import {
+  announceLogout,
+  clearToken,
+  getToken,
+  markLeaving,
+  onTokenCleared,
+  takeSignedInMark,
+} from "./auth.js";
+import { apiFetch, tokenFromRefreshCookie } from "./api.js";
 import { NetworkError } from "./errors.js";
 
 // Who was signed in when this browser last asked (id and username only: display data,
@@ -45,17 +52,24 @@ onTokenCleared(() => {
 /**
  * The signed-in user ({id, username, email, ...}) or null. One request per page
  * load at most: concurrent and later callers share the same promise. An expired
- * access token is refreshed on the way (apiFetch does it).
+ * access token is refreshed on the way (apiFetch does it). With auth.js's "just signed
+ * in" mark (a provider's sign-in landed here with only the refresh cookie), the token
+ * is fetched through the refresh endpoint first.
  */
 export function getCurrentUser() {
   if (userPromise) return userPromise;
-  if (!getToken()) {
+  // The mark wins over a token this page may still hold: the refresh cookie is the
+  // new session's, and the token someone else's (or an ended session's).
+  const signingIn = takeSignedInMark();
+  if (!getToken() && !signingIn) {
     rememberUser(null);
     return Promise.resolve(null);
   }
   const promise = (async () => {
     let response;
     try {
+      if (signingIn) await tokenFromRefreshCookie();
+      if (!getToken()) return null;
       response = await apiFetch("/api/users/me");
     } catch (failure) {
       if (failure instanceof NetworkError) return null; // offline: the last user stays

@@ -184,6 +184,8 @@ def test_an_expired_token_is_renewed_then_the_step_up_asked(
     console.allow(r"status of 401 .*/api/users/me/password$")
     user = sign_up(api)
     log_in_through_form(page, user, "/account")  # a refresh cookie too
+    # The page's own reads done first (with the good token): only the change is refused.
+    page.wait_for_load_state("networkidle")
     signed_in_long_ago(server, user)
     page.evaluate("() => localStorage.setItem('access_token', 'expired.or.not.ours')")
     change_password(page)
