@@ -163,8 +163,8 @@ def code_needed(label: str) -> DomainError:
         status.HTTP_403_FORBIDDEN,
         "oidc_reauthentication_needs_code",
         f"Your account has two-factor authentication, which {label} alone cannot "
-        f"satisfy. Confirm it is you with your password and a code, or a passkey; or log "
-        f"out and continue with {label} again, which asks for your code.",
+        f"satisfy: nothing was confirmed. Try again and type your code before you "
+        f"continue with {label}, or use a passkey.",
     )
 
 
@@ -340,25 +340,24 @@ async def reauthenticate(
     session_id: str,
     account: ProviderAccount,
     label: str,
+    second_factor: str = "",
 ) -> None:
     """The session `session_id` proves again who uses it by signing in at a provider
-    linked to its account, as a password or passkey would (web/step_up.py): only
-    without 2FA, which a provider cannot answer for. Logged; committed."""
+    linked to its account, as a password or passkey would (web/step_up.py). With 2FA
+    on, `second_factor` must name the factor proven when the flow started (a provider
+    does not stand in for it). Logged; committed."""
     user = await _signed_in(db, user_id, session_id)
     identity = await _identity(db, account.provider, account.subject)
     if identity is None or identity.user_id != user_id:
         raise not_linked_here(label)
-    if user.totp_enabled:
+    if user.totp_enabled and not second_factor:
         raise code_needed(label)
     _used(identity, account)
     await sessions.mark_authenticated(db, session_id)
-    await security_log.record(
-        db,
-        user_id,
-        EventType.REAUTHENTICATED,
-        request,
-        security_log.provider_method(account.provider),
-    )
+    method = security_log.provider_method(account.provider)
+    if user.totp_enabled:
+        method = f"{method}+{second_factor}"
+    await security_log.record(db, user_id, EventType.REAUTHENTICATED, request, method)
     await db.commit()
 
 

@@ -210,6 +210,9 @@ class SignInFlow:
     purpose: FlowPurpose = FlowPurpose.SIGN_IN
     user_id: int = 0
     session_id: str = ""
+    # A reauthentication on an account with 2FA: the second factor ("totp" or
+    # "recovery_code") already proven when the flow started; the provider adds the other.
+    second_factor: str = ""
 
 
 def provider_unknown() -> DomainError:
@@ -247,6 +250,7 @@ def seal_flow(flow: SignInFlow) -> str:
         flow.code_verifier,
         flow.next,
         flow.purpose.value,
+        flow.second_factor,
         flow.user_id,
         flow.session_id,
     ]
@@ -262,12 +266,12 @@ def unseal_flow(sealed: str | None) -> SignInFlow | None:
         fields = json.loads(_flow_cipher().decrypt(sealed.encode(), ttl=FLOW_SECONDS))
     except (InvalidToken, ValueError):
         return None
-    if not (isinstance(fields, list) and len(fields) == 8):
+    if not (isinstance(fields, list) and len(fields) == 9):
         return None
     *texts, user_id, session_id = fields
     if not all(isinstance(field, str) for field in texts) or not isinstance(session_id, str):
         return None
-    provider, state, nonce, verifier, next_path, purpose = texts
+    provider, state, nonce, verifier, next_path, purpose, second_factor = texts
     if type(user_id) is not int or purpose not in set(FlowPurpose):
         return None
     return SignInFlow(
@@ -279,6 +283,7 @@ def unseal_flow(sealed: str | None) -> SignInFlow | None:
         purpose=FlowPurpose(purpose),
         user_id=user_id,
         session_id=session_id,
+        second_factor=second_factor,
     )
 
 
@@ -321,6 +326,7 @@ def begin_sign_in(
     purpose: FlowPurpose = FlowPurpose.SIGN_IN,
     user_id: int = 0,
     session_id: str = "",
+    second_factor: str = "",
 ) -> tuple[str, SignInFlow]:
     """The provider's authorization URL for a new sign-in (the code flow, PKCE with
     S256, a fresh random `state` and `nonce`; Authlib builds it), and the flow to keep in
@@ -335,6 +341,7 @@ def begin_sign_in(
         purpose=purpose,
         user_id=user_id,
         session_id=session_id,
+        second_factor=second_factor,
     )
     client = AsyncOAuth2Client(
         client_id=provider.client.client_id,
@@ -364,6 +371,7 @@ def start_flow(
     purpose: FlowPurpose = FlowPurpose.SIGN_IN,
     user_id: int = 0,
     session_id: str = "",
+    second_factor: str = "",
 ) -> str:
     """`begin_sign_in` for this request, its flow set in this browser's cookie on
     `response` (which no cache may keep): the provider's authorization URL."""
@@ -374,6 +382,7 @@ def start_flow(
         purpose=purpose,
         user_id=user_id,
         session_id=session_id,
+        second_factor=second_factor,
     )
     set_flow_cookie(request, response, flow)
     response.headers["Cache-Control"] = "no-store"

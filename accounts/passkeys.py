@@ -364,7 +364,7 @@ async def reauthentication_options(
     for an account without any. Commits."""
     owned = list(await db.scalars(select(Passkey).where(Passkey.user_id == user.id)))
     if not owned:
-        raise _refused("no_passkeys", "This account has no passkey; use your password")
+        raise _refused("no_passkeys", "This account has no passkey: confirm it is you another way")
     challenge = await _new_challenge(db, request, REAUTHENTICATE, user.id)
     await db.commit()
     options = generate_authentication_options(

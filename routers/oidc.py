@@ -129,15 +129,25 @@ async def callback(request: Request, name: str, session: SessionDep) -> Response
         if flow.purpose == FlowPurpose.SIGN_IN:
             response = await _sign_in(request, session, provider, account, flow.next)
         else:
-            act = identities.link if flow.purpose == FlowPurpose.LINK else identities.reauthenticate
-            await act(
-                request,
-                session,
-                user_id=flow.user_id,
-                session_id=flow.session_id,
-                account=account,
-                label=provider.label,
-            )
+            if flow.purpose == FlowPurpose.LINK:
+                await identities.link(
+                    request,
+                    session,
+                    user_id=flow.user_id,
+                    session_id=flow.session_id,
+                    account=account,
+                    label=provider.label,
+                )
+            else:
+                await identities.reauthenticate(
+                    request,
+                    session,
+                    user_id=flow.user_id,
+                    session_id=flow.session_id,
+                    account=account,
+                    label=provider.label,
+                    second_factor=flow.second_factor,
+                )
             response = RedirectResponse(flow.next, status.HTTP_303_SEE_OTHER)
     except DomainError as refusal:
         response = _refusal_page(request, refusal, provider, flow)

@@ -84,20 +84,31 @@ class ProviderReauthentication(InputModel):
         max_length=MAX_NEXT_LENGTH,
         description="This site's page to come back to (another site's address means /)",
     )
+    code: SecondFactorCode | None = omittable(
+        "With 2FA on: a current code from the authenticator app, or an unused recovery "
+        "code (checked now, and spent; the provider proves the rest)"
+    )
 
 
 @router.post(
     "/me/reauthentication/oidc",
     response_model=IdentityLinkStarted,
-    responses=error_responses(401, 404, 413),
+    responses=error_responses(400, 401, 404, 413, 429),
 )
 async def reauthentication_provider_start(
-    request: Request, response: Response, body: ProviderReauthentication, current: CurrentSession
+    request: Request,
+    response: Response,
+    body: ProviderReauthentication,
+    current: CurrentSession,
+    session: SessionDep,
 ) -> IdentityLinkStarted:
     """Start confirming it is you by signing in at a provider linked to your account:
     send the browser to `authorization_url`; it comes back to `next`, the session
-    confirmed (an account with 2FA cannot confirm this way: its code is needed)."""
+    confirmed. With 2FA on, `code` comes too and is checked first (400
+    `mfa_code_required` without one, `reauthentication_failed` when wrong; throttled
+    like a login)."""
     provider = provider_named(request.state.oidc_providers, body.provider)
+    factor = await step_up.second_factor_first(request, session, current, code=body.code)
     url = start_flow(
         request,
         response,
@@ -106,5 +117,6 @@ async def reauthentication_provider_start(
         purpose=FlowPurpose.REAUTHENTICATE,
         user_id=current.user_id,
         session_id=current.id,
+        second_factor=factor,
     )
     return IdentityLinkStarted(authorization_url=url)

@@ -4,6 +4,7 @@ page, and no session started)."""
 
 import re
 from datetime import UTC, datetime
+from html import unescape
 from typing import Any
 
 import httpx
@@ -11,7 +12,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-import routers.oidc
 from accounts import sessions
 from accounts.oidc import FLOW_COOKIE, SIGNED_IN_COOKIE
 from accounts.sessions import REFRESH_COOKIE
@@ -34,18 +34,15 @@ def moved_clock(monkeypatch: pytest.MonkeyPatch) -> list[datetime]:
     return moved
 
 
-def recorded_pages(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The context of each page the callback renders (the login page's second step
-    carries its mfa_token in it; how the page shows it is the templates' business)."""
-    pages: list[dict[str, Any]] = []
-    real = routers.oidc.render
+MFA_FORM = re.compile(r'<form id="mfa-form"[^>]*\bdata-mfa-token="([^"]+)" data-next="([^"]*)"')
 
-    def recording(request, template, title, **context):
-        pages.append({"template": template} | context)
-        return real(request, template, title, **context)
 
-    monkeypatch.setattr(routers.oidc, "render", recording)
-    return pages
+def code_step(page: httpx.Response) -> tuple[str, str]:
+    """The login page's second step a provider's sign-in answered with: its mfa_token
+    and where it goes next, as login.js reads them from the page."""
+    found = MFA_FORM.search(page.text)
+    assert found, page.text[:2000]
+    return unescape(found.group(1)), unescape(found.group(2))
 
 
 def access_token(client: TestClient) -> str:

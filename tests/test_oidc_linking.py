@@ -31,7 +31,7 @@ from tests.oidc_steps import (
     moved_clock,
     signed_in_account,
 )
-from tests.test_step_up import turn_on_2fa
+from tests.test_step_up import code_at, turn_on_2fa, wrong_code
 
 ORIGIN = "https://testserver"
 pytestmark = pytest.mark.settings(public_url=AnyHttpUrl(ORIGIN))
@@ -268,10 +268,17 @@ def test_unlinking_needs_recent_authentication(oidc_client, clock) -> None:
 # --- Reauthenticating through the provider ------------------------------------------
 
 
-def reauthenticate(client: TestClient, account: Account, login: str) -> httpx.Response:
-    started = client.post(
-        REAUTH_OIDC, json={"provider": "test", "next": "/account"}, headers=account.headers
-    )
+def start_reauthentication(
+    client: TestClient, account: Account, code: str | None = None
+) -> httpx.Response:
+    body = {"provider": "test", "next": "/account"} | ({"code": code} if code else {})
+    return client.post(REAUTH_OIDC, json=body, headers=account.headers)
+
+
+def reauthenticate(
+    client: TestClient, account: Account, login: str, code: str | None = None
+) -> httpx.Response:
+    started = start_reauthentication(client, account, code)
     assert started.status_code == 200, started.text
     with httpx.Client() as browser:
         redirect = sign_in_at_provider(browser, started.json()["authorization_url"], login)
@@ -310,15 +317,58 @@ def test_reauthenticating_through_an_unlinked_provider_account_is_refused(
     assert events(oidc_client, dora.id, "reauthenticated") == []
 
 
-def test_reauthenticating_through_a_provider_is_refused_with_2fa(oidc_client, clock) -> None:
+def test_with_2fa_the_code_comes_first_then_the_provider(oidc_client, clock) -> None:
     dora = password_account(oidc_client, "Dora")
     assert link(oidc_client, dora, "dora-one").status_code == 303
-    turn_on_2fa(oidc_client, dora)
+    secret, _ = turn_on_2fa(oidc_client, dora)
     expire_window(clock)
-    answer = reauthenticate(oidc_client, dora, "dora-one")
+
+    missing = start_reauthentication(oidc_client, dora)
+    assert missing.status_code == 400, missing.text
+    assert missing.json()["code"] == "mfa_code_required"
+    assert "set-cookie" not in missing.headers
+
+    wrong = start_reauthentication(oidc_client, dora, wrong_code(secret, clock))
+    assert wrong.status_code == 400, wrong.text
+    assert wrong.json()["code"] == "reauthentication_failed"
+    assert "set-cookie" not in wrong.headers
+    assert events(oidc_client, dora.id, "sign_in_failed") == ["reauthentication"]
+    assert_reauthentication_required(recent_action(oidc_client, dora))
+
+    answer = reauthenticate(oidc_client, dora, "dora-one", code_at(secret, clock))
+    assert answer.status_code == 303, answer.text
+    assert recent_action(oidc_client, dora).status_code == 200
+    assert events(oidc_client, dora.id, "reauthenticated") == ["oidc:test+totp"]
+
+
+def test_with_2fa_the_provider_alone_confirms_nothing(oidc_client, clock) -> None:
+    """A flow started before 2FA was turned on carries no code: its answer is refused."""
+    dora = password_account(oidc_client, "Dora")
+    assert link(oidc_client, dora, "dora-one").status_code == 303
+    expire_window(clock)
+    started = start_reauthentication(oidc_client, dora)
+    assert started.status_code == 200, started.text
+    turn_on_2fa(oidc_client, dora)
+    with httpx.Client() as browser:
+        redirect = sign_in_at_provider(browser, started.json()["authorization_url"], "dora-one")
+    answer = oidc_client.get(redirect.headers["location"], follow_redirects=False)
     assert_refusal_page(oidc_client, answer, 403, "oidc_reauthentication_needs_code", retry=None)
     assert_reauthentication_required(recent_action(oidc_client, dora))
     assert events(oidc_client, dora.id, "reauthenticated") == []
+
+
+def test_a_recovery_code_can_come_first_and_is_spent(oidc_client, clock, mailbox) -> None:
+    dora = password_account(oidc_client, "Dora", "dora@example.org")
+    assert link(oidc_client, dora, "dora-one").status_code == 303
+    _, recovery_codes = turn_on_2fa(oidc_client, dora)
+    expire_window(clock)
+    answer = reauthenticate(oidc_client, dora, "dora-one", recovery_codes[0])
+    assert answer.status_code == 303, answer.text
+    assert events(oidc_client, dora.id, "reauthenticated") == ["oidc:test+recovery_code"]
+    assert events(oidc_client, dora.id, "recovery_code_used") == ["9"]
+    again = start_reauthentication(oidc_client, dora, recovery_codes[0])
+    assert again.status_code == 400, again.text
+    assert again.json()["code"] == "reauthentication_failed"
 
 
 def test_reauthentication_needs_a_session(oidc_client) -> None:

@@ -49,6 +49,14 @@ def _failed(detail: str) -> DomainError:
     return DomainError(status.HTTP_400_BAD_REQUEST, "reauthentication_failed", detail)
 
 
+def _code_required() -> DomainError:
+    return DomainError(
+        status.HTTP_400_BAD_REQUEST,
+        "mfa_code_required",
+        "Enter the code from your authenticator app, or a recovery code",
+    )
+
+
 async def reauthenticate_with_password(
     request: Request,
     session: AsyncSession,
@@ -68,11 +76,7 @@ async def reauthenticate_with_password(
         raise reauthentication_required()
     two_factor = user.totp_enabled  # read now: a rollback below expires `user`
     if two_factor and not code:
-        raise DomainError(
-            status.HTTP_400_BAD_REQUEST,
-            "mfa_code_required",
-            "Enter the code from your authenticator app, or a recovery code",
-        )
+        raise _code_required()
 
     async def check() -> SignInMethod | None:
         """The password, then the code: a method when both hold, else None (and a
@@ -103,6 +107,48 @@ async def reauthenticate_with_password(
     method = await throttled(request, user.email_key, check, lambda found: found is not None)
     if method is None:
         raise _failed("Incorrect password or code" if two_factor else "Incorrect password")
+
+
+async def second_factor_first(
+    request: Request, session: AsyncSession, live: LiveSession, *, code: str | None
+) -> str:
+    """A reauthentication through a provider (routers/reauthentication.py) on an
+    account with 2FA proves the code first, here, and the provider the rest at its
+    callback: the factor proven ("totp" or "recovery_code", spent now), or "" without
+    2FA. Throttled like a password (and forgiving nothing: half the proof is to come);
+    400 `mfa_code_required` without a code, `reauthentication_failed` for a wrong one."""
+    user = await session.get(User, live.user_id, populate_existing=True)
+    await session.commit()  # the throttle writes through its own connections
+    if user is None:  # deleted meanwhile
+        raise reauthentication_required()
+    if not user.totp_enabled:
+        return ""
+    if not code:
+        raise _code_required()
+    user_id = user.id
+
+    async def check() -> SecondFactor | None:
+        try:
+            factor = await totp.accept_second_factor(session, user, code)
+            if factor is None:
+                await session.rollback()
+                await security_log.record(
+                    session, user_id, EventType.SIGN_IN_FAILED, request, "reauthentication"
+                )
+            elif factor is SecondFactor.RECOVERY_CODE:
+                await mfa.recovery_code_used(session, user=user, request=request)
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        return factor
+
+    factor = await throttled(
+        request, user.email_key, check, lambda found: found is not None, forgive=False
+    )
+    if factor is None:
+        raise _failed("That code is wrong, used already or expired")
+    return factor.value
 
 
 async def reauthenticate_with_passkey(

@@ -3,9 +3,9 @@
 // ago is answered 401 `reauthentication_required`. apiFetch then calls `reauthenticate`
 // here: a dialog asks for the password (and the 2FA code, when it is on) or a passkey,
 // POSTs it to /api/users/me/reauthentication, and says whether to send the request
-// again. An account with linked providers (configured here, and no 2FA, which a
-// provider cannot stand in for) may also go to the provider and back: the page comes
-// back, and the action is done once more. Tokens stay auth.js's business; this module
+// again. An account with linked providers (configured here) may also go to the
+// provider and back, its 2FA code typed first when 2FA is on (a provider does not stand
+// in for it): the page comes back, and the action is done once more. Tokens stay auth.js's business; this module
 // never sees one.
 import { apiFetch } from "./api.js";
 import { showError } from "./dom.js";
@@ -190,6 +190,13 @@ async function busy(parts, button, label, work) {
   }
 }
 
+/** 2FA was turned on since this page asked /api/users/me: ask for the code too. */
+function askForCodeToo(parts) {
+  parts.codeField.hidden = false;
+  parts.code.required = true;
+  parts.code.focus();
+}
+
 /** POST the password (and code); true once accepted, else the error is shown. */
 async function sendPassword(parts) {
   const body = { password: parts.password.value };
@@ -197,23 +204,17 @@ async function sendPassword(parts) {
   const response = await apiFetch(REAUTH_PATH, { method: "POST", json: body, stepUp: false });
   if (response.ok) return true;
   const answer = await errorBody(response);
-  if (answer && answer.code === "mfa_code_required") {
-    // 2FA was turned on since this page asked /api/users/me: ask for the code too.
-    parts.codeField.hidden = false;
-    parts.code.required = true;
-    parts.code.focus();
-  }
+  if (answer && answer.code === "mfa_code_required") askForCodeToo(parts);
   showError(parts.error, await errorMessage(response));
   return false;
 }
 
 /** The providers to offer, as [name, label] pairs: those linked to this account and
- * configured here (the page lists them), none on an account with 2FA (the server
- * would refuse: a provider does not stand in for the code) or when the list cannot
- * be had (the password and passkey still work). */
+ * configured here (the page lists them), none when the list cannot be had (the
+ * password and passkey still work). */
 async function linkedProviders(user) {
   const configured = configuredProviders();
-  if (configured.size === 0 || !user || user.totp_enabled) return [];
+  if (configured.size === 0 || !user) return [];
   let identities;
   try {
     const response = await apiFetch(IDENTITIES_PATH, { stepUp: false });
@@ -229,12 +230,21 @@ async function linkedProviders(user) {
 /** To the provider (and back to this page): resolves false only when the server
  * refused, its error shown; otherwise the page is leaving. */
 async function continueWith(parts, provider) {
-  const response = await apiFetch(PROVIDER_REAUTH_PATH, {
-    method: "POST",
-    json: { provider, next: location.pathname + location.search },
-    stepUp: false,
-  });
+  const body = { provider, next: location.pathname + location.search };
+  if (!parts.codeField.hidden) {
+    // With 2FA on, the code goes first (and is checked now); the provider does the rest.
+    const code = parts.code.value.trim();
+    if (!code) {
+      showError(parts.error, "Type the code from your authenticator app (or a recovery code) first.");
+      parts.code.focus();
+      return false;
+    }
+    body.code = code;
+  }
+  const response = await apiFetch(PROVIDER_REAUTH_PATH, { method: "POST", json: body, stepUp: false });
   if (!response.ok) {
+    const answer = await errorBody(response);
+    if (answer && answer.code === "mfa_code_required") askForCodeToo(parts);
     showError(parts.error, await errorMessage(response));
     return false;
   }

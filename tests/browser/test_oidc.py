@@ -341,6 +341,42 @@ def test_a_stale_session_confirms_it_is_you_through_the_provider(
     expect(page.locator("#security-list .security-event").first).to_contain_text("Email")
 
 
+def test_with_2fa_the_dialog_asks_the_code_before_the_provider(
+    page: Page, site: Site, api: httpx.Client, console
+) -> None:
+    """A provider-only account with 2FA: the dialog asks for the code with the provider
+    (the code is checked first, the provider does the rest), and the change goes
+    through once the page is back."""
+    console.allow(r"status of 401 .*/api/users/\d+$")  # the step-up, as designed
+    account = new_provider_account(page, site, api, "/account")
+    secret = turn_on_2fa(site.server, account)
+    signed_in_long_ago(site.server, account)
+    page.reload()
+    new_email = f"new.{account.email}"
+    page.locator("#profile-email").fill(new_email)
+    page.get_by_role("button", name="Save profile").click()
+    dialog = page.get_by_role("dialog", name="Confirm it is you")
+    expect(dialog).to_be_visible()
+    code = dialog.get_by_label("Code from your authenticator app")
+    expect(code).to_be_visible()
+    button = dialog.get_by_role("button", name=f"Continue with {LABEL}")
+    button.click()  # no code yet: said, and nowhere to go
+    expect(dialog.locator("#reauth-error")).to_contain_text("code from your authenticator app")
+    expect(code).to_be_focused()
+
+    code.fill(pyotp.TOTP(secret).now())
+    button.click()
+    expect(page).to_have_url(re.compile(re.escape(site.provider.issuer) + "/interaction/"))
+    page.locator("input[name=login]").fill(account.username)
+    page.locator("input[name=password]").fill("anything")
+    page.get_by_role("button", name="Sign-in").click()
+    expect(page).to_have_url(re.compile(r"/account$"))
+    page.locator("#profile-email").fill(new_email)
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.locator("#profile-success")).to_have_text("Profile saved.")
+    expect(page.get_by_role("dialog")).to_have_count(0)
+
+
 def test_a_password_account_keeps_its_password_in_the_dialog(
     page: Page, site: Site, api: httpx.Client, console
 ) -> None:
