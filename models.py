@@ -541,12 +541,14 @@ class OIDCIdentity(Base):
     provider last gave, shown on the account page, never used to find the account)."""
 
     __tablename__ = "oidc_identities"
+    # One identity per (provider, sub), and per account at most one of each provider.
     __table_args__ = (
         UniqueConstraint("provider", "subject", name="uq_oidc_identities_provider_subject"),
+        UniqueConstraint("user_id", "provider", name="uq_oidc_identities_user_id_provider"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     provider: Mapped[str] = mapped_column(String(OIDC_PROVIDER_MAX))
     subject: Mapped[str] = mapped_column(String(OIDC_SUBJECT_MAX))
     email: Mapped[str] = mapped_column(String(EMAIL_MAX), default="")

@@ -396,13 +396,20 @@ async def link(
             email=account.email,
         )
     )
+    try:
+        await db.flush()
+    except IntegrityError:
+        # A callback racing this one linked this identity (to this account or
+        # another), or another account of this provider to this account, first:
+        # the database's unique keys decide, and the answer says which.
+        await db.rollback()
+        identity = await _identity(db, account.provider, account.subject)
+        if identity is not None and identity.user_id == user_id:
+            return
+        raise (identity_taken if identity else provider_already_linked)(label) from None
     await security_log.record(db, user_id, EventType.IDENTITY_LINKED, request, account.provider)
     await notices.queue_identity_linked(db, user, label)
-    try:
-        await db.commit()
-    except IntegrityError:  # linked elsewhere by a callback racing this one
-        await db.rollback()
-        raise identity_taken(label) from None
+    await db.commit()
 
 
 async def identities_of(db: AsyncSession, user_id: int) -> list[OIDCIdentity]:

@@ -2,6 +2,8 @@
 reauthenticating through it, against the real provider: each needs the right session,
 is logged and mailed, and a refusal changes nothing and signs nobody in."""
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -10,7 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import AnyHttpUrl
 
+from accounts import rate_limits
+from accounts.oidc import FLOW_COOKIE
 from config import get_settings
+from tests.databases import TEST_DATABASE_URL
 from tests.helpers import Account, make_account, run_sql
 from tests.mail_server import Mailbox
 from tests.oidc_server import (
@@ -134,6 +139,48 @@ def test_a_second_account_of_the_same_provider_is_refused(oidc_client) -> None:
     answer = link(oidc_client, dora, "dora-two")
     assert_refusal_page(oidc_client, answer, 409, "oidc_provider_already_linked", retry=None)
     assert [i["subject"] for i in identities(oidc_client, dora)] == ["dora-one"]
+    assert events(oidc_client, dora.id, "identity_linked") == ["test"]
+
+
+@pytest.mark.skipif(
+    not TEST_DATABASE_URL,
+    reason="PostgreSQL's concurrent transactions: SQLite's writers never interleave in a process",
+)
+def test_two_accounts_of_one_provider_linked_at_once_make_one_link(
+    oidc_client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two links of one account, to two accounts at one provider, come back at once:
+    both pass the check in code (the rate limit, the first write after it, waits), and
+    the database's unique key (an account, a provider) lets one in and refuses the
+    other plainly."""
+    dora = password_account(oidc_client, "Dora")
+    real_spend = rate_limits.spend
+
+    async def slow_spend(db, limits, **options):
+        await asyncio.sleep(0.5)
+        await real_spend(db, limits, **options)
+
+    monkeypatch.setattr(rate_limits, "spend", slow_spend)
+    answers = []
+    for login in ("dora-one", "dora-two"):
+        redirect = link_redirect(oidc_client, dora, login)
+        flow = oidc_client.cookies.get(FLOW_COOKIE, path="/auth/oidc/")
+        answers.append((redirect.headers["location"], flow))
+        oidc_client.cookies.clear()
+
+    def come_back(answer: tuple[str, str]) -> httpx.Response:
+        location, flow = answer
+        return oidc_client.get(
+            location, headers={"Cookie": f"{FLOW_COOKIE}={flow}"}, follow_redirects=False
+        )
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        responses = list(pool.map(come_back, answers))
+    oidc_client.cookies.clear()
+    assert sorted(r.status_code for r in responses) == [303, 409], [r.text for r in responses]
+    [refused] = [r for r in responses if r.status_code == 409]
+    assert 'data-code="oidc_provider_already_linked"' in refused.text
+    assert len(identities(oidc_client, dora)) == 1
     assert events(oidc_client, dora.id, "identity_linked") == ["test"]
 
 

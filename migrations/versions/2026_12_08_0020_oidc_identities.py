@@ -32,8 +32,9 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["users.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("provider", "subject", name="uq_oidc_identities_provider_subject"),
+        # Also the index an account's identities are found by.
+        sa.UniqueConstraint("user_id", "provider", name="uq_oidc_identities_user_id_provider"),
     )
-    op.create_index("ix_oidc_identities_user_id", "oidc_identities", ["user_id"])
     _method_length("sessions", "auth_method", 40, 60, server_default="password")
     _method_length("mfa_challenges", "method", 40, 60)
 
@@ -56,5 +57,4 @@ def _method_length(
 def downgrade() -> None:
     _method_length("mfa_challenges", "method", 60, 40)
     _method_length("sessions", "auth_method", 60, 40, server_default="password")
-    op.drop_index("ix_oidc_identities_user_id", table_name="oidc_identities")
     op.drop_table("oidc_identities")
