@@ -233,6 +233,9 @@ class Settings(BaseSettings):
     # collected); and how many hours an image no post uses is kept after its upload.
     media_uploads_per_hour: int = Field(default=60, ge=1)
     media_quota_mib: float = Field(default=100, gt=0)
+    # Downloads of an account's data (GET /api/users/me/export) per account and hour:
+    # each reads every post, image and comment of the account.
+    exports_per_hour: int = Field(default=3, ge=1)
     media_unused_hours: float = Field(default=24, gt=0)
 
     # While the database is unreachable, pages this worker rendered at the last version
