@@ -242,6 +242,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         ("GET", "/api/users/me/identities"),
         ("POST", "/api/users/me/identities"),
         ("DELETE", "/api/users/me/identities/{identity_id}"),
+        ("GET", "/api/users/me/export"),
         ("POST", "/api/users/me/reauthentication/oidc"),
         ("POST", "/api/users/me/reauthentication"),
         ("POST", "/api/users/me/reauthentication/passkey/options"),
