@@ -136,7 +136,11 @@ def test_account_json_holds_the_profile_settings_methods_and_log(client, alice):
         "picture": None,
     }
     assert datetime.fromisoformat(profile["created_at"]).tzinfo is not None
-    assert account["settings"] == {"comment_mail": True, "totp_enabled": False, "has_password": True}
+    assert account["settings"] == {
+        "comment_mail": True,
+        "totp_enabled": False,
+        "has_password": True,
+    }
     [passkey] = account["sign_in_methods"]["passkeys"]
     assert set(passkey) == {"name", "created_at", "last_used_at"}
     assert passkey["name"] == "My laptop"
@@ -200,7 +204,8 @@ def test_no_secret_is_anywhere_in_the_archive(client, alice):
         session_id,
     ]
     for secret in secrets:
-        assert secret and secret.encode() not in everything, secret
+        assert secret
+        assert secret.encode() not in everything, secret
     for raw in (public_key, b"credential-id-QWERTY"):
         assert raw not in everything
         assert raw.hex().encode() not in everything
@@ -216,7 +221,7 @@ def test_images_come_along_and_the_markdown_points_at_them(client, alice, bob):
     content = (
         f"Look: ![red]({first['url']})\n\n"
         f"And <{first['url']}> again, twice: ![again]({first['url']})\n\n"
-        f"![blue]({second['url']} \"title\")\n\n"
+        f'![blue]({second["url"]} "title")\n\n'
         f"Elsewhere: ![x](https://other.example{first['url']})"
     )
     create_post(client, alice, "Pictures", content)
