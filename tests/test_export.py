@@ -66,6 +66,7 @@ def test_the_archive_holds_every_post_with_its_front_matter(client, alice, bob):
         f'attachment; filename="inkwell-{alice.username}-{today}.zip"'
     )
     assert answer.headers["cache-control"] == "no-store"
+    assert "content-encoding" not in answer.headers  # a zip is not gzipped again
     archive = zipfile.ZipFile(io.BytesIO(answer.content))
     assert archive.testzip() is None
     posts = by_title(archive)
@@ -96,6 +97,52 @@ def test_the_archive_holds_every_post_with_its_front_matter(client, alice, bob):
     assert meta["status"] == "scheduled"
     assert meta["date"] == later
     assert name == f"posts/{later.date().isoformat()}-{scheduled['slug']}.md"
+
+
+def test_front_matter_round_trips_and_reads_other_tools_files():
+    meta = {
+        "title": "Quotes: \"yes\" & 'no'\n--- not a delimiter",
+        "status": "published",
+        "date": datetime(2026, 12, 7, 21, 30, tzinfo=UTC),
+        "updated": datetime(2026, 12, 7, 22, 0, 5, 123456, tzinfo=UTC),
+        "tags": ["python", "yes", "1.0"],
+        "summary": None,
+        "slug": "null",
+    }
+    body = "---\nA body that starts with a rule\n\n---\n"
+    text = front_matter.render(meta, body)
+    assert "date: 2026-12-07T21:30:00+00:00\n" in text
+    assert "summary" not in text
+    parsed, parsed_body = front_matter.parse(text)
+    assert parsed_body == body
+    expected = {key: value for key, value in meta.items() if key != "summary"}
+    assert parsed == expected | {"updated": datetime(2026, 12, 7, 22, 0, 5, tzinfo=UTC)}
+    assert parsed["title"] == meta["title"]
+    assert parsed["tags"] == ["python", "yes", "1.0"]  # strings, never a bool or a number
+    assert parsed["slug"] == "null"
+    assert parsed["updated"] == datetime(2026, 12, 7, 22, 0, 5, tzinfo=UTC)  # to the second
+    # Hugo/Jekyll-style files, a BOM and CRLF line ends, and none at all.
+    hugo = "\ufeff---\r\ntitle: Hugo post\r\ndraft: true\r\ntags: a, b\r\n---\r\nText\r\n"
+    assert front_matter.parse(hugo) == (
+        {"title": "Hugo post", "draft": True, "tags": "a, b"},
+        "Text\n",
+    )
+    assert front_matter.parse("# Just Markdown\n") == ({}, "# Just Markdown\n")
+    assert front_matter.parse("---\nno end\n") == ({}, "---\nno end\n")
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "x: !!python/object/apply:os.system [echo hacked]",
+        "x: !!python/name:os.system",
+        "- a list\n- not a mapping",
+        "title: [unclosed",
+    ],
+)
+def test_front_matter_never_builds_objects_and_refuses_what_is_not_a_mapping(header):
+    with pytest.raises(front_matter.FrontMatterError):
+        front_matter.parse(f"---\n{header}\n---\nbody")
 
 
 def test_account_json_holds_the_profile_settings_methods_and_log(client, alice):
