@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from accounts import sessions
 from config import get_settings
-from models import User, UserSession
+from models import Post, User, UserSession
 from portability import export, front_matter
 from tests.helpers import (
     create_post,
@@ -389,6 +389,26 @@ def test_a_large_account_is_sent_in_many_chunks(client, alice, monkeypatch):
     for n in range(30):
         # Text that compresses badly, so each post adds about its length to the zip.
         create_post(client, alice, f"Post {n}", "".join(f"{n * k:x} " for k in range(1, 300)))
+    first_post = scalar(client, select(Post.id).where(Post.user_id == alice.id).limit(1))
+    now = datetime.now(UTC)
+    for n in range(12):  # more than two pages of each
+        run_sql(
+            client,
+            "INSERT INTO security_events (user_id, type, created_at, ip, user_agent, detail) "
+            "VALUES (:user, 'sign_in', :now, '', '', :detail)",
+            user=alice.id,
+            now=now,
+            detail=f"event {n}",
+        )
+        run_sql(
+            client,
+            "INSERT INTO comments (post_id, user_id, content, content_html, status, created_at) "
+            "VALUES (:post, :user, :content, '', 'published', :now)",
+            post=first_post,
+            user=alice.id,
+            content=f"comment {n}",
+            now=now,
+        )
     with client.stream("GET", EXPORT, headers=alice.headers | PLAIN) as answer:
         assert answer.status_code == 200
         chunks = list(answer.iter_raw())
@@ -397,3 +417,8 @@ def test_a_large_account_is_sent_in_many_chunks(client, alice, monkeypatch):
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
     assert archive.testzip() is None
     assert len(post_files(archive)) == 30
+    comments = read_json(archive, "comments.json")
+    assert [comment["content"] for comment in comments] == [f"comment {n}" for n in range(12)]
+    log = read_json(archive, "account.json")["security_log"]
+    assert [event["detail"] for event in log][-12:] == [f"event {n}" for n in range(12)]
+    assert len({event["id"] for event in log}) == len(log)
