@@ -78,12 +78,8 @@ SPACED_OFFSET = re.compile(r"\s+([+-]\d{2}:?\d{2}|Z)$")
 IMPORT_LIMIT = "import_limit"
 
 
-def _refusal(status_code: int, code: str, detail: str) -> DomainError:
-    return DomainError(status_code, code, detail)
-
-
 def unsupported_file() -> DomainError:
-    return _refusal(
+    return DomainError(
         status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
         "import_unsupported_file",
         "Import takes a .zip archive or a single .md file",
@@ -135,13 +131,13 @@ def _end_record(upload: IO[bytes]) -> tuple[int, int]:
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         raise invalid_archive()
-    entries, directory_size = struct.unpack("<H2xI", tail[at + 10 : at + 18])
+    entries, directory_size = struct.unpack("<HI", tail[at + 10 : at + 16])
     upload.seek(0)
     return entries, directory_size
 
 
 def invalid_archive() -> DomainError:
-    return _refusal(
+    return DomainError(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
         "import_invalid_archive",
         "The file is not a readable zip archive",
@@ -149,7 +145,7 @@ def invalid_archive() -> DomainError:
 
 
 def _too_many_entries() -> DomainError:
-    return _refusal(
+    return DomainError(
         status.HTTP_413_CONTENT_TOO_LARGE,
         "import_too_many_entries",
         f"An archive may hold at most {MAX_ENTRIES} files",
@@ -173,8 +169,8 @@ def entry_problem(info: zipfile.ZipInfo) -> str | None:
     """Why an entry is not read at all, or None."""
     if reason := unsafe_name(info.filename):
         return f"unsafe entry skipped: {reason}"
-    mode = info.external_attr >> 16
-    if info.create_system == 3 and mode and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+    kind = stat.S_IFMT(info.external_attr >> 16)  # the Unix mode's file type, when set
+    if kind and kind not in (stat.S_IFREG, stat.S_IFDIR):
         return "links and special files are not imported"
     if info.flag_bits & 0x1:
         return "encrypted entries are not imported"
@@ -254,7 +250,7 @@ def _read_zip(upload: IO[bytes]) -> Archive:
     if len(infos) > MAX_ENTRIES:
         raise _too_many_entries()
     if sum(info.file_size for info in infos) > MAX_UNCOMPRESSED_BYTES:
-        raise _refusal(
+        raise DomainError(
             status.HTTP_413_CONTENT_TOO_LARGE,
             "import_too_large",
             f"The archive would unpack to more than {MAX_UNCOMPRESSED_BYTES // MIB} MiB",
@@ -510,7 +506,7 @@ class Importer:
             title=parsed.title,
             content=content,
             summary=parsed.summary,
-            status=PostStatus.DRAFT if wanted == PostStatus.SCHEDULED else wanted,
+            status=PostStatus.PUBLISHED if wanted == PostStatus.SCHEDULED else wanted,
             publish_at=publish_at,
             tags=parsed.tags,
             count_limit=False,

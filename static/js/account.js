@@ -10,6 +10,7 @@ import { loadList } from "./lists.js";
 import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 import { setUpIdentities } from "./account-identities.js";
+import { setUpImport } from "./account-import.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpSecurityLog, signedInWith } from "./account-security.js";
 import { setUpPicture } from "./picture.js";
@@ -31,6 +32,7 @@ if (!user) {
   setUpTotp(user);
   setUpSessions();
   setUpSecurityLog();
+  setUpImport();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.
   setUpPicture(user, (updated) => {
