@@ -481,6 +481,9 @@ class Importer:
             self.skip(post_file.path, str(refusal))
             return
         content = await self.images(post_file.path, parsed.content)
+        if len(content) > CONTENT_MAX:  # the stored images' addresses are longer
+            self.skip(post_file.path, f"content longer than {CONTENT_MAX} characters")
+            return
         try:
             await self.create(parsed, content)
         except DomainError as error:
