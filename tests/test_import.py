@@ -406,11 +406,47 @@ def test_a_markdown_file_over_the_cap_is_skipped(client, alice):
     assert "larger than" in reasons(answer)["huge.md"]
 
 
+@pytest.mark.settings(posts_per_hour=2)
 def test_an_import_is_outside_posts_per_hour(client, alice):
-    files = {f"posts/{number}.md": f"# Post {number}\n\nText.\n" for number in range(40)}
+    files = {f"posts/{number}.md": f"# Post {number}\n\nText.\n" for number in range(5)}
     answer = imported(client, alice, zip_of(files))
-    assert answer == {"imported": 40, "skipped": []}
-    assert len(my_posts(client, alice)) == 40
+    assert answer == {"imported": 5, "skipped": []}
+    assert len(my_posts(client, alice)) == 5
+    # Nor did it spend the hour's posts.
+    for number in range(2):
+        response = client.post(
+            "/api/posts", json={"title": f"New {number}", "content": "x"}, headers=alice.headers
+        )
+        assert response.status_code == 201, response.text
+
+
+def test_one_import_brings_at_most_max_import_posts(client, alice, monkeypatch):
+    monkeypatch.setattr(importing, "MAX_IMPORT_POSTS", 2)
+    files = {f"posts/{number}.md": f"# Post {number}\n\nText.\n" for number in range(4)}
+    answer = imported(client, alice, zip_of(files))
+    assert answer["imported"] == 2
+    assert set(reasons(answer)) == {"posts/2.md", "posts/3.md"}
+    assert "at most 2 posts" in reasons(answer)["posts/3.md"]
+    assert set(my_posts(client, alice)) == {"Post 0", "Post 1"}
+
+
+@pytest.mark.settings(media_quota_mib=0.00001)
+def test_an_image_over_the_quota_is_reported_and_its_reference_kept(client, alice):
+    files = {
+        "posts/a.md": "---\ntitle: Over quota\n---\n![big](big.png)\n",
+        "posts/big.png": png(300, 200, "purple"),
+    }
+    answer = imported(client, alice, zip_of(files))
+    assert answer["imported"] == 1
+    assert "quota" in reasons(answer)["posts/big.png"]
+    assert "](big.png)" in my_posts(client, alice)["Over quota"]["content"]
+    assert scalar(client, select(MediaImage.name).where(MediaImage.user_id == alice.id)) is None
+
+
+def test_a_single_file_brings_no_images_and_says_so(client, alice):
+    answer = imported(client, alice, b"# Pic\n\n![x](images/a.png)\n", "pic.md")
+    assert answer["imported"] == 1
+    assert "single .md brings no images" in reasons(answer)["pic.md"]
 
 
 @pytest.mark.settings(imports_per_hour=2)
