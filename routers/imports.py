@@ -31,7 +31,7 @@ class ImportResult(BaseModel):
 @router.post(
     IMPORT_PATH,
     response_model=ImportResult,
-    responses=error_responses(401, 413, 415, 429, 503)
+    responses=error_responses(400, 401, 413, 415, 429, 503)
     | refused_422(
         "The form did not validate, or the file is no readable zip (`import_invalid_archive`)"
     ),
