@@ -476,7 +476,8 @@ class Importer:
 
     async def bring_post(self, post_file: PostFile) -> None:
         try:
-            parsed = parse_post(post_file.path, post_file.text)
+            # YAML in pure Python: a large front matter is CPU time, off the event loop.
+            parsed = await to_thread.run_sync(parse_post, post_file.path, post_file.text)
         except Refused as refusal:
             self.skip(post_file.path, str(refusal))
             return
