@@ -210,6 +210,9 @@ class Settings(BaseSettings):
     # editor asks for one as the writer pauses, so a burst is normal).
     posts_per_hour: int = Field(default=30, ge=1)
     previews_per_minute: int = Field(default=60, ge=1)
+    # Imports one account may run per hour (portability/importing.py): each may bring
+    # up to MAX_IMPORT_POSTS posts, outside POSTS_PER_HOUR.
+    imports_per_hour: int = Field(default=5, ge=1)
 
     # Sensitive actions (a new email or password, deleting the account, passkeys, 2FA,
     # ending other sessions) need the session to have proven who uses it within this

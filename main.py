@@ -45,6 +45,7 @@ from routers import (
     export,
     feeds,
     identities,
+    imports,
     media,
     oidc,
     pages,
@@ -325,11 +326,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         larger={
             pictures.UPLOAD_PATH: pictures.UPLOAD_BODY_BYTES,
             media.UPLOAD_PATH: media.UPLOAD_BODY_BYTES,
+            imports.IMPORT_PATH: imports.IMPORT_BODY_BYTES,
         },
     )
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", VersionedStaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(posts.own_router)  # /api/users/me/posts, before /api/users/{id}
+    app.include_router(imports.router)  # /api/users/me/import, likewise
     for router in (
         users,
         totp,

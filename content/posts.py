@@ -300,10 +300,12 @@ async def create_post(
     publish_at: datetime | None = None,
     tags: list[str] | None = None,
     comments_enabled: bool = True,
+    count_limit: bool = True,
 ) -> Post:
     """A new post: published now (the default), a draft, or scheduled for `publish_at`;
     taking comments unless `comments_enabled` is false. 429 `post_limit` past the
-    author's POSTS_PER_HOUR."""
+    author's POSTS_PER_HOUR, unless `count_limit` is false: an import
+    (portability/importing.py) counts itself once, under its own limit."""
     if publish_at is not None and status == PostStatus.DRAFT:
         raise _draft_and_schedule_conflict()
     now = utcnow()
@@ -326,6 +328,8 @@ async def create_post(
     # Counted with the post itself (a post that is not created is not counted), and
     # last: the write lock this takes on SQLite must not be held across the rendering
     # above (web/inline_sqlite.py), so a refused post has cost its rendering.
+    if not count_limit:
+        return post
     per_hour = get_settings().posts_per_hour
     await rate_limits.spend(
         session,

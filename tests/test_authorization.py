@@ -254,6 +254,7 @@ def test_openapi_locks_exactly_the_protected_operations(client):
         # Optional there: a signed-in author also sees their own draft.
         ("GET", "/api/posts/{post_id}"),
         ("GET", "/api/users/me/posts"),
+        ("POST", "/api/users/me/import"),
         ("PUT", "/api/posts/{post_id}"),
         ("PATCH", "/api/posts/{post_id}"),
         ("DELETE", "/api/posts/{post_id}"),

@@ -11,6 +11,7 @@ import { loginUrl } from "./navigation.js";
 import { watchPasswordMatch } from "./passwords.js";
 import { setUpIdentities } from "./account-identities.js";
 import { setUpExport } from "./account-export.js";
+import { setUpImport } from "./account-import.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpSecurityLog, signedInWith } from "./account-security.js";
 import { setUpPicture } from "./picture.js";
@@ -33,6 +34,7 @@ if (!user) {
   setUpSessions();
   setUpSecurityLog();
   setUpExport();
+  setUpImport();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.
   setUpPicture(user, (updated) => {
