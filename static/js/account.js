@@ -12,6 +12,7 @@ import { watchPasswordMatch } from "./passwords.js";
 import { setUpIdentities } from "./account-identities.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpSecurityLog, signedInWith } from "./account-security.js";
+import { setUpAccessTokens } from "./account-tokens.js";
 import { setUpPicture } from "./picture.js";
 import { setUpTotp } from "./account-totp.js";
 import { getCurrentUser, updateCurrentUser } from "./user.js";
@@ -30,6 +31,7 @@ if (!user) {
   setUpPasskeys();
   setUpTotp(user);
   setUpSessions();
+  setUpAccessTokens();
   setUpSecurityLog();
   setUpDeletion();
   // Only the picture changes: the profile form keeps whatever is being typed in it.
