@@ -15,16 +15,18 @@ from typing import Annotated, Any, NamedTuple, TypeVar
 
 import jwt
 from fastapi import Depends, Request, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy.orm import make_transient_to_detached
 
-from accounts import sessions
+from accounts import access_tokens, sessions
+from accounts.access_tokens import Scope
+from accounts.roles import Role
 from config import Settings, get_settings
 from errors.domain import DomainError
 from models import ACCOUNT_KEY_MAX, MAX_ID, SESSION_ID_MAX, User
-from web.hot_reads import SESSION_CHECK, HotReads
+from web.hot_reads import PAT_CHECK, SESSION_CHECK, HotReads
 
 T = TypeVar("T")
 # How much lower than the event loop the hashing threads run (Unix nice levels).
@@ -101,6 +103,14 @@ def current_hashing() -> PasswordHashing:
 
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="api/users/token", auto_error=False)
+# Personal access tokens (`ink_…`), for Swagger's Authorize: the routes that take one
+# (`scoped`) name this scheme beside the password flow's.
+access_token_scheme = HTTPBearer(
+    scheme_name="PersonalAccessToken",
+    bearerFormat="ink_…",
+    description="A personal access token (POST /api/users/me/tokens)",
+    auto_error=False,
+)
 
 
 async def hash_password(password: str) -> str:
@@ -230,9 +240,45 @@ class LiveSession:
 _USER_COLUMNS = tuple(column.key for column in User.__table__.columns)
 
 
+def insufficient_scope() -> DomainError:
+    """A personal access token on a route its scopes do not cover (every session-only
+    route included): it is good, but not for this."""
+    return DomainError(
+        status.HTTP_403_FORBIDDEN,
+        "insufficient_scope",
+        "This access token may not do this",
+        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"'},
+    )
+
+
+async def _token_user(request: Request, token: str, scope: Scope | None) -> User | None:
+    """The user a live personal access token names (accounts/access_tokens.py), in one
+    read, or None. 403 `insufficient_scope` when it does not carry `scope` (None: no
+    scope will do, the route is the sessions' alone). The user is detached, and never
+    an admin: a token does not carry the role's powers."""
+    token_hash = access_tokens.hash_of(token)
+    if token_hash is None:
+        return None
+    reads: HotReads = request.state.hot_reads
+    row = await reads.one(PAT_CHECK, token_hash=token_hash)
+    now = sessions.utcnow()
+    if row is None or not access_tokens.is_live(row, now):
+        return None
+    if scope is None or scope not in row.scopes.split():
+        raise insufficient_scope()
+    user = _detached_user(row, role=Role.MEMBER.value)
+    await access_tokens.note_use(request, row, user, now)
+    return user
+
+
 async def _live_session(request: Request, token: str | None) -> LiveSession | None:
     """The one check of a bearer token: its signature and expiry, then its session and
-    user in one read. An ended or expired session refuses its access tokens at once."""
+    user in one read. An ended or expired session refuses its access tokens at once.
+    A live personal access token is refused with 403 `insufficient_scope`: the routes
+    that take one ask for it by scope (`scoped`)."""
+    if token and access_tokens.is_access_token(token):
+        await _token_user(request, token, None)  # raises for a live one
+        return None
     claims = verify_access_token(token) if token else None
     if claims is None:
         return None
@@ -249,13 +295,13 @@ async def _live_session(request: Request, token: str | None) -> LiveSession | No
     return LiveSession(claims.session_id, _detached_user(row), row.authenticated_at)
 
 
-def _detached_user(row: Any) -> User:
+def _detached_user(row: Any, **overrides: object) -> User:
     """The user as if loaded by a session that has since closed. Built as SQLAlchemy's
     loader builds objects (values straight into the instance's dict), not through
     `User(...)`, whose validators and change tracking cost ~10 µs per request to redo
     what the database already holds."""
     user: User = User.__mapper__.class_manager.new_instance()
-    user.__dict__.update({key: getattr(row, key) for key in _USER_COLUMNS})
+    user.__dict__.update({key: getattr(row, key) for key in _USER_COLUMNS} | overrides)
     make_transient_to_detached(user)
     return user
 
@@ -321,3 +367,32 @@ CurrentSession = Annotated[LiveSession, Depends(get_current_session)]
 RecentSession = Annotated[LiveSession, Depends(get_recent_session)]
 OptionalSession = Annotated[LiveSession | None, Depends(get_optional_session)]
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def scoped(scope: Scope, *, optional: bool = False) -> Callable[..., Any]:
+    """The dependency of a route a personal access token with `scope` may use: the user
+    a live session's access token or such a token names. 401 without either (`optional`:
+    None), 403 `insufficient_scope` for a token without the scope."""
+
+    async def token_or_session(
+        request: Request,
+        token: BearerToken,
+        _offered: Annotated[HTTPAuthorizationCredentials | None, Depends(access_token_scheme)],
+    ) -> User | None:
+        if token and access_tokens.is_access_token(token):
+            user = await _token_user(request, token, scope)
+            if user is None and not optional:
+                raise _unauthorized()
+            return user
+        if optional:
+            return await get_optional_user(request, token)
+        return await get_current_user(request, token)
+
+    return token_or_session
+
+
+# The routes personal access tokens may use (accounts/access_tokens.Scope).
+PostsReader = Annotated[User, Depends(scoped(Scope.POSTS_READ))]
+OptionalPostsReader = Annotated[User | None, Depends(scoped(Scope.POSTS_READ, optional=True))]
+PostsWriter = Annotated[User, Depends(scoped(Scope.POSTS_WRITE))]
+CommentsWriter = Annotated[User, Depends(scoped(Scope.COMMENTS_WRITE))]

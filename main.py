@@ -38,6 +38,7 @@ from images.media import MediaCollector
 from mailing.outbox import OutboxSender
 from mailing.smtp import transport_for
 from routers import (
+    access_tokens,
     admin,
     comments,
     discovery,
@@ -353,6 +354,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pages,
         feeds,
         discovery,
+        access_tokens,
     ):
         app.include_router(router.router)
     app.add_api_route("/docs", swagger_ui, include_in_schema=False)

@@ -705,3 +705,28 @@ class SecurityEvent(Base):
     ip: Mapped[str] = mapped_column(String(IP_MAX), default="")
     user_agent: Mapped[str] = mapped_column(String(USER_AGENT_MAX), default="")
     detail: Mapped[str] = mapped_column(String(SECURITY_EVENT_DETAIL_MAX), default="")
+
+
+PAT_NAME_MAX = 100
+PAT_SCOPES_MAX = 100
+# The client addresses a token was used from, space-separated (accounts/access_tokens.py
+# keeps the newest few): a use from any other is "first use from a new address".
+PAT_USED_FROM_MAX = 400
+
+
+class PersonalAccessToken(Base):
+    """A personal access token (accounts/access_tokens.py): a script's long-lived bearer
+    token, limited to its scopes. Only the SHA-256 of the secret is stored."""
+
+    __tablename__ = "personal_access_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(PAT_NAME_MAX))
+    # Space-separated (accounts/access_tokens.Scope values).
+    scopes: Mapped[str] = mapped_column(String(PAT_SCOPES_MAX))
+    token_hash: Mapped[str] = mapped_column(String(TOKEN_HASH_MAX), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    used_from: Mapped[str] = mapped_column(String(PAT_USED_FROM_MAX), default="")

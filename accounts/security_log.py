@@ -46,6 +46,10 @@ class EventType(StrEnum):
     IDENTITY_UNLINKED = "identity_unlinked"  # detail: the provider's name
     SESSION_ENDED = "session_ended"  # one session ended from the sessions list
     OTHER_SESSIONS_ENDED = "other_sessions_ended"  # "log out everywhere else"
+    ACCESS_TOKEN_CREATED = "access_token_created"  # noqa: S105 (a name) detail: its name
+    ACCESS_TOKEN_REVOKED = "access_token_revoked"  # noqa: S105 (a name) detail: its name
+    # detail: its name (the event's address is the new one)
+    ACCESS_TOKEN_NEW_ADDRESS = "access_token_new_address"  # noqa: S105 (a name)
     SUSPENDED = "suspended"
     RESTORED = "restored"
 

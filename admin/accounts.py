@@ -14,7 +14,7 @@ from fastapi import status
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import security_log, sessions
+from accounts import access_tokens, security_log, sessions
 from accounts.roles import Role
 from accounts.security_log import EventType
 from accounts.users import get_user_or_404
@@ -68,6 +68,7 @@ async def suspend(session: AsyncSession, *, actor: User, user_id: int) -> None:
     record(session, actor=actor, action=Action.SUSPEND, target=target)
     # No request: the owner's log says that an admin acted, not from which address.
     await security_log.record(session, target.id, EventType.SUSPENDED, None)
+    await access_tokens.end_all(session, user_id=target.id)
     # Ends every session (their access tokens with them) and commits it all.
     await sessions.revoke(session, UserSession.user_id == target.id)
 

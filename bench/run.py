@@ -478,6 +478,34 @@ def passkey_vs_password(base_url: str, account: Account) -> Row:
     )
 
 
+def token_vs_session(base_url: str, account: Account, seconds: float, tmp: Path) -> Row:
+    """GET /api/users/me/posts with a personal access token against the same with a
+    session's access token: checking either is one read (web/hot_reads.py), so the token
+    should cost about what the access token does."""
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        session_token = login(client, account)  # signed in just now: may make a token
+        made = client.post(
+            "/api/users/me/tokens",
+            json={"name": "bench", "scopes": ["posts:read"]},
+            headers={"Authorization": f"Bearer {session_token}"},
+        )
+        made.raise_for_status()
+    url = base_url + "/api/users/me/posts"
+    by_session = measure(url, seconds, tmp, token=session_token)
+    by_token = measure(url, seconds, tmp, token=made.json()["token"])
+    ratio = by_token.requests_per_s / by_session.requests_per_s
+    return Row(
+        label="GET /api/users/me/posts, personal access token vs access token",
+        value=f"{by_token.requests_per_s:,.0f} vs {by_session.requests_per_s:,.0f} req/s, "
+        f"p99 {by_token.latency_ms.get('99', 0):.1f} vs "
+        f"{by_session.latency_ms.get('99', 0):.1f} ms",
+        ratio=ratio,
+        target=">= 0.85x",
+        met=ratio >= 0.85,
+        data={"token": asdict(by_token), "session": asdict(by_session)},
+    )
+
+
 def me_without_logins(base_url: str, token: str, seconds: float, tmp: Path) -> Row:
     """The control for the next row: the same /me load with no logins running, so the
     difference is what the logins cost (wrk keeps 8 connections busy, so part of any
@@ -754,10 +782,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--only",
-        choices=["reset", "search"],
+        choices=["reset", "search", "tokens"],
         help="seed, then measure only these rows: `reset` (password-reset requests, known "
         "against unknown addresses, and the request that follows each), `search` (a common "
-        "and a rare word over 10,000 more posts)",
+        "and a rare word over 10,000 more posts), `tokens` (a personal access token against an "
+        "access token)",
     )
     args = parser.parse_args()
     # `kill` as well as Ctrl-C unwinds the stack, so the servers are always stopped.
@@ -793,6 +822,13 @@ def main() -> int:
         if args.only == "reset":
             print("Measuring password-reset requests ...", flush=True)
             rows = reset_known_vs_unknown(app.url, accounts)
+            print_table(rows)
+            if args.json:
+                print(json.dumps({"machine": facts, "rows": [asdict(r) for r in rows]}))
+            return 0 if all(row.met is not False for row in rows) else 1
+        if args.only == "tokens":
+            print("Measuring a personal access token ...", flush=True)
+            rows = [token_vs_session(app.url, accounts[0], seconds, tmp)]
             print_table(rows)
             if args.json:
                 print(json.dumps({"machine": facts, "rows": [asdict(r) for r in rows]}))
@@ -846,6 +882,7 @@ def main() -> int:
             throughput_row("GET / answered 304 (If-None-Match)", not_modified, ceiling, 0.60),
             depth_row(first_page, deep_page, ceiling),
             login_vs_argon2(app.url, accounts[0]),
+            token_vs_session(app.url, accounts[1], seconds, tmp),
             me_without_logins(app.url, accounts[0].token, seconds, tmp),
             me_during_logins(app.url, accounts, seconds, tmp),
             rss_during_burst(app, accounts),

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import HTMLResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth import CurrentUser, OptionalUser
+from auth import CommentsWriter, CurrentUser, OptionalUser
 from comments import notifications
 from comments import service as comment_service
 from content.pagination import LIMIT_MAX, After
@@ -75,7 +75,7 @@ async def read_comments(
     responses=error_responses(401, 403, 404, 413, 429, 503) | TEXT_REFUSALS,
 )
 async def create_comment(
-    post_id: PathId, comment_in: CommentCreate, current_user: CurrentUser, session: SessionDep
+    post_id: PathId, comment_in: CommentCreate, current_user: CommentsWriter, session: SessionDep
 ) -> Comment:
     """An account's first comment waits for approval (`status: "pending"`); once one is
     approved, its comments publish at once. Needs a verified email."""
@@ -112,7 +112,7 @@ async def read_pending_comments(
     responses=error_responses(401, 403, 404, 413, 503) | TEXT_REFUSALS,
 )
 async def edit_comment(
-    comment_id: PathId, comment_in: CommentUpdate, current_user: CurrentUser, session: SessionDep
+    comment_id: PathId, comment_in: CommentUpdate, current_user: CommentsWriter, session: SessionDep
 ) -> Comment:
     """Its author only; `updated_at` shows it was edited."""
     comment = await comment_service.edit_comment(
@@ -128,7 +128,7 @@ async def edit_comment(
     responses=error_responses(401, 403, 404),
 )
 async def delete_comment(
-    comment_id: PathId, current_user: CurrentUser, session: SessionDep
+    comment_id: PathId, current_user: CommentsWriter, session: SessionDep
 ) -> None:
     """By its author, the post's author or an admin. With replies it stays as a
     placeholder (`status: "deleted"`, no author, no text)."""

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Request, status
 from sqlalchemy import update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from accounts import email_links, notices, rate_limits, security_log, sessions
+from accounts import access_tokens, email_links, notices, rate_limits, security_log, sessions
 from accounts.email_links import RESET_PASSWORD, VERIFY_EMAIL
 from accounts.security_log import EventType
 from auth import CurrentUser, hash_password
@@ -132,4 +132,5 @@ async def confirm_password_reset(
     set_committed_value(user, "email_verified", True)
     await notices.queue_password_changed(session, user, by_reset=True)
     await security_log.record(session, user.id, EventType.PASSWORD_RESET, request)
+    await access_tokens.end_all(session, user_id=user.id)
     await sessions.revoke(session, UserSession.user_id == user.id)  # commits it all

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Response, UploadFile, status
 
-from auth import CurrentUser
+from auth import PostsWriter
 from database import SessionDep
 from images import media
 from images.pool import REFUSED_422
@@ -30,7 +30,7 @@ UPLOAD_BODY_BYTES = media.MAX_UPLOAD_BYTES + UPLOAD_ENVELOPE_BYTES
 )
 async def upload_image(
     file: Annotated[UploadFile, File(description="A JPEG, PNG, WebP or GIF image")],
-    current_user: CurrentUser,
+    current_user: PostsWriter,
     session: SessionDep,
 ) -> UploadedImage:
     """Store `file` for use in posts: decoded, turned upright, at most 2048 px on the

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from auth import CurrentUser, OptionalUser
+from auth import OptionalPostsReader, PostsReader, PostsWriter
 from content import posts as post_service
 from content.pagination import (
     LIMIT_DEFAULT,
@@ -80,7 +80,7 @@ async def read_posts(
     response_model=PostResponse,
     responses=error_responses(400, 401, 413, 429, 503) | POST_REFUSALS,
 )
-async def create_post(post_in: PostCreate, current_user: CurrentUser, session: SessionDep) -> Post:
+async def create_post(post_in: PostCreate, current_user: PostsWriter, session: SessionDep) -> Post:
     """Published at once by default; `status: "draft"` keeps it for you alone, and
     `publish_at` schedules it. The author is whoever the token names."""
     post = await post_service.create_post(
@@ -104,7 +104,7 @@ async def create_post(post_in: PostCreate, current_user: CurrentUser, session: S
     responses=error_responses(400, 401, 413, 429, 503),
 )
 async def preview_post(
-    preview: PreviewRequest, current_user: CurrentUser, session: SessionDep
+    preview: PreviewRequest, current_user: PostsWriter, session: SessionDep
 ) -> PreviewResponse:
     """Content rendered exactly as publishing it would (the Write / Preview toggle),
     uploaded images included. Signed-in authors only: it is the editor's tool, not a
@@ -114,7 +114,7 @@ async def preview_post(
 
 
 @router.get("/{post_id:int}", response_model=PostResponse, responses=error_responses(404))
-async def read_post(post_id: PathId, viewer: OptionalUser, session: SessionDep) -> Post:
+async def read_post(post_id: PathId, viewer: OptionalPostsReader, session: SessionDep) -> Post:
     """A published post, or your own draft or scheduled post (404 for anyone else)."""
     return await get_post_or_404(session, post_id, viewer)
 
@@ -125,7 +125,7 @@ async def read_post(post_id: PathId, viewer: OptionalUser, session: SessionDep) 
     responses=error_responses(400, 401, 403, 404, 413, 503),
 )
 async def replace_post(
-    post_id: PathId, post_in: PostReplace, current_user: CurrentUser, session: SessionDep
+    post_id: PathId, post_in: PostReplace, current_user: PostsWriter, session: SessionDep
 ) -> Post:
     return await save_changes(session, post_id, current_user, post_in.model_dump())
 
@@ -136,7 +136,7 @@ async def replace_post(
     responses=error_responses(400, 401, 403, 404, 413, 503) | POST_REFUSALS,
 )
 async def update_post(
-    post_id: PathId, post_in: PostUpdate, current_user: CurrentUser, session: SessionDep
+    post_id: PathId, post_in: PostUpdate, current_user: PostsWriter, session: SessionDep
 ) -> Post:
     """Change any of the fields; `status` and `publish_at` move the post through its
     life cycle (publish a draft, schedule or reschedule, take it back to draft)."""
@@ -150,7 +150,7 @@ async def update_post(
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(401, 403, 404),
 )
-async def delete_post(post_id: PathId, current_user: CurrentUser, session: SessionDep) -> None:
+async def delete_post(post_id: PathId, current_user: PostsWriter, session: SessionDep) -> None:
     """Your own post, or, for an admin, anyone's (logged in the admin-actions log)."""
     await post_service.delete_post(session, post_id=post_id, user=current_user)
 
@@ -163,7 +163,7 @@ StatusFilter = Annotated[
 
 @own_router.get("", response_model=PostPage, responses=error_responses(400, 401))
 async def read_own_posts(
-    current_user: CurrentUser,
+    current_user: PostsReader,
     session: SessionDep,
     after: After,
     status_filter: Annotated[StatusFilter, Query(alias="status")] = None,

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Depends, Form, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
 
-from accounts import email_links, mfa, notices, rate_limits, security_log, sessions
+from accounts import access_tokens, email_links, mfa, notices, rate_limits, security_log, sessions
 from accounts.security_log import EventType
 from accounts.users import commit_unique, ensure_available, ensure_self, get_user_or_404
-from auth import CurrentSession, CurrentUser, RecentSession, hash_password, token_for
+from auth import CurrentSession, PostsReader, RecentSession, hash_password, token_for
 from comments.service import delete_account_comments
 from content.pagination import LIMIT_DEFAULT, After, Limit, page_of_posts
 from content.posts import post_page_json
@@ -129,7 +129,7 @@ async def login_for_access_token(
 
 
 @router.get("/me", response_model=UserPrivate, responses=error_responses(401))
-async def read_current_user(current_user: CurrentUser) -> User:
+async def read_current_user(current_user: PostsReader) -> User:
     return current_user
 
 
@@ -156,6 +156,7 @@ async def change_password(
     # 429 `mail_limit` (nothing changed) once the account's mail budget is spent.
     await notices.queue_password_changed(session, current_user)
     await security_log.record(session, current_user.id, EventType.PASSWORD_CHANGED, request)
+    await access_tokens.end_all(session, user_id=current_user.id)
     await sessions.revoke(  # commits the new hash and the notice too
         session, UserSession.user_id == current_user.id, UserSession.id != current_session.id
     )

@@ -14,6 +14,7 @@ from models import (
     CONTENT_MAX,
     EMAIL_MAX,
     PASSKEY_NAME_MAX,
+    PAT_NAME_MAX,
     REPORT_REASON_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
@@ -61,6 +62,7 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
         "new-password": NEW_PASSWORD,
         "confirm-new-password": NEW_PASSWORD,
         "rename-passkey-name": {"maxlength": PASSKEY_NAME_MAX},
+        "token-name": {"maxlength": PAT_NAME_MAX},
         "totp-code": {"minlength": DIGITS, "maxlength": DIGITS + 1},
     },
 }

@@ -7,6 +7,7 @@ tries each field at its boundaries (the longest string allowed, one longer, wron
 with the other fields kept valid. On PostgreSQL the coverage phase is what found keys
 longer than their columns (a 480-character login name answered 500)."""
 
+import copy
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,11 +52,23 @@ def openapi_for_fuzzing() -> dict[str, Any]:
     as missing (422), so the login's `password` needs a character. Without this the
     coverage phase tries every login name with an empty password, which never gets
     past validation to where the name is stored."""
-    openapi = main.app.openapi()  # the same for every app
+    openapi = copy.deepcopy(main.app.openapi())  # the same for every app
     login_form = openapi["components"]["schemas"][
         "Body_login_for_access_token_api_users_token_post"
     ]
     login_form["properties"]["password"].setdefault("minLength", 1)
+    # The fuzzer signs in with a session's token. Offered an HTTP bearer scheme
+    # (personal access tokens), Schemathesis' `ignored_auth` check sends its probe over
+    # the network, not to the app, and fails: the scheme is left out here
+    # (tests/test_access_tokens.py covers it).
+    for operations in openapi["paths"].values():
+        for operation in operations.values():
+            if "security" in operation:
+                operation["security"] = [
+                    requirement
+                    for requirement in operation["security"]
+                    if "PersonalAccessToken" not in requirement
+                ]
     return openapi
 
 

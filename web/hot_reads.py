@@ -26,7 +26,7 @@ from sqlalchemy import Select, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from database import private_sqlite_file
-from models import ContentVersion, User, UserSession
+from models import ContentVersion, PersonalAccessToken, User, UserSession
 
 # A bearer token's session and its user, for auth.py.
 SESSION_CHECK = (
@@ -39,6 +39,20 @@ SESSION_CHECK = (
     )
     .join(User, User.id == UserSession.user_id)
     .where(UserSession.id == bindparam("session_id"), UserSession.user_id == bindparam("user_id"))
+)
+# A personal access token (by its hash) and its user, for auth.py.
+PAT_CHECK = (
+    select(
+        PersonalAccessToken.id.label("token_id"),
+        PersonalAccessToken.name,
+        PersonalAccessToken.scopes,
+        PersonalAccessToken.expires_at,
+        PersonalAccessToken.last_used_at,
+        PersonalAccessToken.used_from,
+        *User.__table__.columns,
+    )
+    .join(User, User.id == PersonalAccessToken.user_id)
+    .where(PersonalAccessToken.token_hash == bindparam("token_hash"))
 )
 # The number every page's cache entry and ETag is checked against (web/page_cache.py).
 CONTENT_VERSION = select(ContentVersion.version).where(ContentVersion.id == 1)

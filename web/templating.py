@@ -26,6 +26,7 @@ from models import (
     CONTENT_MAX,
     EMAIL_MAX,
     PASSKEY_NAME_MAX,
+    PAT_NAME_MAX,
     REPORT_REASON_MAX,
     SUMMARY_MAX,
     TITLE_MAX,
@@ -66,6 +67,7 @@ class Limits:
     title_max: int = TITLE_MAX
     content_max: int = CONTENT_MAX
     passkey_name_max: int = PASSKEY_NAME_MAX
+    token_name_max: int = PAT_NAME_MAX
     summary_max: int = SUMMARY_MAX
     slug_max: int = SLUG_MAX
     bio_max: int = BIO_MAX

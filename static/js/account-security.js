@@ -84,6 +84,9 @@ const SENTENCES = {
     detail
       ? `${providerLabel(detail)} no longer signs in to your account`
       : "Sign-in account unlinked",
+  access_token_created: (detail) => `Access token ${quoted(detail)} created`,
+  access_token_revoked: (detail) => `Access token ${quoted(detail)} revoked`,
+  access_token_new_address: (detail) => `Access token ${quoted(detail)} used from a new address`,
   suspended: () => "Account suspended by an admin",
   restored: () => "Account restored by an admin",
 };

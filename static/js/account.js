@@ -14,6 +14,7 @@ import { setUpExport } from "./account-export.js";
 import { setUpImport } from "./account-import.js";
 import { setUpPasskeys } from "./account-passkeys.js";
 import { setUpSecurityLog, signedInWith } from "./account-security.js";
+import { setUpAccessTokens } from "./account-tokens.js";
 import { setUpPicture } from "./picture.js";
 import { setUpTotp } from "./account-totp.js";
 import { getCurrentUser, updateCurrentUser } from "./user.js";
@@ -32,6 +33,7 @@ if (!user) {
   setUpPasskeys();
   setUpTotp(user);
   setUpSessions();
+  setUpAccessTokens();
   setUpSecurityLog();
   setUpExport();
   setUpImport();
